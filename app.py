@@ -1,0 +1,31 @@
+"""VAE Playground: `python app.py [--host 127.0.0.1] [--port 7860] [--share]` (also the Hugging Face Space entry)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from playground.models import ModelHub
+from playground.ui import SELECT_BRUSH_JS, build_demo
+
+MAX_UPLOAD = "5mb"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Draw digits, walk the latent space and compare beta regimes of a VAE.")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)), help="port (default 7860)")
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument("--checkpoints", default="checkpoints", help="folder of the trained presets (missing ones are trained)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    hub = ModelHub(args.checkpoints).start()
+    demo = build_demo(hub)
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD, js=SELECT_BRUSH_JS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The short explanations shown next to each view, in one place so the words stay consistent."""
+
+HEADER = """
+# VAE Playground
+A ResNet-18 variational autoencoder trained on MNIST digits. The encoder turns a digit into a **bubble** in a
+128-dimensional latent space: a centre `mu` and a size `sigma` per dimension. The decoder turns any point `z` of that
+space back into a digit. Training pulls in two directions: **reconstruction** wants every bubble small and far apart so
+each digit can be told apart, while the **KL term** is a spring that pulls every bubble towards the origin and
+inflates it to the size of the prior N(0, I). `beta` sets how stiff the spring is.
+"""
+
+DRAW_INTRO = """
+Draw a digit. The model sees it the way MNIST was made (cropped, scaled to 20 px, centred by its centre of mass), encodes it
+to a bubble, and decodes both the bubble's centre and random points inside it.
+"""
+
+DRAW_WAITING = "Draw a digit on the canvas, upload one, or click a test digit below it."
+
+DRAW_NOTES = """
+**The bubble, not the dot.** During training the decoder never sees `mu` alone: it sees `z = mu + sigma * eps` with fresh
+noise `eps` each time. So it must decode a whole neighbourhood of `mu` into the same digit, and neighbouring codes end
+up meaning similar digits: that is what makes the space smooth enough to walk and to sample from. Switch to the
+**autoencoder** (beta = 0): with no spring, sigma shrinks to almost nothing (a dot, not a bubble) and the codes drift far
+from the origin. Switch to **collapsed**: the spring won, every bubble *is* the prior, and every digit decodes to the same blur.
+
+**Why the reconstructions are blurry.** The loss is a squared error (a Gaussian with fixed sigma). When the bubble
+leaves some doubt about the exact stroke, the decoder's best answer under squared error is the *average* of the
+digits that could have produced this bubble, and an average of slightly different strokes is a blur. The samples
+above show that doubt: each is a slightly different digit, the reconstruction from `mu` sits in the middle.
+
+**Reading the bars.** Each bar is one latent dimension: its dot is `mu`, its length is `+- sigma`. The grey band is the
+prior. Dimensions on the left carry the most information about digits (largest KL); far to the right, dimensions the
+model does not use sit at `mu = 0`, `sigma = 1`: exactly the prior, where the spring pulled them.
+"""
+
+WALK_INTRO = """
+Move through latent space and decode what you find. With **healthy-2d** the whole space is two numbers, so the grid
+below is a map of every digit this model can write. With **healthy** (128 dimensions) you walk two of them while the
+other 126 stay at 0, the article's z1/z2 figure.
+"""
+
+WALK_NOTES = """
+**What one dimension does.** Each row of the bottom strip changes a single dimension and leaves the rest at 0. A VAE is
+not told what a dimension should mean; the ones with the most KL usually pick up broad traits (slant, width, loops,
+which digit), and the transitions are gradual because of the bubbles: nearby codes had to decode to similar digits.
+The grid is smooth and has no holes near the origin for the same reason: the KL spring packed the codes around 0.
+"""
+
+COMPARE_INTRO = """
+The same network trained three ways, differing only in the weight of the KL spring. **beta = 0** removes the spring
+(a plain autoencoder); **healthy** keeps reconstruction and KL in balance; **collapsed** makes the spring so stiff that
+encoding carries no information at all.
+"""
+
+COMPARE_WAITING = "Open this tab again (or press the button) when the three models are ready; the status line above shows their progress."
+
+COMPARE_NOTES = """
+**How to read it.** On the shared PCA scale the autoencoder's codes spread far beyond the prior: nothing pulls them
+in, so sampling z ~ N(0, I) lands in empty space and its prior samples are not digits. The healthy model's codes fill
+the prior's ball with clusters that still separate by digit (high 5-NN accuracy). The collapsed model's codes all sit at
+the origin: zero active units, KL near 0, one average image for every input and for every prior sample.
+"""

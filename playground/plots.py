@@ -1,0 +1,207 @@
+"""Figures and images the UI shows: pure functions of arrays, matplotlib on the Agg canvas, no shared state.
+
+Per-stroke views must be fast, so the heavy part of a plot (1,000 scatter points, axes, legend) is
+rendered once per model into a `Raster`, and each stroke only draws its bubble or bars on a copy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
+from PIL import Image, ImageDraw
+
+from vae.analysis import ellipse_points
+
+DIGIT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+BUBBLE_COLOR = (0, 0, 0)
+SAMPLE_COLOR = (220, 20, 60)
+
+
+# --- digits as pictures -----------------------------------------------------------
+
+def digit_image(x: np.ndarray, scale: int = 8) -> np.ndarray:
+    """One (28, 28) image in [0, 1] as uint8 (28*scale, 28*scale), white on black, crisp pixels."""
+    img = (np.clip(np.asarray(x, dtype=np.float32), 0, 1) * 255).astype(np.uint8)
+    return np.kron(img, np.ones((scale, scale), dtype=np.uint8))
+
+
+def tile(images: np.ndarray, scale: int = 3, pad: int = 2, pad_value: int = 60) -> np.ndarray:
+    """Images (N, 28, 28) as one row, or (R, C, 28, 28) as a grid, uint8, with thin grey gaps."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[None]
+    r, c = images.shape[:2]
+    cell = 28 * scale
+    out = np.full((r * cell + (r + 1) * pad, c * cell + (c + 1) * pad), pad_value, dtype=np.uint8)
+    for i in range(r):
+        for j in range(c):
+            y, x = pad + i * (cell + pad), pad + j * (cell + pad)
+            out[y : y + cell, x : x + cell] = digit_image(images[i, j], scale)
+    return out
+
+
+def labelled_rows(rows: dict[str, np.ndarray], scale: int = 2, label_width: int = 120) -> np.ndarray:
+    """Rows of digits, each with a text label on its left: {label: (N, 28, 28)} -> RGB uint8."""
+    strips = [tile(v, scale=scale) for v in rows.values()]
+    width = label_width + max(s.shape[1] for s in strips)
+    out = Image.new("RGB", (width, sum(s.shape[0] for s in strips)), (255, 255, 255))
+    draw = ImageDraw.Draw(out)
+    y = 0
+    for label, strip in zip(rows, strips):
+        out.paste(Image.fromarray(strip).convert("RGB"), (label_width, y))
+        draw.text((6, y + strip.shape[0] // 2 - 6), label, fill=(0, 0, 0))
+        y += strip.shape[0]
+    return np.asarray(out)
+
+
+# --- rendered plots with a known data -> pixel map ------------------------------------------
+
+@dataclass(frozen=True)
+class Raster:
+    """A rendered one-axes figure and the affine map from its data coordinates to image pixels."""
+
+    image: np.ndarray  # (H, W, 3) uint8
+    scale: np.ndarray  # (2,) pixels per data unit along x and y (y negative: rows grow downwards)
+    offset: np.ndarray  # (2,)
+
+    def to_pixels(self, xy: np.ndarray) -> np.ndarray:
+        return np.asarray(xy, dtype=np.float64) * self.scale + self.offset
+
+
+def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_to_image(fig: Figure) -> np.ndarray:
+    """(H, W, 3) uint8 of a figure drawn on its Agg canvas."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+
+
+def rasterize(fig: Figure, ax) -> Raster:
+    image = figure_to_image(fig)
+    h = image.shape[0]
+    p0, p1 = ax.transData.transform([[0.0, 0.0], [1.0, 1.0]])  # display coords, origin bottom-left
+    scale = np.array([p1[0] - p0[0], -(p1[1] - p0[1])])
+    offset = np.array([p0[0], h - p0[1]])
+    return Raster(image, scale, offset)
+
+
+def scatter_digits(ax, xy: np.ndarray, labels: np.ndarray, size: float = 7, legend: bool = True) -> None:
+    """One point per code, coloured by digit; a single PathCollection so the figure is quick to draw."""
+    colors = np.array(DIGIT_COLORS)[np.asarray(labels) % 10]
+    ax.scatter(xy[:, 0], xy[:, 1], c=colors, s=size, alpha=0.7, linewidths=0)
+    if legend:
+        for d in range(10):
+            ax.scatter([], [], c=DIGIT_COLORS[d], s=20, label=str(d))
+        ax.legend(loc="upper right", fontsize=7, ncol=2, handletextpad=0.1, columnspacing=0.4, framealpha=0.8, title="digit", title_fontsize=7)
+
+
+def bubble_background(pca_xy: np.ndarray, labels: np.ndarray, prior_center: np.ndarray, title: str, size: tuple[float, float] = (4.6, 4.4)) -> tuple[Figure, Raster]:
+    """The model's test codes on their PCA plane, with the N(0, I) prior's 1- and 2-sigma circles."""
+    fig = new_figure(*size)
+    ax = fig.add_subplot()
+    scatter_digits(ax, pca_xy, labels)
+    for k, style in ((1, "-"), (2, "--")):
+        ax.add_patch(Circle(prior_center, k, fill=False, ls=style, lw=1.2, color="0.35"))
+    ax.annotate("prior N(0, I)", prior_center + np.array([0.72, 2.0]), fontsize=7, color="0.35")
+    lo = np.minimum(pca_xy.min(0), prior_center - 2.2)
+    hi = np.maximum(pca_xy.max(0), prior_center + 2.2)
+    pad = 0.06 * (hi - lo).max()
+    ax.set_xlim(lo[0] - pad, hi[0] + pad)
+    ax.set_ylim(lo[1] - pad, hi[1] + pad)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("PC 1", fontsize=8)
+    ax.set_ylabel("PC 2", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(title, fontsize=9)
+    return fig, rasterize(fig, ax)
+
+
+def draw_bubble(raster: Raster, center: np.ndarray, cov: np.ndarray, samples_xy: np.ndarray | None = None) -> np.ndarray:
+    """The input's bubble on the cached scatter: 1- and 2-sigma ellipses of q(z|x), mu as a cross, samples as dots."""
+    img = Image.fromarray(raster.image)
+    draw = ImageDraw.Draw(img)
+    for k, width in ((1, 3), (2, 2)):
+        pts = raster.to_pixels(ellipse_points(center, cov, k, n=120))
+        draw.line([tuple(p) for p in pts] + [tuple(pts[0])], fill=BUBBLE_COLOR, width=width)
+    if samples_xy is not None:
+        for p in raster.to_pixels(samples_xy):
+            draw.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=SAMPLE_COLOR)
+    cx, cy = raster.to_pixels(center)
+    draw.line([cx - 8, cy, cx + 8, cy], fill=BUBBLE_COLOR, width=3)
+    draw.line([cx, cy - 8, cx, cy + 8], fill=BUBBLE_COLOR, width=3)
+    return np.asarray(img)
+
+
+def musigma_background(n_dims: int, title: str, size: tuple[float, float] = (6.4, 2.6)) -> tuple[Figure, Raster]:
+    """Empty axes for mu +- sigma of each dimension, sorted by KL, with the prior's band."""
+    fig = new_figure(*size)
+    ax = fig.add_subplot()
+    ax.axhspan(-1, 1, color="0.9", zorder=0, label="prior: 0 +- 1")
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xlim(-1, n_dims)
+    ax.set_ylim(-4.2, 4.2)
+    ax.set_xlabel("latent dimension, sorted by KL (most informative on the left)", fontsize=8)
+    ax.set_ylabel("mu +- sigma", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(loc="upper right", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return fig, rasterize(fig, ax)
+
+
+def draw_musigma(raster: Raster, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Error bars mu +- sigma at x = 0..D-1 on the cached axes (values beyond the axes are clipped to its edge)."""
+    img = Image.fromarray(raster.image)
+    draw = ImageDraw.Draw(img)
+    x = np.arange(len(mu), dtype=np.float64)
+    lo = raster.to_pixels(np.stack([x, np.clip(mu - sigma, -4.2, 4.2)], 1))
+    hi = raster.to_pixels(np.stack([x, np.clip(mu + sigma, -4.2, 4.2)], 1))
+    mid = raster.to_pixels(np.stack([x, np.clip(mu, -4.2, 4.2)], 1))
+    half = max(1.0, min(3.0, 0.3 * abs(raster.scale[0])))
+    for a, b, m in zip(lo, hi, mid):
+        draw.line([a[0], a[1], b[0], b[1]], fill=(31, 119, 180), width=max(1, int(half)))
+        draw.rectangle([m[0] - half, m[1] - 1.5, m[0] + half, m[1] + 1.5], fill=(0, 0, 0))
+    return np.asarray(img)
+
+
+def grid_with_marker(grid: np.ndarray, values: np.ndarray, point: tuple[float, float], scale: int = 2, pad: int = 2) -> np.ndarray:
+    """A tiled latent grid (n, n, 28, 28) as RGB with a red ring where (z_x, z_y) = point falls."""
+    img = Image.fromarray(tile(grid, scale=scale, pad=pad)).convert("RGB")
+    n = len(values)
+    cell = 28 * scale + pad
+
+    def to_px(v, flip):
+        # cell centres sit at pad + i*cell + 14*scale for values[i]; interpolate linearly between them
+        i = np.interp(v, values, np.arange(n))
+        i = n - 1 - i if flip else i
+        return pad + i * cell + 14 * scale
+
+    x, y = to_px(point[0], False), to_px(point[1], True)
+    draw = ImageDraw.Draw(img)
+    r = 14 * scale
+    draw.ellipse([x - r, y - r, x + r, y + r], outline=(255, 40, 40), width=3)
+    return np.asarray(img)
+
+
+def regime_scatter(panels: dict[str, tuple[np.ndarray, np.ndarray]], title: str, shared_scale: bool, prior: bool = False) -> Figure:
+    """Side-by-side scatters {model: (xy, labels)}; one shared scale makes differences in spread visible."""
+    fig = new_figure(4.2 * len(panels), 4.2)
+    axes = fig.subplots(1, len(panels), sharex=shared_scale, sharey=shared_scale, squeeze=False)[0]
+    for ax, (name, (xy, labels)) in zip(axes, panels.items()):
+        scatter_digits(ax, xy, labels, size=5, legend=ax is axes[-1])
+        if prior:
+            ax.add_patch(Circle((0, 0), 2, fill=False, ls="--", lw=1, color="0.3"))
+        ax.set_title(name, fontsize=10)
+        ax.tick_params(labelsize=7)
+    if shared_scale:
+        lim = max(np.abs(xy).max() for xy, _ in panels.values()) * 1.05
+        axes[0].set_xlim(-lim, lim)
+        axes[0].set_ylim(-lim, lim)
+    fig.suptitle(title, fontsize=10)
+    return fig

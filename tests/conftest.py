@@ -1,0 +1,84 @@
+"""Shared fixtures: tiny configs and a small real-digit data set so behaviour tests run in seconds."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from vae.config import VAEConfig  # noqa: E402
+from vae.data import DataBundle, Split, load_dataset  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+def tiny_config(**overrides) -> VAEConfig:
+    """The real architecture with small heads, one short epoch, no ImageNet lookup."""
+    base = dict(latent_dim=4, hidden_dim=32, decoder_channels=(8, 8, 4), epochs=1, batch_size=32, pretrained=False)
+    return VAEConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> DataBundle:
+    """128 training and 64 test digits of the real mnist-5k split."""
+    full = load_dataset("mnist-5k")
+    return DataBundle("mnist-5k", Split(full.train.images[:128], full.train.labels[:128]), Split(full.test.images[:64], full.test.labels[:64]), full.classes)
+
+
+@pytest.fixture
+def tiny():
+    return tiny_config
+
+
+TINY_PRESET_CONFIGS = {
+    "healthy": dict(latent_dim=6),
+    "autoencoder": dict(latent_dim=6, beta=0.0),
+    "collapsed": dict(latent_dim=6, sigma=1.0, beta=50.0),
+    "healthy-2d": dict(latent_dim=2),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_hub(tmp_path_factory, tiny_data):
+    """A ModelHub over the four presets, each a tiny model trained for one epoch on 128 digits."""
+    import vae.config as config_mod
+    from playground.models import ModelHub
+    from vae.config import Preset
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    with pytest.MonkeyPatch.context() as mp:
+        for name, overrides in TINY_PRESET_CONFIGS.items():
+            mp.setitem(config_mod.PRESETS, name, Preset(name, tiny_config(**overrides), "tiny"))
+        mp.setattr("vae.train.load_dataset", lambda name: tiny_data)
+        hub = ModelHub(root, data=tiny_data).start()
+        hub.wait(timeout=600)
+    assert all(s == "ready" for s in hub.status().values()), hub.status()
+    return hub
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(tiny_hub):
+    """The real app (build_demo + launch, as app.py does) on a free localhost port."""
+    from app import MAX_UPLOAD
+    from playground.ui import SELECT_BRUSH_JS, build_demo
+
+    demo = build_demo(tiny_hub)
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size=MAX_UPLOAD, js=SELECT_BRUSH_JS)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()

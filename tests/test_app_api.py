@@ -1,0 +1,95 @@
+"""The running app, called through gradio_client like any user script would."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return gradio_client.Client(app_url, verbose=False)
+
+
+def _png(tmp_path, array, name="digit.png", mode=None):
+    path = tmp_path / name
+    Image.fromarray(array, mode=mode).save(path) if mode else Image.fromarray(array).save(path)
+    return gradio_client.handle_file(str(path))
+
+
+def _size(path):
+    with Image.open(path) as im:
+        return im.size
+
+
+def test_named_endpoints_exist(client):
+    api = client.view_api(return_format="dict", print_info=False)
+    names = set(api["named_endpoints"])
+    assert {"/reconstruct", "/draw", "/decode", "/grid", "/compare"} <= names
+
+
+def test_reconstruct_an_uploaded_digit(client, tiny_hub, tmp_path):
+    digit = (255 - tiny_hub.data.test.images[5, 0].numpy() * 255).astype(np.uint8)  # black on white, like paper
+    big = np.asarray(Image.fromarray(digit).resize((300, 300)))
+    seen, recon, samples, bubble, musigma, message = client.predict(_png(tmp_path, big), "healthy", api_name="/reconstruct")
+    assert _size(seen) == _size(recon) == (224, 224)
+    assert _size(bubble) == tiny_hub.get("healthy").bubble.image.shape[1::-1]
+    assert "nats" in message
+    # what the model saw is white on black again
+    seen_px = np.asarray(Image.open(seen).convert("L"), dtype=np.float32)
+    assert seen_px[:8].mean() < 10 and seen_px.max() > 200
+
+
+@pytest.mark.parametrize("model", ["autoencoder", "collapsed"])
+def test_every_draw_model_answers(client, tiny_hub, tmp_path, model):
+    digit = (tiny_hub.data.test.images[0, 0].numpy() * 255).astype(np.uint8)
+    out = client.predict(_png(tmp_path, digit), model, api_name="/reconstruct")
+    assert f"**{model}**" in out[-1]
+
+
+def test_decode_and_grid(client):
+    point, grid = client.predict("healthy-2d", 0, 1, 1.0, -1.0, api_name="/decode")
+    assert _size(point) == (224, 224)
+    w, h = _size(grid)
+    assert w == h == 15 * 56 + 16 * 2
+    only = client.predict("healthy", 0, 3, api_name="/grid")
+    assert _size(only) == (w, h)
+
+
+def test_compare(client):
+    sentences, table, pca, tsne, recons, samples = client.predict(api_name="/compare")
+    assert "posterior collapse" in sentences or "healthy" in sentences
+    assert [row[0] for row in table["data"]] == ["autoencoder", "healthy", "collapsed"]
+    for path in (pca, tsne, recons, samples):
+        assert min(_size(path)) > 50
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: np.full((64, 64), 255, np.uint8), "blank"),
+    (lambda: np.zeros((64, 64), np.uint8), "blank"),
+    (lambda: np.pad(np.zeros((60, 60), np.uint8), 2, constant_values=255), "ink"),
+])
+def test_bad_uploads_get_a_sentence(client, tmp_path, make, words):
+    with pytest.raises(Exception, match=words) as err:
+        client.predict(_png(tmp_path, make()), "healthy", api_name="/reconstruct")
+    assert "Traceback" not in str(err.value)
+
+
+def test_bad_walk_inputs_get_a_sentence(client):
+    with pytest.raises(Exception, match="two different"):
+        client.predict("healthy", 2, 2, 0.0, 0.0, api_name="/decode")
+    with pytest.raises(Exception, match="dimensions 0 to 1"):
+        client.predict("healthy-2d", 0, 7, api_name="/grid")
+
+
+def test_odd_image_modes_work(client, tiny_hub, tmp_path):
+    digit = (tiny_hub.data.test.images[2, 0].numpy() * 255).astype(np.uint8)
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[..., 3] = digit  # a digit drawn only with transparency
+    for name, handle in [("rgba", _png(tmp_path, rgba, "rgba.png")),
+                         ("palette", _png(tmp_path, np.stack([digit] * 3, -1), "p.png")),
+                         ("grey16", _png(tmp_path, digit.astype(np.uint16) * 256, "g16.png"))]:
+        out = client.predict(handle, "healthy", api_name="/reconstruct")
+        assert "nats" in out[-1], name

@@ -1,0 +1,83 @@
+"""The command line: help, a real one-epoch training run, evaluate's JSON, and one-line errors with exit code 2."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def run(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "vae", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args", [[], ["train"], ["evaluate"], ["sweep"]])
+def test_help(args):
+    r = run(*args, "--help")
+    assert r.returncode == 0 and "usage" in r.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    r = run("train", "--preset", "healthy-2d", "--epochs", "1", "--out", str(out), "--device", "cpu")
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out, r
+
+
+def test_train_shows_progress_and_saves(trained):
+    out, r = trained
+    assert "healthy-2d epoch 1/1" in r.stderr  # the tqdm bar
+    assert "val loss" in r.stderr + r.stdout
+    assert {p.name for p in out.iterdir()} >= {"model.safetensors", "config.json", "metrics.json"}
+
+
+def test_evaluate_prints_metrics_as_json(trained):
+    out, _ = trained
+    r = run("evaluate", str(out), "--iw-samples", "2")
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads(r.stdout)
+    assert metrics["preset"] == "healthy-2d" and len(metrics["kl_per_dim"]) == 2
+    for key in ("recon", "mse", "kl", "active_units", "knn_acc", "nll", "checks"):
+        assert key in metrics
+    assert metrics["knn_acc"] > 0.3  # one epoch already separates digits far above chance (0.1)
+
+
+def _one_line_error(r):
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+def test_unknown_preset():
+    assert "invalid choice: 'bogus'" in _one_line_error(run("train", "--preset", "bogus"))
+
+
+def test_missing_folder(tmp_path):
+    assert "does not exist" in _one_line_error(run("evaluate", str(tmp_path / "nothing")))
+
+
+def test_corrupt_checkpoint(trained, tmp_path):
+    import shutil
+
+    out, _ = trained
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / "model.safetensors").write_bytes(b"garbage" * 10)
+    assert "safetensors" in _one_line_error(run("evaluate", str(broken)))
+    (broken / "config.json").write_text("{oops")
+    assert "not valid JSON" in _one_line_error(run("evaluate", str(broken)))
+
+
+def test_train_needs_a_preset():
+    assert "--preset" in _one_line_error(run("train"))
+
+
+def test_resume_into_another_config_is_refused(trained):
+    out, _ = trained
+    assert "another config" in _one_line_error(run("train", "--preset", "collapsed", "--epochs", "1", "--out", str(out), "--resume"))

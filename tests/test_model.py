@@ -1,0 +1,172 @@
+"""The model: shapes, the reparameterization trick, sampling, and the save -> load round trip."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from vae.model import LOGVAR_MAX, LOGVAR_MIN, VAE, imagenet_resnet18_state
+from vae.store import CheckpointError
+
+
+@pytest.mark.parametrize("cfg", [tiny_config(), tiny_config(latent_dim=2), tiny_config(likelihood="bernoulli", latent_dim=7)])
+def test_shapes_and_ranges(cfg):
+    torch.manual_seed(0)
+    model = VAE(cfg).eval()
+    x = torch.rand(5, 1, 28, 28)
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (5, cfg.latent_dim)
+    assert (logvar >= LOGVAR_MIN).all() and (logvar <= LOGVAR_MAX).all()
+    recon, mu2, _ = model(x)
+    assert recon.shape == (5, 1, 28, 28)
+    assert 0 <= recon.min() and recon.max() <= 1
+    # eval mode is the deterministic path: it decodes mu itself
+    assert torch.allclose(recon, model.decode(mu2))
+
+
+def test_default_model_is_the_articles():
+    model = VAE()
+    assert model.config.latent_dim == 128
+    assert model.encoder.backbone.conv1.in_channels == 1
+    assert model.encoder.backbone.conv1.kernel_size == (7, 7) and model.encoder.backbone.conv1.stride == (2, 2)
+    assert model.encoder.head[0].in_features == 512 and model.encoder.head[0].out_features == 1024
+    assert model.encoder.head[-1].out_features == 256  # 2D, chunked into mu and logvar
+    assert isinstance(model.decoder.fc, torch.nn.Linear)
+    assert sum(isinstance(m, torch.nn.Upsample) for m in model.decoder.modules()) == 2
+
+
+def test_reparameterize_is_differentiable_and_seeded():
+    mu = torch.zeros(3, 4, requires_grad=True)
+    logvar = torch.zeros(3, 4, requires_grad=True)
+    z = VAE.reparameterize(mu, logvar, torch.Generator().manual_seed(1))
+    z.sum().backward()
+    assert mu.grad is not None and logvar.grad is not None and logvar.grad.abs().sum() > 0
+    z2 = VAE.reparameterize(mu, logvar, torch.Generator().manual_seed(1))
+    assert torch.equal(z, z2)
+    # sigma scales the noise: logvar = log(4) doubles it
+    z4 = VAE.reparameterize(mu, torch.full((3, 4), float(torch.log(torch.tensor(4.0)))), torch.Generator().manual_seed(1))
+    assert torch.allclose(z4, 2 * z)
+
+
+def test_training_mode_samples_and_sample_is_reproducible():
+    torch.manual_seed(0)
+    model = VAE(tiny_config())
+    x = torch.rand(2, 1, 28, 28)
+    model.train()
+    a, _, _ = model(x, torch.Generator().manual_seed(0))
+    b, _, _ = model(x, torch.Generator().manual_seed(1))
+    assert not torch.allclose(a, b)
+    model.eval()
+    s1 = model.sample(4, torch.Generator().manual_seed(3))
+    s2 = model.sample(4, torch.Generator().manual_seed(3))
+    assert s1.shape == (4, 1, 28, 28) and torch.equal(s1, s2)
+
+
+@pytest.mark.parametrize("cfg", [tiny_config(), tiny_config(latent_dim=2, sigma=0.3, beta=4.0)])
+def test_save_load_round_trip(tmp_path, cfg):
+    torch.manual_seed(0)
+    model = VAE(cfg)
+    model.train()
+    model(torch.rand(8, 1, 28, 28))  # move the BatchNorm running statistics away from their init
+    model.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    loaded = VAE.from_pretrained(tmp_path)
+    assert loaded.config == cfg
+    a, b = model.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert not loaded.training
+
+
+def _saved(tmp_path):
+    VAE(tiny_config()).save_pretrained(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:1000]), "safetensors"),
+        (lambda d: (d / "model.safetensors").write_bytes(bytes(range(256)) * 40), "safetensors"),
+        (lambda d: (d / "model.safetensors").unlink(), "no model.safetensors"),
+        (lambda d: (d / "config.json").write_text("{not json"), "not valid JSON"),
+        (lambda d: (d / "config.json").unlink(), "missing"),
+        (lambda d: (d / "config.json").write_text(json.dumps({**tiny_config().to_dict(), "latent_dim": 9})), "does not fit"),
+        (lambda d: (d / "config.json").write_text(json.dumps({"layers": 3})), "not a VAE config"),
+        (lambda d: (d / "config.json").write_text("[1, 2]"), "JSON object"),
+    ],
+)
+def test_broken_checkpoints_raise_one_readable_error(tmp_path, damage, words):
+    damage(_saved(tmp_path))
+    with pytest.raises(CheckpointError, match=words):
+        VAE.from_pretrained(tmp_path)
+
+
+def test_a_pickle_posing_as_a_checkpoint_is_refused_without_running(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    _saved(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(pickle.dumps({"weights": Evil()}))
+    with pytest.raises(CheckpointError):
+        VAE.from_pretrained(tmp_path)
+    assert not marker.exists()
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="not a folder"):
+        VAE.from_pretrained(tmp_path / "nope")
+
+
+# --- ImageNet weights through torchvision's weights API ----------------------------
+
+def test_imagenet_weights_from_torch_home(tmp_path, monkeypatch):
+    """A weights file where torch looks for it (TORCH_HOME) is used, conv1's RGB kernels summed into one."""
+    import torchvision
+    from torchvision.models import ResNet18_Weights
+
+    torch.manual_seed(123)
+    fake = torchvision.models.resnet18(weights=None).state_dict()
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(fake, checkpoints / ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1])
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
+
+    model = VAE(tiny_config(pretrained=True), load_imagenet=True)
+    assert model.config.pretrained_loaded is True
+    bb = model.encoder.backbone.state_dict()
+    assert torch.allclose(bb["conv1.weight"], fake["conv1.weight"].sum(dim=1, keepdim=True))
+    for k in ("layer1.0.conv1.weight", "layer4.1.bn2.running_var", "bn1.bias", "layer3.0.downsample.0.weight"):
+        assert torch.equal(bb[k], fake[k]), k
+
+
+def _no_network(*args, **kwargs):
+    from urllib.error import URLError
+
+    raise URLError("no network in this test")
+
+
+def test_offline_falls_back_to_random_init_and_records_it(tmp_path, monkeypatch, caplog):
+    import vae.model as m
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
+    monkeypatch.setattr(m, "_warned_offline", False)
+    with caplog.at_level("WARNING", logger="vae"):
+        model = VAE(tiny_config(pretrained=True), load_imagenet=True)
+        VAE(tiny_config(pretrained=True), load_imagenet=True)
+    assert model.config.pretrained_loaded is False
+    warnings = [r for r in caplog.records if "ImageNet" in r.getMessage()]
+    assert len(warnings) == 1  # said once, not per model
+    model.save_pretrained(tmp_path / "ckpt")
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["pretrained_loaded"] is False
+    assert imagenet_resnet18_state() is None

@@ -1,0 +1,135 @@
+"""The app's views as plain functions: shapes and types, and that each figure shows what it claims."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.collections import PathCollection
+
+from playground import plots, views
+from playground.models import NotReady
+from vae.analysis import ellipse_points, project_gaussian
+from vae.digits import InputError
+
+
+def a_digit(hub, i=0):
+    return hub.data.test.images[i, 0].numpy()
+
+
+def test_draw_view_shapes(tiny_hub):
+    ready = tiny_hub.get("healthy")
+    v = views.draw_view(ready, a_digit(tiny_hub), seed=0)
+    assert v.seen.shape == v.recon.shape == (224, 224) and v.seen.dtype == np.uint8
+    assert v.samples.ndim == 2 and v.samples.shape[1] > 8 * 84
+    assert v.bubble.shape == ready.bubble.image.shape and v.musigma.shape == ready.musigma.image.shape
+    assert v.mu.shape == v.logvar.shape == (6,)
+    assert "nats" in v.summary
+    # the samples come from the bubble: reproducible with a seed, different with another
+    again = views.draw_view(ready, a_digit(tiny_hub), seed=0)
+    other = views.draw_view(ready, a_digit(tiny_hub), seed=1)
+    assert np.array_equal(v.samples, again.samples) and not np.array_equal(v.samples, other.samples)
+    with pytest.raises(InputError):
+        views.draw_view(ready, np.zeros((10, 10)))
+
+
+def test_bubble_scatter_has_one_point_per_test_digit(tiny_hub):
+    lat = tiny_hub.get("healthy").latents
+    fig, _ = plots.bubble_background(lat.pca_xy, lat.labels, np.zeros(2), "t")
+    points = [c for c in fig.axes[0].collections if isinstance(c, PathCollection) and len(c.get_offsets()) > 0]
+    assert len(points) == 1
+    assert len(points[0].get_offsets()) == len(tiny_hub.data.test) == 64
+    np.testing.assert_allclose(points[0].get_offsets(), lat.pca_xy, atol=1e-5)
+
+
+def test_bubble_is_centred_on_the_projected_mu(tiny_hub):
+    ready = tiny_hub.get("healthy")
+    x = torch.from_numpy(a_digit(tiny_hub, 3))[None, None]
+    mu, logvar = (t[0].numpy() for t in ready.model.encode(x))
+    center, cov = project_gaussian(ready.latents.pca, mu, logvar)
+    np.testing.assert_allclose(center, ready.latents.pca.project(mu), atol=1e-5)
+    np.testing.assert_allclose(ellipse_points(center, cov, 2.0, n=400).mean(0), center, atol=1e-3)
+    # on the picture: what draw_bubble changed is centred on the pixel of the projected mu
+    drawn = plots.draw_bubble(ready.bubble, center, cov)
+    changed = np.argwhere(np.any(drawn != ready.bubble.image, axis=2))  # (row, col)
+    cx, cy = ready.bubble.to_pixels(center)
+    mid = (changed.min(0) + changed.max(0)) / 2
+    assert abs(mid[1] - cx) < 3 and abs(mid[0] - cy) < 3
+
+
+def test_raster_maps_data_to_the_right_pixels():
+    fig = plots.new_figure(3, 3)
+    ax = fig.add_subplot()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    ax.plot([5], [5], "s", color="red", ms=6)
+    raster = plots.rasterize(fig, ax)
+    x, y = raster.to_pixels(np.array([5.0, 5.0]))
+    r, g, b = raster.image[int(round(y)), int(round(x))]
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_musigma_bars_are_sorted_by_kl(tiny_hub):
+    ready = tiny_hub.get("healthy")
+    kl = ready.latents.kl_per_dim
+    assert list(kl[ready.kl_order]) == sorted(kl, reverse=True)
+
+
+def test_walk_views(tiny_hub):
+    ready = tiny_hub.get("healthy-2d")
+    assert views.default_dims(ready) in ((0, 1), (1, 0))
+    img = views.decode_point(ready, (0, 1), 1.5, -0.5)
+    assert img.shape == (224, 224)
+    z = torch.tensor([[1.5, -0.5]])
+    np.testing.assert_array_equal(img, plots.digit_image(ready.model.decode(z)[0, 0].numpy(), 8))
+    g1 = views.grid_image(ready, (0, 1), (0.0, 0.0))
+    assert g1.shape[2] == 3 and g1.shape[0] == g1.shape[1] == 15 * 56 + 16 * 2
+    assert ready.grid((0, 1), 15) is ready.grid((0, 1), 15)  # cached per model and pair
+    # the ring sits on the grid cell of the slider point: centre cell for (0, 0)
+    ring = np.argwhere((g1[:, :, 0] > 200) & (g1[:, :, 1] < 80))
+    centre = (ring.min(0) + ring.max(0)) / 2
+    assert np.allclose(centre, 2 + 7 * 58 + 28, atol=2)
+    strip, dims = views.traversals(tiny_hub.get("healthy"))
+    assert strip.ndim == 3 and len(dims) == 6
+    with pytest.raises(InputError):
+        views.check_dims(ready, (0, 0))
+    with pytest.raises(InputError):
+        views.check_dims(ready, (0, 5))
+
+
+def test_compare_view(tiny_hub):
+    readies = {k: tiny_hub.get(k) for k in views.REGIMES}
+    test = tiny_hub.data.test
+    v = views.compare_view(readies, test.images[:, 0].numpy(), test.labels.numpy())
+    assert v.pca.ndim == 3 and v.tsne.ndim == 3 and v.recons.ndim == 3 and v.samples.ndim == 3
+    assert [row[0] for row in v.table] == list(views.REGIMES) and len(v.table[0]) == len(views.TABLE_HEADERS)
+    assert v.sentences.count("**") >= 6
+
+
+def test_regime_scatter_has_every_point_on_a_shared_scale(tiny_hub):
+    panels = {k: (tiny_hub.get(k).latents.pca_xy, tiny_hub.get(k).latents.labels) for k in views.REGIMES}
+    fig = plots.regime_scatter(panels, "t", shared_scale=True)
+    assert len(fig.axes) == 3
+    for ax in fig.axes:
+        pts = [c for c in ax.collections if len(c.get_offsets()) > 0]
+        assert len(pts[0].get_offsets()) == 64
+    assert len({ax.get_xlim() for ax in fig.axes}) == 1
+
+
+@pytest.mark.parametrize("name, m, words", [
+    ("collapsed", {"kl": 0.01, "active_units": 0}, "posterior collapse"),
+    ("autoencoder", {"kl": 3000, "active_units": 128, "mean_abs_mu": 6.0}, "no KL force"),
+    ("healthy", {"kl": 130, "active_units": 128, "knn_acc": 0.94, "mean_abs_mu": 0.8}, "healthy"),
+])
+def test_regime_sentences(name, m, words):
+    assert words in views.regime_sentence(name, m, {"mean_abs_mu": 0.8})
+
+
+def test_hub_says_what_it_waits_for(tmp_path):
+    from playground.models import ModelHub
+
+    hub = ModelHub(tmp_path)  # never started
+    with pytest.raises(NotReady, match="queued"):
+        hub.get("healthy")
+    with pytest.raises(NotReady, match="no model called"):
+        hub.get("bogus")
+    assert "healthy" in hub.status_markdown()

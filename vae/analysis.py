@@ -1,0 +1,245 @@
+"""Pure functions over a trained model: latents, metrics, projections, grids, interpolations, samples."""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import DataBundle, Split
+from .losses import iw_log_likelihood, kl_per_dim
+from .store import atomic_path
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: Cov_x(E_q[z_u]) above this counts as active
+PRIOR_MEAN_ABS = math.sqrt(2 / math.pi)  # E|z| for z ~ N(0, 1): 0.798
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def encode_images(model, images: torch.Tensor, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """mu and logvar (N, D) float32 for images (N,1,28,28)."""
+    model.eval()
+    mus, logvars = [], []
+    for start in range(0, len(images), batch_size):
+        mu, logvar = model.encode(images[start : start + batch_size].to(_device(model)))
+        mus.append(mu.float().cpu())
+        logvars.append(logvar.float().cpu())
+    return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
+
+
+@torch.no_grad()
+def decode_latents(model, z: np.ndarray | torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    """Images (N, 28, 28) float32 in [0, 1] for latents (N, D), decoded in batches."""
+    model.eval()
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    out = [model.decode(z[s : s + batch_size].to(_device(model))).cpu() for s in range(0, len(z), batch_size)]
+    return torch.cat(out)[:, 0].numpy()
+
+
+def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """Mean over images of each dimension's KL to N(0, 1), shape (D,)."""
+    return kl_per_dim(torch.from_numpy(mu), torch.from_numpy(logvar)).mean(0).numpy()
+
+
+def active_units(mu: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
+    """Dimensions whose mean code varies across inputs: Cov_x(E_q[z_u]) > threshold."""
+    return int((mu.var(axis=0) > threshold).sum())
+
+
+def knn_accuracy(mu_train: np.ndarray, y_train: np.ndarray, mu_test: np.ndarray, y_test: np.ndarray, k: int = 5) -> float:
+    """A 5-NN classifier on mu, fit on train, scored on test: how well the codes separate the classes."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return float(KNeighborsClassifier(n_neighbors=k).fit(mu_train, y_train).score(mu_test, y_test))
+
+
+@dataclass
+class PCA2:
+    """A 2-D PCA plane: project(x) = (x - mean) @ components.T."""
+
+    mean: np.ndarray  # (D,)
+    components: np.ndarray  # (2, D), rows orthonormal
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x) - self.mean) @ self.components.T
+
+
+def fit_pca2(x: np.ndarray) -> PCA2:
+    """The top two principal directions, signs fixed so the result is reproducible."""
+    mean = x.mean(axis=0)
+    d = x.shape[1]
+    if d == 1:
+        return PCA2(mean, np.array([[1.0], [0.0]], dtype=np.float32))
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    comps = vt[:2]
+    comps = comps * np.sign(comps[np.arange(2), np.abs(comps).argmax(axis=1)])[:, None]
+    return PCA2(mean.astype(np.float32), comps.astype(np.float32))
+
+
+def project_gaussian(pca: PCA2, mu: np.ndarray, logvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """q(z|x) = N(mu, diag(exp(logvar))) seen on the PCA plane: its centre (2,) and covariance (2, 2)."""
+    c = pca.components.astype(np.float64)
+    return pca.project(mu).astype(np.float64), (c * np.exp(np.asarray(logvar, dtype=np.float64))) @ c.T
+
+
+def ellipse_points(center: np.ndarray, cov: np.ndarray, k: float = 1.0, n: int = 100) -> np.ndarray:
+    """(n, 2) points on the k-sigma contour of a 2-D Gaussian."""
+    vals, vecs = np.linalg.eigh(cov)
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    circle = np.stack([np.cos(t), np.sin(t)], axis=1)
+    return center + k * (circle * np.sqrt(np.maximum(vals, 0))) @ vecs.T
+
+
+def tsne_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """t-SNE of the codes (N, 2); slow (seconds), so callers cache it per checkpoint."""
+    from sklearn.manifold import TSNE
+
+    perplexity = min(30.0, max(2.0, (len(x) - 1) / 3))
+    return TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(x).astype(np.float32)
+
+
+def grid_values(n: int = 15, span: float = 3.0, spacing: str = "z") -> np.ndarray:
+    """n values along one axis: evenly spaced in z over [-span, span], or in probability under N(0, 1)."""
+    if spacing == "probability":
+        p = torch.linspace(0.5 / n, 1 - 0.5 / n, n, dtype=torch.float64)
+        return torch.distributions.Normal(0.0, 1.0).icdf(p).numpy().astype(np.float32)
+    if spacing != "z":
+        raise ValueError(f"spacing must be 'z' or 'probability', got {spacing!r}")
+    return np.linspace(-span, span, n, dtype=np.float32)
+
+
+def latent_grid(model, dims: tuple[int, int] = (0, 1), n: int = 15, span: float = 3.0, spacing: str = "z") -> tuple[np.ndarray, np.ndarray]:
+    """The article's z1/z2 figure: decode an n x n grid over two dimensions with the rest at zero, in one batch.
+
+    Returns (images (n, n, 28, 28) with row 0 at the top = highest z2, values (n,)).
+    """
+    d = model.config.latent_dim
+    i, j = dims
+    if not (0 <= i < d and 0 <= j < d) or i == j:
+        raise ValueError(f"choose two different dimensions between 0 and {d - 1}, got {dims}")
+    values = grid_values(n, span, spacing)
+    z = np.zeros((n, n, d), dtype=np.float32)
+    z[:, :, i] = values[None, :]  # columns: z_i from left to right
+    z[:, :, j] = values[::-1, None]  # rows: z_j from top (high) to bottom (low)
+    return decode_latents(model, z.reshape(n * n, d), batch_size=n * n).reshape(n, n, 28, 28), values
+
+
+def interpolate(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10) -> np.ndarray:
+    """Decode a straight line between the codes (mu) of two images (1,28,28): (steps, 28, 28)."""
+    mu, _ = encode_images(model, torch.stack([x_a, x_b]))
+    t = np.linspace(0, 1, steps, dtype=np.float32)[:, None]
+    return decode_latents(model, (1 - t) * mu[0] + t * mu[1])
+
+
+@torch.no_grad()
+def posterior_samples(model, x: torch.Tensor, n: int = 8, generator: torch.Generator | None = None) -> np.ndarray:
+    """n reconstructions of one image (1,28,28), each from its own z ~ q(z|x): (n, 28, 28)."""
+    mu, logvar = model.encode(x[None].to(_device(model)))
+    eps = torch.randn(n, mu.shape[1], generator=generator)
+    z = mu.cpu() + (0.5 * logvar.cpu()).exp() * eps
+    return decode_latents(model, z)
+
+
+def prior_samples(model, n: int = 8, seed: int = 0) -> np.ndarray:
+    """n images decoded from z ~ N(0, I): (n, 28, 28)."""
+    return model.sample(n, generator=torch.Generator().manual_seed(seed))[:, 0].cpu().numpy()
+
+
+# --- metrics (one definition each, see DESIGN.md) -------------------------------------
+
+@torch.no_grad()
+def compute_metrics(model, data: DataBundle, iw_samples: int = 10, seed: int = 0) -> dict:
+    """Every metric of DESIGN.md on the held-out split (kNN is fit on the train split)."""
+    from .losses import recon_nll
+
+    model.eval()
+    test = data.test
+    mu, logvar = encode_images(model, test.images)
+    mu_tr, _ = encode_images(model, data.train.images)
+    gen = torch.Generator().manual_seed(seed)
+    recon_mu = torch.from_numpy(decode_latents(model, mu))[:, None]  # what a person sees: decoded from mu
+    eps = torch.randn(mu.shape, generator=gen)
+    z = torch.from_numpy(mu) + (0.5 * torch.from_numpy(logvar)).exp() * eps
+    logits = torch.cat([model.decoder.logits(z[s : s + 500].to(_device(model))).float().cpu() for s in range(0, len(z), 500)])
+    recon = recon_nll(test.images, logits, model.config)
+    kld = kl_per_dimension(mu, logvar)
+    metrics = {
+        "recon": float(recon.mean()),  # E_q[-log p(x|z)], one sample z per image
+        "mse": float((recon_mu - test.images).pow(2).mean()),  # per pixel, reconstruction from mu
+        "kl": float(kld.sum()),
+        "elbo": float(-(recon.mean() + kld.sum())),
+        "active_units": active_units(mu),
+        "knn_acc": knn_accuracy(mu_tr, data.train.labels.numpy(), mu, test.labels.numpy()),
+        "mean_abs_mu": float(np.abs(mu).mean()),
+        "mean_abs_mu_vs_prior": float(np.abs(mu).mean() / PRIOR_MEAN_ABS),
+        "mean_abs_mu_center": float(np.abs(mu.mean(axis=0)).mean()),  # how far the cloud's centre is from 0
+        "within_3_sigma": float((np.abs(mu) <= 3).mean()),
+        "recon_spread": float(recon_mu.std(dim=0).mean()),  # ~0 when every input decodes to the same image
+        # 1.0 = as good as drawing the average training digit for every input; a collapsed model sits near it
+        "mse_vs_mean_image": float((recon_mu - test.images).pow(2).mean() / (data.train.images.mean(0) - test.images).pow(2).mean()),
+        "kl_per_dim": [round(float(v), 5) for v in kld],
+        "n_test": len(test),
+    }
+    if iw_samples > 0:
+        lls = [iw_log_likelihood(model, test.images[s : s + 100].to(_device(model)), k=iw_samples, generator=gen).cpu() for s in range(0, len(test), 100)]
+        metrics["nll"] = float(-torch.cat(lls).mean())
+        metrics["iw_samples"] = iw_samples
+    return metrics
+
+
+_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">": lambda a, b: a > b, "==": lambda a, b: a == b}
+
+
+def check_preset(checks: dict, metrics: dict) -> dict:
+    """{metric: {"value", "want", "ok"}} for a preset's row of DESIGN.md's table."""
+    return {k: {"value": metrics.get(k), "want": f"{op} {v}", "ok": k in metrics and _OPS[op](metrics[k], v)} for k, (op, v) in checks.items()}
+
+
+# --- cached analysis per checkpoint ------------------------------------------------
+
+def fingerprint(directory: str | Path) -> str:
+    """A short hash of model.safetensors: cached analysis belongs to exactly these weights."""
+    h = hashlib.sha256()
+    with open(Path(directory) / "model.safetensors", "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Latents:
+    """The held-out split's codes and their 2-D views, as the app draws them."""
+
+    mu: np.ndarray  # (N, D)
+    logvar: np.ndarray  # (N, D)
+    labels: np.ndarray  # (N,)
+    pca: PCA2
+    pca_xy: np.ndarray  # (N, 2)
+    tsne_xy: np.ndarray  # (N, 2)
+    kl_per_dim: np.ndarray  # (D,)
+
+
+def latents_for(model, directory: str | Path, split: Split) -> Latents:
+    """Latents of `split` with PCA and t-SNE, from DIR/latents.npz when it belongs to these weights, else computed and cached."""
+    path = Path(directory) / "latents.npz"
+    fp = fingerprint(directory)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if str(f["fingerprint"]) == fp and len(f["labels"]) == len(split):
+                return Latents(f["mu"], f["logvar"], f["labels"], PCA2(f["pca_mean"], f["pca_components"]), f["pca_xy"], f["tsne_xy"], f["kl_per_dim"])
+    except (OSError, KeyError, ValueError):
+        pass  # missing or unreadable cache: compute it again
+    mu, logvar = encode_images(model, split.images)
+    pca = fit_pca2(mu)
+    lat = Latents(mu, logvar, split.labels.numpy(), pca, pca.project(mu), tsne_2d(mu), kl_per_dimension(mu, logvar))
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, fingerprint=np.array(fp), mu=lat.mu, logvar=lat.logvar, labels=lat.labels, pca_mean=pca.mean,
+                     pca_components=pca.components, pca_xy=lat.pca_xy, tsne_xy=lat.tsne_xy, kl_per_dim=lat.kl_per_dim)
+    return lat

@@ -1,0 +1,78 @@
+"""Presets cached under checkpoints/<name>/: load one that matches, resume one that was interrupted, retrain the rest."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from .config import PRESETS, preset_config
+from .model import VAE, read_config
+from .store import CheckpointError, read_json
+from .train import saved_epoch, train
+
+
+def checkpoint_state(directory: str | Path, name: str) -> tuple[str, str]:
+    """("ready" | "resume" | "train", reason) for preset `name` in `directory`, without loading weights."""
+    directory = Path(directory)
+    if not directory.exists():
+        return "train", f"{name} has no checkpoint yet"
+    try:
+        config = read_config(directory)
+    except CheckpointError as err:
+        return "train", f"{name}'s checkpoint cannot be read: {err}"
+    if not config.matches(preset_config(name)):
+        return "train", f"{name}'s checkpoint was made for another config"
+    try:
+        epoch = saved_epoch(directory)
+    except Exception as err:
+        return "train", f"{name}'s model.safetensors cannot be read ({type(err).__name__})"
+    try:
+        status = read_json(directory / "metrics.json").get("status")
+    except CheckpointError:
+        status = None
+    if status == "complete" and epoch == config.epochs:
+        return "ready", f"{name} is trained"
+    return "resume", f"{name} was interrupted after epoch {epoch} of {config.epochs}"
+
+
+def set_aside(directory: Path) -> Path:
+    """Move a checkpoint we cannot use out of the way instead of deleting it; returns where it went."""
+    target = directory.with_name(f"{directory.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while target.exists():
+        target = directory.with_name(f"{directory.name}.old-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+        n += 1
+    directory.rename(target)
+    return target
+
+
+def load_or_train(
+    name: str,
+    root: str | Path = "checkpoints",
+    device: str = "auto",
+    progress: bool = True,
+    on_progress: Callable[[dict], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> VAE:
+    """The trained preset `name`: loaded from root/name when it matches its config, else resumed or trained, saying why."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    directory = Path(root) / name
+    state, reason = checkpoint_state(directory, name)
+    if state == "ready":
+        try:
+            return VAE.from_pretrained(directory, device="cpu" if device == "auto" else device)
+        except CheckpointError as err:
+            state, reason = "train", f"{name}'s checkpoint cannot be loaded: {err}"
+    if state == "resume":
+        log(f"{reason}; resuming")
+        try:
+            return train(preset_config(name), directory, device=device, resume=True, progress=progress, name=name, on_progress=on_progress, log=log)
+        except CheckpointError as err:
+            reason = f"{name} could not be resumed: {err}"
+    if directory.exists():
+        moved = set_aside(directory)
+        log(f"{reason}; kept it as {moved} and training {name} again")
+    else:
+        log(f"{reason}; training it now")
+    return train(preset_config(name), directory, device=device, progress=progress, name=name, on_progress=on_progress, log=log)

