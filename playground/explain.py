@@ -55,8 +55,8 @@ encoding carries no information at all.
 COMPARE_WAITING = "Open this tab again (or press the button) when the three models are ready; the status line above shows their progress."
 
 COMPARE_NOTES = """
-**How to read it.** On the shared PCA scale the autoencoder's codes spread far beyond the prior: nothing pulls them
-in, so sampling z ~ N(0, I) lands in empty space and its prior samples are not digits. The healthy model's codes fill
-the prior's ball with clusters that still separate by digit (high 5-NN accuracy). The collapsed model's codes all sit at
-the origin: zero active units, KL near 0, one average image for every input and for every prior sample.
+**How to read it.** On the shared PCA scale the autoencoder's codes spread tens of units from the origin: nothing pulls
+them in, so a z drawn from N(0, I) lands in the empty middle and its prior samples are not digits. The healthy model's
+codes sit in one cloud around the origin, a few units across, and still separate by digit (high 5-NN accuracy). The
+collapsed model's codes all sit exactly at the origin: zero active units, KL near 0, one average blur for every input.
 """

@@ -69,8 +69,8 @@ def prepare(name: str, model: VAE, directory: Path, data: DataBundle) -> Ready:
     lat = latents_for(model, directory, data.test)
     metrics = read_json(directory / "metrics.json").get("final", {})
     prior_xy = lat.pca.project(np.zeros(model.config.latent_dim, dtype=np.float32))
-    _, bubble = plots.bubble_background(lat.pca_xy, lat.labels, prior_xy, f"{name}: test digits on the PCA plane of mu")
-    _, musigma = plots.musigma_background(model.config.latent_dim, f"{name}: each dimension's bubble")
+    _, bubble = plots.bubble_background(lat.pca_xy, lat.labels, prior_xy)
+    _, musigma = plots.musigma_background(model.config.latent_dim, f"{name}: one bar per latent dimension")
     return Ready(name, model, lat, metrics, np.argsort(-lat.kl_per_dim), bubble, musigma, prior_xy)
 
 

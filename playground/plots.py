@@ -102,7 +102,7 @@ def scatter_digits(ax, xy: np.ndarray, labels: np.ndarray, size: float = 7, lege
         ax.legend(loc="upper right", fontsize=7, ncol=2, handletextpad=0.1, columnspacing=0.4, framealpha=0.8, title="digit", title_fontsize=7)
 
 
-def bubble_background(pca_xy: np.ndarray, labels: np.ndarray, prior_center: np.ndarray, title: str, size: tuple[float, float] = (4.6, 4.4)) -> tuple[Figure, Raster]:
+def bubble_background(pca_xy: np.ndarray, labels: np.ndarray, prior_center: np.ndarray, title: str = "", size: tuple[float, float] = (4.6, 4.4)) -> tuple[Figure, Raster]:
     """The model's test codes on their PCA plane, with the N(0, I) prior's 1- and 2-sigma circles."""
     fig = new_figure(*size)
     ax = fig.add_subplot()
@@ -189,14 +189,15 @@ def grid_with_marker(grid: np.ndarray, values: np.ndarray, point: tuple[float, f
     return np.asarray(img)
 
 
-def regime_scatter(panels: dict[str, tuple[np.ndarray, np.ndarray]], title: str, shared_scale: bool, prior: bool = False) -> Figure:
+def regime_scatter(panels: dict[str, tuple[np.ndarray, np.ndarray]], title: str, shared_scale: bool, notes: dict[str, str] | None = None) -> Figure:
     """Side-by-side scatters {model: (xy, labels)}; one shared scale makes differences in spread visible."""
     fig = new_figure(4.2 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), sharex=shared_scale, sharey=shared_scale, squeeze=False)[0]
     for ax, (name, (xy, labels)) in zip(axes, panels.items()):
         scatter_digits(ax, xy, labels, size=5, legend=ax is axes[-1])
-        if prior:
-            ax.add_patch(Circle((0, 0), 2, fill=False, ls="--", lw=1, color="0.3"))
+        if notes and name in notes:
+            ax.text(0.5, 0.5, notes[name], transform=ax.transAxes, ha="center", va="center", fontsize=10, color="0.3",
+                    bbox=dict(facecolor="white", alpha=0.85, edgecolor="0.7"))
         ax.set_title(name, fontsize=10)
         ax.tick_params(labelsize=7)
     if shared_scale:

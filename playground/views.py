@@ -15,6 +15,7 @@ from .models import Ready
 N_SAMPLES = 8  # reconstructions from z ~ q(z|x) per drawing
 GRID_N = 15
 SPAN = 3.0
+Z_LIMIT = 10.0  # API callers may pass any number; beyond this the decoder only extrapolates
 
 
 @dataclass
@@ -65,7 +66,7 @@ def check_dims(ready: Ready, dims: tuple[float, float]) -> tuple[int, int]:
     d = ready.model.config.latent_dim
     try:
         i, j = int(dims[0]), int(dims[1])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError("Choose two latent dimensions by number.") from None
     if not (0 <= i < d and 0 <= j < d):
         raise InputError(f"The {ready.name} model has dimensions 0 to {d - 1}; got {i} and {j}.")
@@ -77,8 +78,12 @@ def check_dims(ready: Ready, dims: tuple[float, float]) -> tuple[int, int]:
 @torch.no_grad()
 def decode_point(ready: Ready, dims: tuple[int, int], z1: float, z2: float) -> np.ndarray:
     """Decode z with z[dims[0]] = z1, z[dims[1]] = z2 and every other dimension 0."""
-    if not (np.isfinite(z1) and np.isfinite(z2)):
-        raise InputError("The slider values must be numbers.")
+    try:
+        z1, z2 = float(z1), float(z2)
+    except (TypeError, ValueError):
+        raise InputError("The slider values must be numbers.") from None
+    if not (abs(z1) <= Z_LIMIT and abs(z2) <= Z_LIMIT):  # also refuses NaN
+        raise InputError(f"z1 and z2 must be numbers between -{Z_LIMIT:g} and {Z_LIMIT:g}; the prior puts almost everything within 3.")
     z = torch.zeros(1, ready.model.config.latent_dim)
     z[0, dims[0]], z[0, dims[1]] = float(z1), float(z2)
     return plots.digit_image(ready.model.decode(z)[0, 0].numpy(), 8)
@@ -87,7 +92,7 @@ def decode_point(ready: Ready, dims: tuple[int, int], z1: float, z2: float) -> n
 def grid_image(ready: Ready, dims: tuple[int, int], point: tuple[float, float] | None = None) -> np.ndarray:
     """The cached n x n grid over two dimensions (the article's figure), with the slider point ringed."""
     grid, values = ready.grid(dims, GRID_N)
-    if point is None:
+    if point is None or not all(np.isfinite(point)):
         return np.asarray(plots.tile(grid, scale=2))
     return plots.grid_with_marker(grid, values, point, scale=2)
 
@@ -119,7 +124,7 @@ def regime_sentence(name: str, m: dict, healthy: dict | None) -> str:
     if name == "autoencoder" or (ratio is not None and ratio > 3):
         return (f"**{name}: no KL force.** Codes sit {ratio:.1f}x farther from the origin than the healthy model's, "
                 "in islands with empty gaps between them: sharp reconstructions, but a random z from N(0, I) lands where no digit lives.")
-    return (f"**{name}: healthy.** KL {m.get('kl', 0):.0f} nats buys {m.get('active_units', 0)} active dimensions and a "
+    return (f"**{name}: reconstruction and KL in balance.** KL {m.get('kl', 0):.0f} nats buys {m.get('active_units', 0)} active dimensions and a "
             f"{m.get('knn_acc', 0):.0%} 5-NN accuracy, in one cloud centred on the origin: reconstruction and the spring to the prior in balance.")
 
 
@@ -141,8 +146,10 @@ def compare_view(readies: dict[str, Ready], test_images: np.ndarray, test_labels
     names = [r for r in REGIMES if r in readies]
     pca_fig = plots.regime_scatter({REGIME_TITLES[k]: (readies[k].latents.pca_xy, readies[k].latents.labels) for k in names},
                                    "PCA of mu on one shared scale: how far the codes spread", shared_scale=True)
+    # t-SNE of codes that are all ~0 can only arrange numerical noise: say so on the panel
+    notes = {REGIME_TITLES[k]: "every code is ~0:\nthis layout is noise" for k in names if readies[k].metrics.get("active_units", 1) == 0}
     tsne_fig = plots.regime_scatter({REGIME_TITLES[k]: (readies[k].latents.tsne_xy, readies[k].latents.labels) for k in names},
-                                    "t-SNE of mu: which digits the codes keep apart", shared_scale=False)
+                                    "t-SNE of mu: which digits the codes keep apart", shared_scale=False, notes=notes)
     idx = first_of_each_digit(test_labels, n)
     originals = test_images[idx]
     rows = {"input": originals}

@@ -44,22 +44,26 @@ TINY_PRESET_CONFIGS = {
 }
 
 
-@pytest.fixture(scope="session")
-def tiny_hub(tmp_path_factory, tiny_data):
-    """A ModelHub over the four presets, each a tiny model trained for one epoch on 128 digits."""
+def start_tiny_hub(mp: pytest.MonkeyPatch, root, data):
+    """A started ModelHub over `root` whose four presets are tiny one-epoch models on `data`; waits until ready."""
     import vae.config as config_mod
     from playground.models import ModelHub
     from vae.config import Preset
 
-    root = tmp_path_factory.mktemp("checkpoints")
-    with pytest.MonkeyPatch.context() as mp:
-        for name, overrides in TINY_PRESET_CONFIGS.items():
-            mp.setitem(config_mod.PRESETS, name, Preset(name, tiny_config(**overrides), "tiny"))
-        mp.setattr("vae.train.load_dataset", lambda name: tiny_data)
-        hub = ModelHub(root, data=tiny_data).start()
-        hub.wait(timeout=600)
+    for name, overrides in TINY_PRESET_CONFIGS.items():
+        mp.setitem(config_mod.PRESETS, name, Preset(name, tiny_config(**overrides), "tiny"))
+    mp.setattr("vae.train.load_dataset", lambda name: data)
+    hub = ModelHub(root, data=data).start()
+    hub.wait(timeout=600)
     assert all(s == "ready" for s in hub.status().values()), hub.status()
     return hub
+
+
+@pytest.fixture(scope="session")
+def tiny_hub(tmp_path_factory, tiny_data):
+    """A ModelHub over the four presets, each a tiny model trained for one epoch on 128 digits."""
+    with pytest.MonkeyPatch.context() as mp:
+        return start_tiny_hub(mp, tmp_path_factory.mktemp("checkpoints"), tiny_data)
 
 
 def free_port() -> int:

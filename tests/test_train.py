@@ -82,7 +82,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, tiny_da
         return LossParts(parts.total * float("nan"), parts.recon, parts.kl) if calls["n"] == 3 else parts
 
     monkeypatch.setattr(t, "vae_loss", poisoned)
-    with pytest.raises(TrainingDiverged, match="nan at epoch 2, batch 3"):
+    with pytest.raises(TrainingDiverged, match="non-finite at epoch 2, batch 3"):
         train(tiny_config(epochs=2), out, resume=True, progress=False, data=tiny_data, log=lambda s: None)
     after = {p.name: p.read_bytes() for p in out.iterdir()}
     assert after == before

@@ -82,32 +82,33 @@ class Preset:
     checks: dict = field(default_factory=dict)  # metric -> (op, value), see vae.analysis.check_preset
 
 
-# Chosen by the beta sweep in README.md (`python -m vae sweep`): with sigma = 0.1
-# the KL weight relative to L2 is 2 sigma^2 beta = 0.02 beta.
+# Chosen by measurement (README.md: the beta sweep and the preset table). With sigma = 0.1 the KL weight
+# relative to a plain squared error is beta_eff = 2 sigma^2 beta = 0.02 beta. Epochs are the fewest that meet
+# each preset's checks, so a fresh start trains all four in about three minutes on 2 CPU cores.
 PRESETS: dict[str, Preset] = {
     "healthy": Preset(
         "healthy",
-        VAEConfig(beta=1.0, sigma=0.1),
+        VAEConfig(beta=10.0, sigma=0.1, epochs=8),  # beta_eff = 0.2: weaker springs (beta 1, 3) gave prior samples that are not digits
         "reconstruction and KL in balance: a centred latent cloud with distinct digit clusters",
         {"knn_acc": (">=", 0.90), "active_units": (">=", 3), "mean_abs_mu_center": ("<=", 0.5), "within_3_sigma": (">=", 0.95)},
     ),
     "autoencoder": Preset(
         "autoencoder",
-        VAEConfig(beta=0.0, sigma=0.1),
+        VAEConfig(beta=0.0, sigma=0.1, epochs=4),
         "no KL force: codes spread far beyond the prior, with gaps between clusters",
-        {"mean_abs_mu_ratio": (">=", 3.0)},
+        {"mean_abs_mu_vs_prior": (">=", 4.0), "knn_acc": (">=", 0.85)},
     ),
     "collapsed": Preset(
         "collapsed",
-        VAEConfig(beta=1.0, sigma=1.0, epochs=6),
-        "posterior collapse: KL wins, z carries nothing, every digit decodes to the same blur",
+        VAEConfig(beta=1000.0, sigma=0.1, epochs=3, lr=3e-3),  # beta_eff = 20; the higher lr teaches the decoder to ignore z sooner
+        "posterior collapse: KL wins, z carries nothing, every digit decodes to the same average blur",
         {"kl": ("<", 0.5), "active_units": ("==", 0), "recon_spread": ("<", 0.02), "mse_vs_mean_image": ("<=", 1.25)},
     ),
     "healthy-2d": Preset(
         "healthy-2d",
-        VAEConfig(latent_dim=2, beta=1.0, sigma=0.1),
+        VAEConfig(latent_dim=2, beta=10.0, sigma=0.1, epochs=5),  # beta_eff = 0.2: two numbers must still fill the prior
         "two latent dimensions: the classic manifold of digits on a 2-D grid",
-        {"active_units": ("==", 2)},
+        {"active_units": ("==", 2), "within_3_sigma": (">=", 0.9)},
     ),
 }
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .analysis import compute_metrics
 from .config import VAEConfig
 from .data import DataBundle, Split, load_dataset
-from .losses import vae_loss
+from .losses import LossParts, vae_loss
 from .model import VAE, read_config
 from .store import CheckpointError, atomic_path, atomic_write_json, read_json
 
@@ -65,6 +65,22 @@ def make_optimizer(model: VAE, config: VAEConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
 
 
+def train_step(model: VAE, optimizer, x: torch.Tensor, config: VAEConfig, device) -> LossParts | None:
+    """One optimisation step on a batch; returns the loss parts, or None (and no update) when the loss is not finite."""
+    x = to_model_layout(x, config, device)
+    with autocast(config, device):
+        mu, logvar = model.encode(x)
+        z = model.reparameterize(mu, logvar)
+        logits = model.decoder.logits(z)
+    parts = vae_loss(x, logits, mu, logvar, config)
+    if not math.isfinite(parts.total.item()):
+        return None
+    optimizer.zero_grad(set_to_none=True)
+    parts.total.backward()
+    optimizer.step()
+    return parts
+
+
 def train_epoch(model: VAE, optimizer, split: Split, config: VAEConfig, device, epoch: int, bar_desc: str = "", progress: bool = True, on_batch: Callable | None = None) -> dict:
     """One pass over the training split in a seeded order; returns the mean loss parts."""
     model.train()
@@ -74,17 +90,9 @@ def train_epoch(model: VAE, optimizer, split: Split, config: VAEConfig, device, 
     seen = 0
     bar = tqdm(batches, desc=bar_desc, unit="batch", disable=not progress, leave=True, dynamic_ncols=True)
     for i, idx in enumerate(bar):
-        x = to_model_layout(split.images[idx], config, device)
-        with autocast(config, device):
-            mu, logvar = model.encode(x)
-            z = model.reparameterize(mu, logvar)
-            logits = model.decoder.logits(z)
-        parts = vae_loss(x, logits, mu, logvar, config)
-        if not math.isfinite(parts.total.item()):
-            raise TrainingDiverged(f"the loss became {parts.total.item()} at epoch {epoch}, batch {i + 1}")
-        optimizer.zero_grad(set_to_none=True)
-        parts.total.backward()
-        optimizer.step()
+        parts = train_step(model, optimizer, split.images[idx], config, device)
+        if parts is None:
+            raise TrainingDiverged(f"the loss became non-finite at epoch {epoch}, batch {i + 1}")
         n = len(idx)
         seen += n
         for k, v in zip(sums, parts):
@@ -173,6 +181,8 @@ def train(
     set_seed(config.seed)
 
     start_epoch, history = 0, []
+    for stale in out_dir.glob(".*.tmp"):  # left by a run killed mid-save; the real files are whole
+        stale.unlink(missing_ok=True)
     if resume and (out_dir / "model.safetensors").exists():
         saved = read_config(out_dir)
         if not saved.matches(_with_epochs(config, saved.epochs)):

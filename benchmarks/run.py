@@ -1,0 +1,446 @@
+"""Speed, latency and quality, each measured against a baseline in the same process.
+
+    python benchmarks/run.py [--quick] [--only training,latency,...]
+
+Prints JSON and writes benchmarks/RESULTS.md. Figures are medians over repeated runs; speeds are ratios
+against a baseline measured in the same run, because these machines are shared and noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from vae.config import PRESETS, VAEConfig  # noqa: E402
+from vae.data import load_dataset  # noqa: E402
+
+TARGETS = {
+    "training_speedup": (">=", 2.0),
+    "cold_start_train_s": ("<=", 180.0),
+    "cold_start_ui_s": ("<=", 15.0),
+    "draw_p95_ms": ("<=", 50.0),
+    "decode_p95_ms": ("<=", 15.0),
+    "grid_p95_ms": ("<=", 100.0),
+    "compare_p95_ms": ("<=", 200.0),
+    "bernoulli_nll_gain_nats": (">=", 5.0),
+}
+
+
+def pct(values, q):
+    return float(np.percentile(np.asarray(values) * 1000, q))  # seconds -> ms
+
+
+def timed(fn, n, warmup=2):
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+# --- 1. training throughput ---------------------------------------------------------------------
+
+def bench_training(quick: bool) -> dict:
+    """The project's train_step against a plain fp32 PyTorch loop of the same model and batch, interleaved."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vae.losses import vae_loss
+    from vae.model import VAE
+    from vae.train import make_optimizer, train_step
+
+    config = VAEConfig(pretrained=False)
+    data = load_dataset()
+    batch = config.batch_size
+    x = data.train.images[:batch]
+    cpu = torch.device("cpu")
+
+    torch.manual_seed(0)
+    plain = VAE(VAEConfig(pretrained=False, fast_cpu=False))
+    plain_opt = torch.optim.Adam(plain.parameters(), lr=config.lr)  # PyTorch's defaults: no autocast, foreach Adam
+
+    def plain_step():
+        mu, logvar = plain.encode(x)
+        logits = plain.decoder.logits(plain.reparameterize(mu, logvar))
+        loss = vae_loss(x, logits, mu, logvar, plain.config).total
+        plain_opt.zero_grad()
+        loss.backward()
+        plain_opt.step()
+
+    torch.manual_seed(0)
+    fast = VAE(config).to(memory_format=torch.channels_last)
+    fast_opt = make_optimizer(fast, config)
+
+    def fast_step():
+        train_step(fast, fast_opt, x, config, cpu)
+
+    rounds, steps = (2, 5) if quick else (5, 10)
+    plain_t, fast_t = [], []
+    for _ in range(rounds):  # interleave so both see the same machine load
+        plain_t += timed(plain_step, steps)
+        fast_t += timed(fast_step, steps)
+    plain_s, fast_s = statistics.median(plain_t), statistics.median(fast_t)
+
+    with FlopCounterMode(display=False) as counter:
+        plain_step()
+    step_flops = counter.get_total_flops()
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    mm_s = statistics.median(timed(lambda: a @ b, 3 if quick else 8))
+    mm_flops = 2 * n**3 / mm_s
+    return {
+        "batch": batch,
+        "plain_fp32_img_per_s": batch / plain_s,
+        "project_img_per_s": batch / fast_s,
+        "training_speedup": plain_s / fast_s,
+        "gflop_per_step": step_flops / 1e9,
+        "matmul_fp32_gflop_per_s": mm_flops / 1e9,
+        "plain_fp32_utilisation_vs_matmul": step_flops / plain_s / mm_flops,
+        "project_flop_rate_vs_fp32_matmul": step_flops / fast_s / mm_flops,
+    }
+
+
+# --- 2. cold start -------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_cold_start(quick: bool) -> dict:
+    """Start `python app.py` on an empty checkpoints folder: time until the UI answers, then until every preset is ready."""
+    root = Path(tempfile.mkdtemp(prefix="vae-cold-"))
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--checkpoints", str(root)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    result = {}
+    try:
+        while time.perf_counter() - t0 < 120:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    if r.status == 200:
+                        result["cold_start_ui_s"] = time.perf_counter() - t0
+                        break
+            except OSError:
+                time.sleep(0.2)
+        if quick:
+            result["cold_start_train_s"] = None
+            return result
+        trained, ready = {}, {}
+        while len(ready) < len(PRESETS) and time.perf_counter() - t0 < 1800 and proc.poll() is None:
+            for name in PRESETS:
+                metrics = root / name / "metrics.json"
+                if name not in trained and metrics.exists():
+                    try:
+                        if json.loads(metrics.read_text()).get("status") == "complete":
+                            trained[name] = time.perf_counter() - t0
+                    except (OSError, json.JSONDecodeError):
+                        pass
+                if name not in ready and (root / name / "latents.npz").exists():
+                    ready[name] = time.perf_counter() - t0
+            time.sleep(0.5)
+        result["cold_start_train_s"] = max(trained.values()) if len(trained) == len(PRESETS) else None
+        result["cold_start_all_views_ready_s"] = max(ready.values()) if len(ready) == len(PRESETS) else None
+        result["cold_start_trained_at_s"] = trained
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+# --- 3. interaction latency ----------------------------------------------------------------------
+
+def sketch_of(digit: np.ndarray, size: int = 336) -> dict:
+    """What gr.Sketchpad sends for a drawn digit: one RGBA layer whose alpha is the ink."""
+    from PIL import Image
+
+    alpha = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
+    layer = np.zeros((size, size, 4), np.uint8)
+    layer[..., 3] = alpha
+    return {"background": None, "layers": [layer], "composite": None}
+
+
+def bench_latency(quick: bool) -> dict:
+    """Server-side time of each handler's work, with the models loaded (the app's own views)."""
+    from playground import views
+    from playground.models import ModelHub
+    from vae.digits import ink_from_sketch, to_mnist
+
+    hub = ModelHub(ROOT / "checkpoints").start()
+    hub.wait(timeout=1800)
+    n = 20 if quick else 100
+    test = hub.data.test.images[:, 0].numpy()
+    sketches = [sketch_of(test[i]) for i in range(n)]
+    healthy, h2d = hub.get("healthy"), hub.get("healthy-2d")
+    rng = np.random.default_rng(0)
+    it = iter(range(10**9))
+
+    def draw():
+        i = next(it) % n
+        views.draw_view(healthy, to_mnist(ink_from_sketch(sketches[i])), seed=i)
+
+    def decode():
+        a, b = rng.uniform(-3, 3, 2)
+        views.decode_point(h2d, (0, 1), a, b)
+        views.grid_image(h2d, (0, 1), (a, b))
+
+    pairs = [(int(i), int(j)) for i, j in rng.choice(128, size=(n + 4, 2), replace=True) if i != j]
+
+    def grid_uncached():
+        i, j = pairs[next(it) % len(pairs)]
+        healthy._grids.clear()
+        views.grid_image(healthy, (i, j))
+
+    readies = {k: hub.get(k) for k in views.REGIMES}
+    labels = hub.data.test.labels.numpy()
+    t0 = time.perf_counter()
+    views.compare_view(readies, test, labels)
+    compare_first = time.perf_counter() - t0
+
+    def compare():
+        hub.memo("compare", lambda: views.compare_view(readies, test, labels))
+
+    out = {}
+    for name, fn in (("draw", draw), ("decode", decode), ("grid", grid_uncached), ("compare", compare)):
+        ts = timed(fn, n)
+        out[f"{name}_p50_ms"], out[f"{name}_p95_ms"] = pct(ts, 50), pct(ts, 95)
+    out["compare_first_call_ms"] = compare_first * 1000
+    out.update(bench_client_round_trip(hub, quick))
+    return out
+
+
+def bench_client_round_trip(hub, quick: bool) -> dict:
+    """The same calls through gradio_client against the running app: what a caller waits, encoding included."""
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    from playground.ui import build_demo
+
+    demo = build_demo(hub)
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        tmp = Path(tempfile.mkdtemp())
+        path = tmp / "digit.png"
+        Image.fromarray((255 - hub.data.test.images[0, 0].numpy() * 255).astype(np.uint8)).resize((280, 280)).save(path)
+        n = 10 if quick else 40
+        calls = {
+            "reconstruct": lambda: client.predict(handle_file(str(path)), "healthy", api_name="/reconstruct"),
+            "decode": lambda: client.predict("healthy-2d", 0, 1, 0.5, -0.5, api_name="/decode"),
+            "compare": lambda: client.predict(api_name="/compare"),
+        }
+        out = {}
+        for name, fn in calls.items():
+            ts = timed(fn, n)
+            out[f"client_{name}_p50_ms"], out[f"client_{name}_p95_ms"] = pct(ts, 50), pct(ts, 95)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return out
+    finally:
+        demo.close()
+
+
+# --- 4. quality -------------------------------------------------------------------------------------
+
+class MLPVAE(torch.nn.Module):
+    """The reference: pytorch/examples vae/main.py, 784-400-20, ReLU, Bernoulli decoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc21, self.fc22 = torch.nn.Linear(784, 400), torch.nn.Linear(400, 20), torch.nn.Linear(400, 20)
+        self.fc3, self.fc4 = torch.nn.Linear(20, 400), torch.nn.Linear(400, 784)
+        self.config = VAEConfig(latent_dim=20, likelihood="bernoulli")
+        outer = self
+
+        class _Decoder:
+            @staticmethod
+            def logits(z):
+                return outer.fc4(torch.relu(outer.fc3(z))).view(-1, 1, 28, 28)
+
+        self.decoder = _Decoder()
+
+    def encode(self, x):
+        h = torch.relu(self.fc1(x.reshape(-1, 784)))
+        return self.fc21(h), self.fc22(h)
+
+
+def train_reference(data, epochs: int, seed: int = 0) -> MLPVAE:
+    """pytorch/examples' recipe: Adam 1e-3, batch 128, BCE summed + KL, shuffled each epoch."""
+    from vae.losses import bernoulli_nll, kl_divergence
+
+    torch.manual_seed(seed)
+    model = MLPVAE()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x_all = data.train.images
+    for epoch in range(epochs):
+        for idx in torch.randperm(len(x_all), generator=torch.Generator().manual_seed(seed * 1000 + epoch)).split(128):
+            x = x_all[idx]
+            mu, logvar = model.encode(x)
+            z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+            loss = (bernoulli_nll(x, model.decoder.logits(z)) + kl_divergence(mu, logvar)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def bernoulli_scores(model, data, k: int) -> dict:
+    """Negative ELBO (one sample per image, averaged over 10 draws) and IW-NLL with K samples, nats per test image."""
+    from vae.losses import bernoulli_nll, iw_log_likelihood, kl_divergence
+
+    x = data.test.images
+    gen = torch.Generator().manual_seed(0)
+    nelbo = []
+    for s in range(0, len(x), 250):
+        xb = x[s : s + 250]
+        mu, logvar = model.encode(xb)
+        for _ in range(10):
+            z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=gen)
+            nelbo.append(bernoulli_nll(xb, model.decoder.logits(z)) + kl_divergence(mu, logvar))
+    nll = torch.cat([-iw_log_likelihood(model, x[s : s + 50], k=k, generator=gen) for s in range(0, len(x), 50)])
+    return {"neg_elbo": float(torch.cat(nelbo).mean()) , "iw_nll": float(nll.mean())}
+
+
+def bench_quality(quick: bool) -> dict:
+    """Each preset's metrics, and the Bernoulli VAE against the reference MLP VAE: same split, same epochs."""
+    from vae.train import train
+
+    presets = {}
+    for name in PRESETS:
+        path = ROOT / "checkpoints" / name / "metrics.json"
+        if path.exists():
+            final = json.loads(path.read_text()).get("final", {})
+            presets[name] = {k: final.get(k) for k in ("recon", "mse", "kl", "active_units", "knn_acc", "mean_abs_mu", "nll", "mse_vs_mean_image")}
+    epochs = 1 if quick else PRESETS["healthy"].config.epochs
+    k = 20 if quick else 200
+    data = load_dataset()
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = train(VAEConfig(likelihood="bernoulli", beta=1.0, epochs=epochs), Path(tmp) / "bern", progress=False, log=lambda s: None)
+        ours = ours.float().to(memory_format=torch.contiguous_format)
+        t0 = time.perf_counter()
+        ref = train_reference(data, epochs)
+        ref_s = time.perf_counter() - t0
+        a, b = bernoulli_scores(ours, data, k), bernoulli_scores(ref, data, k)
+    return {
+        "presets": presets,
+        "bernoulli_epochs": epochs,
+        "iw_samples": k,
+        "resnet_vae_neg_elbo": a["neg_elbo"], "resnet_vae_iw_nll": a["iw_nll"],
+        "mlp_vae_neg_elbo": b["neg_elbo"], "mlp_vae_iw_nll": b["iw_nll"],
+        "mlp_vae_train_s": ref_s,
+        "bernoulli_nll_gain_nats": b["iw_nll"] - a["iw_nll"],
+    }
+
+
+# --- 5. t-SNE --------------------------------------------------------------------------------------
+
+def bench_tsne(quick: bool) -> dict:
+    """Time of the app's t-SNE (scikit-learn) on the healthy model's 1,000 test codes; the app caches it per checkpoint."""
+    import sklearn
+
+    from vae.analysis import encode_images, tsne_2d
+    from vae.model import VAE
+
+    model = VAE.from_pretrained(ROOT / "checkpoints" / "healthy")
+    mu, _ = encode_images(model, load_dataset().test.images)
+    ts = timed(lambda: tsne_2d(mu), 1 if quick else 3, warmup=0)
+    return {"tsne_s": statistics.median(ts), "tsne_points": len(mu), "tsne_library": f"scikit-learn {sklearn.__version__}"}
+
+
+# --- report -------------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__, "platform": platform.platform()}
+
+
+def verdicts(results: dict) -> dict:
+    flat = {}
+    for part in results.values():
+        if isinstance(part, dict):
+            flat.update(part)
+    out = {}
+    for key, (op, target) in TARGETS.items():
+        value = flat.get(key)
+        ok = None if value is None else (value >= target if op == ">=" else value <= target)
+        out[key] = {"value": value, "target": f"{op} {target}", "met": ok}
+    return out
+
+
+def write_results(results: dict, command: str, path: Path) -> None:
+    lines = ["# Benchmark results", "", f"- date: {results['date']}", f"- command: `{command}`",
+             f"- machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, torch {results['machine']['torch']} "
+             f"({results['machine']['torch_threads']} threads), Python {results['machine']['python']}", "",
+             "## Targets", "", "| figure | measured | target | met |", "|---|---|---|---|"]
+    for key, v in results["verdicts"].items():
+        value = "not measured" if v["value"] is None else f"{v['value']:.3g}"
+        lines.append(f"| {key} | {value} | {v['target']} | {'' if v['met'] is None else ('yes' if v['met'] else 'NO')} |")
+    for section in ("training", "cold_start", "latency", "quality", "tsne"):
+        if section not in results:
+            continue
+        lines += ["", f"## {section.replace('_', ' ')}", "", "| figure | value |", "|---|---|"]
+        for key, value in results[section].items():
+            if key == "presets":
+                continue
+            lines.append(f"| {key} | {json.dumps(value) if isinstance(value, dict) else (f'{value:.4g}' if isinstance(value, float) else value)} |")
+        if section == "quality" and results[section].get("presets"):
+            cols = ["recon", "mse", "kl", "active_units", "knn_acc", "mean_abs_mu", "nll", "mse_vs_mean_image"]
+            lines += ["", "| preset | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+            for name, m in results[section]["presets"].items():
+                lines.append(f"| {name} | " + " | ".join("" if m.get(c) is None else f"{m[c]:.4g}" for c in cols) + " |")
+    if results.get("notes"):
+        lines += ["", "## Notes", "", results["notes"]]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "quality": bench_quality, "tsne": bench_tsne}
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats, no full cold start, 1-epoch quality runs")
+    p.add_argument("--only", default=",".join(parts), help=f"comma-separated parts: {', '.join(parts)}")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="where to write the table")
+    p.add_argument("--notes", default=str(ROOT / "benchmarks" / "NOTES.md"), help="text appended to RESULTS.md (what limits a missed target)")
+    args = p.parse_args()
+    results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine()}
+    for name in args.only.split(","):
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        results[name] = parts[name](args.quick)
+        print(json.dumps({name: results[name]}, default=float), file=sys.stderr, flush=True)
+    results["verdicts"] = verdicts(results)
+    if Path(args.notes).exists():
+        results["notes"] = Path(args.notes).read_text().strip()
+    print(json.dumps(results, indent=2, default=float))
+    write_results(results, "python benchmarks/run.py" + (" --quick" if args.quick else "") + ("" if args.only == ",".join(parts) else f" --only {args.only}"), Path(args.out))
+
+
+if __name__ == "__main__":
+    main()
