@@ -60,12 +60,25 @@ def timed(fn, n, warmup=2):
 
 # --- 1. training throughput ---------------------------------------------------------------------
 
+def stock_layers(model):
+    """The same model and weights with torchvision's own layers: the project's centre-tap convolutions undone."""
+    from vae.model import CentreTapConv2d
+
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, CentreTapConv2d):
+                stock = torch.nn.Conv2d(child.in_channels, child.out_channels, 3, padding=1, bias=child.bias is not None)
+                stock.load_state_dict(child.state_dict())
+                setattr(module, name, stock)
+    return model
+
+
 def bench_training(quick: bool) -> dict:
     """The project's train_step against a plain fp32 PyTorch loop of the same model and batch, interleaved."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from vae.losses import vae_loss
-    from vae.model import VAE
+    from vae.model import VAE, to_channels_last
     from vae.train import make_optimizer, train_step
 
     config = VAEConfig(pretrained=False)
@@ -75,7 +88,7 @@ def bench_training(quick: bool) -> dict:
     cpu = torch.device("cpu")
 
     torch.manual_seed(0)
-    plain = VAE(VAEConfig(pretrained=False, fast_cpu=False))
+    plain = stock_layers(VAE(VAEConfig(pretrained=False, fast_cpu=False)))
     plain_opt = torch.optim.Adam(plain.parameters(), lr=config.lr)  # PyTorch's defaults: no autocast, foreach Adam
 
     def plain_step():
@@ -87,17 +100,18 @@ def bench_training(quick: bool) -> dict:
         plain_opt.step()
 
     torch.manual_seed(0)
-    fast = VAE(config).to(memory_format=torch.channels_last)
+    fast = to_channels_last(VAE(config))
     fast_opt = make_optimizer(fast, config)
 
     def fast_step():
         train_step(fast, fast_opt, x, config, cpu)
 
-    rounds, steps = (2, 5) if quick else (5, 10)
+    timed(plain_step, 0, warmup=3)
+    timed(fast_step, 0, warmup=3)
     plain_t, fast_t = [], []
-    for _ in range(rounds):  # interleave so both see the same machine load
-        plain_t += timed(plain_step, steps)
-        fast_t += timed(fast_step, steps)
+    for _ in range(10 if quick else 60):  # alternate step by step so both see the same machine load
+        plain_t += timed(plain_step, 1, warmup=0)
+        fast_t += timed(fast_step, 1, warmup=0)
     plain_s, fast_s = statistics.median(plain_t), statistics.median(fast_t)
 
     with FlopCounterMode(display=False) as counter:

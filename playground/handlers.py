@@ -92,9 +92,9 @@ class Handlers:
     @guard
     def example(self, index, name, seed=0):
         digits = self.example_digits()
-        if not 0 <= int(index) < len(digits):
-            raise InputError(f"There are {len(digits)} example digits; pick one of them.")
-        return self._show(digits[int(index)], name, seed)
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(digits):
+            raise InputError(f"There are {len(digits)} example digits; pick one by its number, 0 to {len(digits) - 1}.")
+        return self._show(digits[index], name, seed)
 
     def example_digits(self) -> np.ndarray:
         """The first test digit of each class: (10, 28, 28)."""

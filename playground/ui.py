@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import explain, views
+from . import explain, gradio_fixes, views
 from .handlers import Handlers, or_wait
 from .models import ModelHub
 
@@ -113,6 +113,7 @@ def build_compare_tab(h: Handlers):
 
 
 def build_demo(hub: ModelHub) -> gr.Blocks:
+    gradio_fixes.apply()
     h = Handlers(hub)
     with gr.Blocks(title="VAE Playground") as demo:
         gr.Markdown(explain.HEADER)

@@ -75,15 +75,21 @@ def check_dims(ready: Ready, dims: tuple[float, float]) -> tuple[int, int]:
     return i, j
 
 
-@torch.no_grad()
-def decode_point(ready: Ready, dims: tuple[int, int], z1: float, z2: float) -> np.ndarray:
-    """Decode z with z[dims[0]] = z1, z[dims[1]] = z2 and every other dimension 0."""
+def check_point(z1, z2) -> tuple[float, float]:
+    """The slider values as two floats within +-Z_LIMIT, or InputError."""
     try:
         z1, z2 = float(z1), float(z2)
     except (TypeError, ValueError):
-        raise InputError("The slider values must be numbers.") from None
+        raise InputError("The slider values z1 and z2 must be numbers.") from None
     if not (abs(z1) <= Z_LIMIT and abs(z2) <= Z_LIMIT):  # also refuses NaN
         raise InputError(f"z1 and z2 must be numbers between -{Z_LIMIT:g} and {Z_LIMIT:g}; the prior puts almost everything within 3.")
+    return z1, z2
+
+
+@torch.no_grad()
+def decode_point(ready: Ready, dims: tuple[int, int], z1: float, z2: float) -> np.ndarray:
+    """Decode z with z[dims[0]] = z1, z[dims[1]] = z2 and every other dimension 0."""
+    z1, z2 = check_point(z1, z2)
     z = torch.zeros(1, ready.model.config.latent_dim)
     z[0, dims[0]], z[0, dims[1]] = float(z1), float(z2)
     return plots.digit_image(ready.model.decode(z)[0, 0].numpy(), 8)
@@ -92,9 +98,9 @@ def decode_point(ready: Ready, dims: tuple[int, int], z1: float, z2: float) -> n
 def grid_image(ready: Ready, dims: tuple[int, int], point: tuple[float, float] | None = None) -> np.ndarray:
     """The cached n x n grid over two dimensions (the article's figure), with the slider point ringed."""
     grid, values = ready.grid(dims, GRID_N)
-    if point is None or not all(np.isfinite(point)):
+    if point is None:
         return np.asarray(plots.tile(grid, scale=2))
-    return plots.grid_with_marker(grid, values, point, scale=2)
+    return plots.grid_with_marker(grid, values, check_point(*point), scale=2)
 
 
 def traversals(ready: Ready, n_dims: int = 8, steps: int = 11) -> tuple[np.ndarray, list[int]]:

@@ -170,3 +170,30 @@ def test_offline_falls_back_to_random_init_and_records_it(tmp_path, monkeypatch,
     model.save_pretrained(tmp_path / "ckpt")
     assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["pretrained_loaded"] is False
     assert imagenet_resnet18_state() is None
+
+
+def test_centre_tap_convolution_is_exact_on_1x1_maps():
+    """ResNet-18's last stage sees 1x1 maps on 28x28 digits: the centre-tap shortcut must equal the full conv."""
+    from vae.model import CentreTapConv2d, use_centre_taps
+
+    torch.manual_seed(0)
+    full = torch.nn.Conv2d(16, 8, 3, padding=1)
+    fast = CentreTapConv2d(16, 8, 3, padding=1)
+    fast.load_state_dict(full.state_dict())
+    for shape in [(5, 16, 1, 1), (5, 16, 3, 3)]:
+        x = torch.randn(shape, requires_grad=True)
+        x2 = x.detach().clone().requires_grad_(True)
+        y_full, y_fast = full(x), fast(x2)
+        assert y_full.shape == y_fast.shape and torch.allclose(y_full, y_fast, atol=1e-6)
+        g = torch.randn_like(y_full)
+        y_full.backward(g)
+        y_fast.backward(g)
+        assert torch.allclose(x.grad, x2.grad, atol=1e-6)
+        assert torch.allclose(full.weight.grad, fast.weight.grad, atol=1e-5)  # off-centre taps: 0 in both
+        full.zero_grad(), fast.zero_grad()
+    model = VAE(tiny_config())
+    swapped = [m for m in model.encoder.backbone.layer4.modules() if isinstance(m, CentreTapConv2d)]
+    assert len(swapped) == 3  # every 3x3 stride-1 conv of the last stage; the strided one stays a conv
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 3, stride=2, padding=1), torch.nn.Conv2d(2, 2, 3, padding=1))
+    use_centre_taps(net)
+    assert type(net[0]) is torch.nn.Conv2d and type(net[1]) is CentreTapConv2d

@@ -23,17 +23,16 @@ def ink_from_image(image: Image.Image | np.ndarray) -> np.ndarray:
     img = _as_pil(image)
     if img.width * img.height > MAX_PIXELS:
         raise InputError(f"The picture is {img.width}x{img.height} pixels; please use one under {MAX_PIXELS // 1_000_000} megapixels.")
+    img = _common_mode(img)
     if max(img.size) > WORK_SIZE:
         img = img.copy()
         img.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
-    if img.mode in ("P", "PA") or (img.mode in ("L", "RGB") and "transparency" in img.info):
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "La", "RGBa"):
+    if img.mode in ("RGBA", "LA"):
         alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
         if alpha.min() < 0.99:
             return alpha
         img = img.convert("RGB")
-    if img.mode in ("I", "I;16", "F"):
+    if img.mode in ("I", "F"):
         gray = np.asarray(img, dtype=np.float32)
         lo, hi = np.nanmin(gray), np.nanmax(gray)
         gray = (gray - lo) / (hi - lo) if hi > lo else np.zeros_like(gray)
@@ -88,6 +87,27 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
     out = np.zeros((28, 28), dtype=np.float32)
     out[top : top + new_h, left : left + new_w] = small
     return out
+
+
+def _common_mode(img: Image.Image) -> Image.Image:
+    """Any of PIL's modes as one of L, LA, RGB, RGBA, I or F, which every later step supports."""
+    mode = img.mode
+    if mode in ("P", "PA", "La", "RGBa") or (mode in ("L", "RGB") and "transparency" in img.info):
+        return img.convert("RGBA")
+    if mode == "1":
+        return img.convert("L")
+    if mode.startswith("I;16"):
+        return img.convert("I")
+    if mode == "LAB":  # no direct conversion to L: its first band is the lightness
+        return img.getchannel("L")
+    if mode == "HSV":
+        return img.getchannel("V")
+    if mode in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        return img
+    try:
+        return img.convert("RGB")  # CMYK, YCbCr, ...
+    except ValueError:
+        raise InputError(f"Pictures in PIL's {mode} mode are not supported; save it as PNG or JPEG.") from None
 
 
 def _as_pil(image: Image.Image | np.ndarray) -> Image.Image:

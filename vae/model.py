@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torchvision
 from safetensors.torch import load_file, save_file
 from torchvision.models import ResNet18_Weights
@@ -35,6 +36,42 @@ def imagenet_resnet18_state() -> dict[str, torch.Tensor] | None:
         return None
 
 
+class CentreTapConv2d(nn.Conv2d):
+    """A 3x3, stride-1, padding-1 convolution that computes only its centre tap when the input is 1x1.
+
+    On 28x28 digits ResNet-18's last stage runs on 1x1 feature maps, where 8 of the 9 taps only ever meet zero
+    padding: the output and every gradient equal the full convolution's exactly (the other taps' gradients are
+    0 either way), at a ninth of the work. The full one's backward took a fifth of a training step.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] == (1, 1):
+            return F.linear(x.flatten(1), self.weight[:, :, 1, 1], self.bias)[:, :, None, None]  # (B, C, 1, 1)
+        return super().forward(x)
+
+
+def use_centre_taps(net: nn.Module) -> None:
+    """Swap every 3x3/stride-1/padding-1 convolution of `net` for a CentreTapConv2d holding the same weights."""
+    for name, child in net.named_children():
+        if type(child) is nn.Conv2d and child.kernel_size == (3, 3) and child.stride == (1, 1) and child.padding == (1, 1) \
+                and child.dilation == (1, 1) and child.groups == 1:
+            fast = CentreTapConv2d(child.in_channels, child.out_channels, 3, padding=1, bias=child.bias is not None)
+            fast.load_state_dict(child.state_dict())
+            setattr(net, name, fast)
+        else:
+            use_centre_taps(child)
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """channels_last for the convolutions (faster with bf16 on CPU); centre-tap weights are used as matrices, so
+    they stay contiguous (converting their gradients back and forth cost 11% of a training step)."""
+    model = model.to(memory_format=torch.channels_last)
+    for m in model.modules():
+        if isinstance(m, CentreTapConv2d):
+            m.weight.data = m.weight.data.contiguous()
+    return model
+
+
 class Encoder(nn.Module):
     """x (B,1,28,28) -> mu, logvar (B,D). ResNet-18 with a one-channel conv1, standard 7x7/2 stem."""
 
@@ -45,6 +82,7 @@ class Encoder(nn.Module):
         net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
         net.conv1.weight.data.copy_(rgb_conv1.sum(dim=1, keepdim=True))
         net.fc = nn.Identity()  # keep the 512-d pooled features
+        use_centre_taps(net.layer4)  # 1x1 feature maps there: see CentreTapConv2d
         self.backbone = net
         self.head = nn.Sequential(
             nn.Linear(512, config.hidden_dim),

@@ -17,7 +17,7 @@ from .analysis import compute_metrics
 from .config import VAEConfig
 from .data import DataBundle, Split, load_dataset
 from .losses import LossParts, vae_loss
-from .model import VAE, read_config
+from .model import VAE, read_config, to_channels_last
 from .store import CheckpointError, atomic_path, atomic_write_json, read_json
 
 
@@ -195,7 +195,7 @@ def train(
         model = VAE(config, load_imagenet=True).to(dev)
     model.config = config
     if _fast_cpu(config, dev):
-        model = model.to(memory_format=torch.channels_last)
+        model = to_channels_last(model)
     optimizer = make_optimizer(model, config)
     if start_epoch:
         state_path = out_dir / "train_state.safetensors"
