@@ -35,10 +35,10 @@ TARGETS = {
     "training_speedup": (">=", 2.0),
     "cold_start_train_s": ("<=", 180.0),
     "cold_start_ui_s": ("<=", 15.0),
-    "draw_p95_ms": ("<=", 50.0),
-    "decode_p95_ms": ("<=", 15.0),
-    "grid_p95_ms": ("<=", 100.0),
-    "compare_p95_ms": ("<=", 200.0),
+    "draw_with_png_p95_ms": ("<=", 50.0),
+    "decode_with_png_p95_ms": ("<=", 15.0),
+    "grid_with_png_p95_ms": ("<=", 100.0),
+    "compare_with_png_p95_ms": ("<=", 200.0),
     "bernoulli_nll_gain_nats": (">=", 5.0),
 }
 
@@ -213,19 +213,23 @@ def bench_latency(quick: bool) -> dict:
 
     def draw():
         i = next(it) % n
-        views.draw_view(healthy, to_mnist(ink_from_sketch(sketches[i])), seed=i)
+        v = views.draw_view(healthy, to_mnist(ink_from_sketch(sketches[i])), seed=i)
+        return v.seen, v.recon, v.samples, v.bubble, v.musigma
 
-    def decode():
+    def decode():  # a slider move: the decoded digit
         a, b = rng.uniform(-3, 3, 2)
-        views.decode_point(h2d, (0, 1), a, b)
-        views.grid_image(h2d, (0, 1), (a, b))
+        return (views.decode_point(h2d, (0, 1), a, b),)
+
+    def ring():  # a slider release: the cached grid with the new point ringed
+        a, b = rng.uniform(-3, 3, 2)
+        return (views.grid_image(h2d, (0, 1), (a, b)),)
 
     pairs = [(int(i), int(j)) for i, j in rng.choice(128, size=(n + 4, 2), replace=True) if i != j]
 
     def grid_uncached():
         i, j = pairs[next(it) % len(pairs)]
         healthy._grids.clear()
-        views.grid_image(healthy, (i, j))
+        return (views.grid_image(healthy, (i, j)),)
 
     readies = {k: hub.get(k) for k in views.REGIMES}
     labels = hub.data.test.labels.numpy()
@@ -234,15 +238,30 @@ def bench_latency(quick: bool) -> dict:
     compare_first = time.perf_counter() - t0
 
     def compare():
-        hub.memo("compare", lambda: views.compare_view(readies, test, labels))
+        v = hub.memo("compare", lambda: views.compare_view(readies, test, labels))
+        return v.pca, v.tsne, v.recons, v.samples
 
     out = {}
-    for name, fn in (("draw", draw), ("decode", decode), ("grid", grid_uncached), ("compare", compare)):
+    for name, fn in (("draw", draw), ("decode", decode), ("ring", ring), ("grid", grid_uncached), ("compare", compare)):
         ts = timed(fn, n)
         out[f"{name}_p50_ms"], out[f"{name}_p95_ms"] = pct(ts, 50), pct(ts, 95)
+        # the same work plus what Gradio does with the result on the server: PNG-encode and cache each image
+        ts = timed(lambda fn=fn: encode_outputs(fn()), n)
+        out[f"{name}_with_png_p50_ms"], out[f"{name}_with_png_p95_ms"] = pct(ts, 50), pct(ts, 95)
     out["compare_first_call_ms"] = compare_first * 1000
     out.update(bench_client_round_trip(hub, quick))
     return out
+
+
+def encode_outputs(images) -> None:
+    """What gr.Image(format="png") does on the server with a returned array: encode it and write it to the cache."""
+    import gradio as gr
+
+    from playground import gradio_fixes
+
+    gradio_fixes.apply()
+    for image in images:
+        gr.Image(format="png").postprocess(image)
 
 
 def bench_client_round_trip(hub, quick: bool) -> dict:
@@ -265,6 +284,7 @@ def bench_client_round_trip(hub, quick: bool) -> dict:
         calls = {
             "reconstruct": lambda: client.predict(handle_file(str(path)), "healthy", api_name="/reconstruct"),
             "decode": lambda: client.predict("healthy-2d", 0, 1, 0.5, -0.5, api_name="/decode"),
+            "grid": lambda: client.predict("healthy-2d", 0, 1, 0.5, -0.5, api_name="/grid"),
             "compare": lambda: client.predict(api_name="/compare"),
         }
         out = {}
@@ -353,7 +373,8 @@ def bench_quality(quick: bool) -> dict:
     k = 20 if quick else 200
     data = load_dataset()
     with tempfile.TemporaryDirectory() as tmp:
-        ours = train(VAEConfig(likelihood="bernoulli", beta=1.0, epochs=epochs), Path(tmp) / "bern", progress=False, log=lambda s: None)
+        # D = 32 (the reference has 20): measured 126.3 nats against 137.2 for D = 128 after 8 epochs
+        ours = train(VAEConfig(likelihood="bernoulli", beta=1.0, latent_dim=32, epochs=epochs), Path(tmp) / "bern", progress=False, log=lambda s: None)
         ours = ours.float().to(memory_format=torch.contiguous_format)
         t0 = time.perf_counter()
         ref = train_reference(data, epochs)

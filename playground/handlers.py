@@ -112,15 +112,16 @@ class Handlers:
     # -- Latent walk --
     @guard
     def decode(self, name, dim_x, dim_y, z1, z2):
-        """(decoded point, grid with the point ringed)."""
+        """The digit at z (z1, z2 on the two dimensions, 0 elsewhere): live while a slider moves."""
         ready = self.hub.get(name)
-        dims = views.check_dims(ready, (dim_x, dim_y))
-        return views.decode_point(ready, dims, z1, z2), views.grid_image(ready, dims, (z1, z2))
+        return views.decode_point(ready, views.check_dims(ready, (dim_x, dim_y)), z1, z2)
 
     @guard
-    def grid(self, name, dim_x, dim_y):
+    def grid(self, name, dim_x, dim_y, z1=None, z2=None):
+        """The grid over the two dimensions, with (z1, z2) ringed when given."""
         ready = self.hub.get(name)
-        return views.grid_image(ready, views.check_dims(ready, (dim_x, dim_y)))
+        point = None if z1 is None and z2 is None else (z1, z2)
+        return views.grid_image(ready, views.check_dims(ready, (dim_x, dim_y)), point)
 
     @guard
     def choose_walk_model(self, name, z1, z2):

@@ -26,6 +26,7 @@ from . import plots
 
 ORDER = ("healthy", "autoencoder", "collapsed", "healthy-2d")  # what the Draw tab needs first trains first
 GRID_CACHE_SIZE = 64
+GRID_SCALE = 2  # each 28x28 digit of a latent grid shown at 56x56
 
 
 class NotReady(Exception):
@@ -47,14 +48,16 @@ class Ready:
     _grids: OrderedDict = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def grid(self, dims: tuple[int, int], n: int = 15) -> tuple[np.ndarray, np.ndarray]:
-        """Decoded latent grid for a pair of dimensions, cached (least recently used goes first)."""
+    def grid(self, dims: tuple[int, int], n: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(digits (n, n, 28, 28), axis values (n,), the tiled picture) for a pair of dimensions, cached
+        (least recently used goes first)."""
         key = (int(dims[0]), int(dims[1]), n)
         with self._lock:
             if key in self._grids:
                 self._grids.move_to_end(key)
                 return self._grids[key]
-        result = latent_grid(self.model, key[:2], n=n)
+        digits, values = latent_grid(self.model, key[:2], n=n)
+        result = (digits, values, plots.tile(digits, scale=GRID_SCALE))
         with self._lock:
             self._grids[key] = result
             while len(self._grids) > GRID_CACHE_SIZE:
@@ -69,7 +72,7 @@ def prepare(name: str, model: VAE, directory: Path, data: DataBundle) -> Ready:
     lat = latents_for(model, directory, data.test)
     metrics = read_json(directory / "metrics.json").get("final", {})
     prior_xy = lat.pca.project(np.zeros(model.config.latent_dim, dtype=np.float32))
-    _, bubble = plots.bubble_background(lat.pca_xy, lat.labels, prior_xy)
+    _, bubble = plots.bubble_background(lat.pca_xy, lat.labels, prior_xy, f"{name}: the 1,000 test digits")
     _, musigma = plots.musigma_background(model.config.latent_dim, f"{name}: one bar per latent dimension")
     return Ready(name, model, lat, metrics, np.argsort(-lat.kl_per_dim), bubble, musigma, prior_xy)
 

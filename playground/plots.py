@@ -170,9 +170,9 @@ def draw_musigma(raster: Raster, mu: np.ndarray, sigma: np.ndarray) -> np.ndarra
     return np.asarray(img)
 
 
-def grid_with_marker(grid: np.ndarray, values: np.ndarray, point: tuple[float, float], scale: int = 2, pad: int = 2) -> np.ndarray:
-    """A tiled latent grid (n, n, 28, 28) as RGB with a red ring where (z_x, z_y) = point falls."""
-    img = Image.fromarray(tile(grid, scale=scale, pad=pad)).convert("RGB")
+def grid_with_marker(tiled: np.ndarray, values: np.ndarray, point: tuple[float, float], scale: int = 2, pad: int = 2) -> np.ndarray:
+    """A latent grid tiled by `tile(grid, scale, pad)`, as RGB with a red ring where (z_x, z_y) = point falls."""
+    img = Image.fromarray(tiled).convert("RGB")
     n = len(values)
     cell = 28 * scale + pad
 

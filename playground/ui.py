@@ -85,13 +85,16 @@ def build_walk_tab(h: Handlers):
     quiet = dict(show_progress="hidden")
     outputs = [dim_x, dim_y, point, grid, traversal, message]
     walk = [model, dim_x, dim_y, z1, z2]
+    grid_button = gr.Button("Show the grid", visible=False)  # the grid as an API endpoint of its own
+    grid_button.click(h.grid, walk, grid, api_name="grid")  # first: a later event of the same function gets grid_1
     model.change(h.choose_walk_model, [model, z1, z2], outputs, api_visibility="private", **quiet)
-    z1.change(h.decode, walk, [point, grid], api_name="decode", trigger_mode="always_last", **quiet)
-    z2.change(h.decode, walk, [point, grid], api_visibility="private", trigger_mode="always_last", **quiet)
+    # while a slider moves only the small decoded digit is redrawn; the big grid moves its ring on release
+    z1.change(h.decode, walk, point, api_name="decode", trigger_mode="always_last", **quiet)
+    z2.change(h.decode, walk, point, api_visibility="private", trigger_mode="always_last", **quiet)
+    for slider in (z1, z2):
+        slider.release(h.grid, walk, grid, api_visibility="private", trigger_mode="always_last", **quiet)
     for number in (dim_x, dim_y):
-        number.submit(h.decode, walk, [point, grid], api_visibility="private", **quiet)
-    grid_only = gr.Button("Show the grid", visible=False)  # the grid alone, for API callers
-    grid_only.click(h.grid, [model, dim_x, dim_y], grid, api_name="grid")
+        number.submit(h.decode, walk, point, api_visibility="private", **quiet).then(h.grid, walk, grid, api_visibility="private", **quiet)
     return or_wait(h.choose_walk_model, len(outputs), outputs.index(message)), [model, z1, z2], outputs
 
 

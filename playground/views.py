@@ -10,7 +10,7 @@ from vae.analysis import decode_latents, project_gaussian, prior_samples
 from vae.digits import InputError
 
 from . import plots
-from .models import Ready
+from .models import GRID_SCALE, Ready
 
 N_SAMPLES = 8  # reconstructions from z ~ q(z|x) per drawing
 GRID_N = 15
@@ -97,10 +97,10 @@ def decode_point(ready: Ready, dims: tuple[int, int], z1: float, z2: float) -> n
 
 def grid_image(ready: Ready, dims: tuple[int, int], point: tuple[float, float] | None = None) -> np.ndarray:
     """The cached n x n grid over two dimensions (the article's figure), with the slider point ringed."""
-    grid, values = ready.grid(dims, GRID_N)
+    _, values, tiled = ready.grid(dims, GRID_N)
     if point is None:
-        return np.asarray(plots.tile(grid, scale=2))
-    return plots.grid_with_marker(grid, values, check_point(*point), scale=2)
+        return tiled
+    return plots.grid_with_marker(tiled, values, check_point(*point), scale=GRID_SCALE)
 
 
 def traversals(ready: Ready, n_dims: int = 8, steps: int = 11) -> tuple[np.ndarray, list[int]]:

@@ -50,12 +50,15 @@ def test_every_draw_model_answers(client, tiny_hub, tmp_path, model):
 
 
 def test_decode_and_grid(client):
-    point, grid = client.predict("healthy-2d", 0, 1, 1.0, -1.0, api_name="/decode")
+    point = client.predict("healthy-2d", 0, 1, 1.0, -1.0, api_name="/decode")
     assert _size(point) == (224, 224)
-    w, h = _size(grid)
+    ringed = client.predict("healthy-2d", 0, 1, 1.0, -1.0, api_name="/grid")
+    w, h = _size(ringed)
     assert w == h == 15 * 56 + 16 * 2
-    only = client.predict("healthy", 0, 3, api_name="/grid")
-    assert _size(only) == (w, h)
+    other = client.predict("healthy", 0, 3, 0.0, 0.0, api_name="/grid")
+    assert _size(other) == (w, h)
+    rgb = np.asarray(Image.open(ringed).convert("RGB")).astype(int)
+    assert ((rgb[..., 0] > 200) & (rgb[..., 1] < 80)).sum() > 50  # the red ring of the point
 
 
 def test_compare(client):
@@ -81,7 +84,7 @@ def test_bad_walk_inputs_get_a_sentence(client):
     with pytest.raises(Exception, match="two different"):
         client.predict("healthy", 2, 2, 0.0, 0.0, api_name="/decode")
     with pytest.raises(Exception, match="dimensions 0 to 1"):
-        client.predict("healthy-2d", 0, 7, api_name="/grid")
+        client.predict("healthy-2d", 0, 7, 0.0, 0.0, api_name="/grid")
 
 
 def test_odd_image_modes_work(client, tiny_hub, tmp_path):

@@ -124,7 +124,7 @@ numbers = st.one_of(st.integers(-5, 200), st.floats(allow_nan=True, allow_infini
 def test_fuzz_walk_and_examples(tiny_hub, model, dx, dy, z1, z2, index):
     h = Handlers(tiny_hub)
     outcome(lambda: h.decode(model, dx, dy, z1, z2))
-    outcome(lambda: h.grid(model, dx, dy))
+    outcome(lambda: h.grid(model, dx, dy, z1, z2))
     outcome(lambda: h.example(index, "healthy"))
 
 
@@ -316,7 +316,7 @@ def test_twenty_visitors_at_once(app_url, tiny_hub, tmp_path):
     expected = {}
     for v, p in enumerate(plans):
         expected[v, "recon"] = read(ref_client.predict(handle_file(p["file"]), p["model"], api_name="/reconstruct")[1])
-        expected[v, "point"] = read(ref_client.predict(p["walk"], *p["dims"], *p["z"], api_name="/decode")[0])
+        expected[v, "point"] = read(ref_client.predict(p["walk"], *p["dims"], *p["z"], api_name="/decode"))
     errors, latencies = [], []
 
     def visitor(v):
@@ -330,10 +330,10 @@ def test_twenty_visitors_at_once(app_url, tiny_hub, tmp_path):
                     got = read(client.predict(handle_file(p["file"]), p["model"], api_name="/reconstruct")[1])
                     assert np.array_equal(got, expected[v, "recon"]), f"visitor {v} saw another reconstruction"
                 elif kind == 1:
-                    got = read(client.predict(p["walk"], *p["dims"], *p["z"], api_name="/decode")[0])
+                    got = read(client.predict(p["walk"], *p["dims"], *p["z"], api_name="/decode"))
                     assert np.array_equal(got, expected[v, "point"]), f"visitor {v} saw another decode"
                 elif kind == 2:
-                    client.predict(p["walk"], *p["dims"], api_name="/grid")
+                    client.predict(p["walk"], *p["dims"], *p["z"], api_name="/grid")
                 else:
                     client.predict(api_name="/compare")
             except Exception as err:  # noqa: BLE001 - every failure counts

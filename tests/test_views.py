@@ -84,6 +84,11 @@ def test_walk_views(tiny_hub):
     g1 = views.grid_image(ready, (0, 1), (0.0, 0.0))
     assert g1.shape[2] == 3 and g1.shape[0] == g1.shape[1] == 15 * 56 + 16 * 2
     assert ready.grid((0, 1), 15) is ready.grid((0, 1), 15)  # cached per model and pair
+    assert np.array_equal(views.grid_image(ready, (0, 1)), plots.tile(ready.grid((0, 1), 15)[0], scale=2))
+    from playground.handlers import Handlers
+
+    plain = Handlers(tiny_hub).grid("healthy-2d", 0, 1)  # no point: no ring
+    assert plain.ndim == 2 and plain.shape == g1.shape[:2]
     # the ring sits on the grid cell of the slider point: centre cell for (0, 0)
     ring = np.argwhere((g1[:, :, 0] > 200) & (g1[:, :, 1] < 80))
     centre = (ring.min(0) + ring.max(0)) / 2
