@@ -8,6 +8,7 @@ against a baseline measured in the same run, because these machines are shared a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -468,7 +469,8 @@ def main() -> None:
     results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine()}
     for name in args.only.split(","):
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        results[name] = parts[name](args.quick)
+        with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter stays off the JSON on stdout
+            results[name] = parts[name](args.quick)
         print(json.dumps({name: results[name]}, default=float), file=sys.stderr, flush=True)
     results["verdicts"] = verdicts(results)
     if Path(args.notes).exists():
