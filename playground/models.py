@@ -168,8 +168,9 @@ class ModelHub:
         if state == "failed":
             raise NotReady(f"The {name} model could not be prepared ({self._errors.get(name)}). Restart the app to try again.")
         if state == "queued":
-            ahead = [n for n in self.names if self._state.get(n) not in ("ready", "failed") and n != name]
-            raise NotReady(f"The {name} model is queued to train after {', '.join(ahead)}; this view works as soon as it is ready.")
+            ahead = [n for n in self.names[: self.names.index(name)] if self._state.get(n) not in ("ready", "failed")]
+            when = f"after {', '.join(ahead)}" if ahead else "next"
+            raise NotReady(f"The {name} model is queued to train {when}; this view works as soon as it is ready.")
         raise NotReady(f"The {name} model is not ready yet ({state}); this view works as soon as it is ready.")
 
     def memo(self, key: str, compute):

@@ -133,8 +133,10 @@ def test_hub_says_what_it_waits_for(tmp_path):
     from playground.models import ModelHub
 
     hub = ModelHub(tmp_path)  # never started
-    with pytest.raises(NotReady, match="queued"):
+    with pytest.raises(NotReady, match="queued to train next"):
         hub.get("healthy")
+    with pytest.raises(NotReady, match="queued to train after healthy, autoencoder;"):
+        hub.get("collapsed")
     with pytest.raises(NotReady, match="no model called"):
         hub.get("bogus")
     assert "healthy" in hub.status_markdown()
