@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vae.analysis import decode_latents, project_gaussian, prior_samples
+from vae.analysis import decode_latents, kl_per_dimension, project_gaussian, prior_samples
 from vae.digits import InputError
 
 from . import plots
@@ -39,7 +39,7 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0) -> DrawView:
     model = ready.model
     mu, logvar = model.encode(torch.from_numpy(x28)[None, None])
     gen = torch.Generator().manual_seed(seed)
-    z = torch.cat([mu, mu + (0.5 * logvar).exp() * torch.randn(N_SAMPLES, mu.shape[1], generator=gen)])
+    z = torch.cat([mu, model.reparameterize(mu.expand(N_SAMPLES, -1), logvar.expand(N_SAMPLES, -1), gen)])
     decoded = model.decode(z)[:, 0].numpy()  # (1 + N, 28, 28) in one batch
     mu, logvar = mu[0].numpy(), logvar[0].numpy()
     pca = ready.latents.pca
@@ -48,7 +48,7 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0) -> DrawView:
     order = ready.kl_order
     sigma = np.exp(0.5 * logvar)
     musigma = plots.draw_musigma(ready.musigma, mu[order], sigma[order])
-    kl = float(0.5 * (mu**2 + sigma**2 - 1 - logvar).sum())
+    kl = float(kl_per_dimension(mu[None], logvar[None]).sum())
     spread = float(np.abs(decoded[1:] - decoded[0]).mean())
     summary = (
         f"**{ready.name}**: KL of this digit's bubble to the prior = **{kl:.1f} nats**; "
@@ -128,10 +128,11 @@ def regime_sentence(name: str, m: dict, healthy: dict | None) -> str:
                 "the spring to the origin won, z says nothing about the input, so every digit decodes to the same average blur.")
     ratio = m.get("mean_abs_mu", 0) / healthy["mean_abs_mu"] if healthy and healthy.get("mean_abs_mu") else None
     if name == "autoencoder" or (ratio is not None and ratio > 3):
-        return (f"**{name}: no KL force.** Codes sit {ratio:.1f}x farther from the origin than the healthy model's, "
-                "in islands with empty gaps between them: sharp reconstructions, but a random z from N(0, I) lands where no digit lives.")
+        far = f"{ratio:.1f}x farther from the origin than the healthy model's" if ratio is not None else f"{m.get('mean_abs_mu', 0):.1f} units from the origin on average"
+        return (f"**{name}: no KL force.** Codes sit {far}, in islands with empty gaps between them: "
+                "sharp reconstructions, but a random z from N(0, I) lands where no digit lives.")
     return (f"**{name}: reconstruction and KL in balance.** KL {m.get('kl', 0):.0f} nats buys {m.get('active_units', 0)} active dimensions and a "
-            f"{m.get('knn_acc', 0):.0%} 5-NN accuracy, in one cloud centred on the origin: reconstruction and the spring to the prior in balance.")
+            f"{m.get('knn_acc', 0):.0%} 5-NN accuracy, in one cloud around the origin that the prior's samples also land in.")
 
 
 @dataclass

@@ -140,3 +140,7 @@ def test_hub_says_what_it_waits_for(tmp_path):
     with pytest.raises(NotReady, match="no model called"):
         hub.get("bogus")
     assert "healthy" in hub.status_markdown()
+
+
+def test_regime_sentence_without_a_healthy_reference():
+    assert "units from the origin" in views.regime_sentence("autoencoder", {"kl": 3000, "active_units": 128, "mean_abs_mu": 6.0}, None)
