@@ -81,3 +81,16 @@ def test_train_needs_a_preset():
 def test_resume_into_another_config_is_refused(trained):
     out, _ = trained
     assert "another config" in _one_line_error(run("train", "--preset", "collapsed", "--epochs", "1", "--out", str(out), "--resume"))
+
+
+def test_train_all_refuses_to_overwrite_a_foreign_checkpoint(trained, tmp_path):
+    """`train --all` works in ./checkpoints; a folder there made for another config is never overwritten."""
+    import os
+    import shutil
+
+    shutil.copytree(trained[0], tmp_path / "checkpoints" / "healthy")  # a healthy-2d run where healthy belongs
+    r = subprocess.run([sys.executable, "-m", "vae", "train", "--all"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    line = _one_line_error(r)
+    assert "another config" in line and "move" in line
+    assert (tmp_path / "checkpoints" / "healthy" / "model.safetensors").read_bytes() == (trained[0] / "model.safetensors").read_bytes()
