@@ -21,10 +21,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    hub = ModelHub(args.checkpoints).start()
+    hub = ModelHub(args.checkpoints)
     demo = build_demo(hub)
     demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD, js=SELECT_BRUSH_JS)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD, js=SELECT_BRUSH_JS,
+                prevent_thread_lock=True)
+    try:
+        hub.run()  # load or train the presets here in the main thread, the fastest place for PyTorch (see ModelHub.run)
+    except KeyboardInterrupt:  # every finished epoch is already saved; the next start resumes from it
+        demo.close()
+        return
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -206,7 +206,8 @@ def test_safe_defaults(monkeypatch):
     assert args.host == "127.0.0.1" and args.share is False and args.port == 7860
     seen = {}
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.update(kw))
-    monkeypatch.setattr(app.ModelHub, "start", lambda self: self)
+    monkeypatch.setattr(app.ModelHub, "run", lambda self: None)
+    monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)
     app.main([])
     assert seen["server_name"] == "127.0.0.1" and seen["share"] is False
     assert seen["max_file_size"] == app.MAX_UPLOAD

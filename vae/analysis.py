@@ -187,7 +187,8 @@ def compute_metrics(model, data: DataBundle, iw_samples: int = 10, seed: int = 0
         "n_test": len(test),
     }
     if iw_samples > 0:
-        lls = [iw_log_likelihood(model, test.images[s : s + 100].to(_device(model)), k=iw_samples, generator=gen).cpu() for s in range(0, len(test), 100)]
+        step = max(1, 500 // iw_samples)  # about 500 decodes a call: larger batches ran 1.4-2.4x slower per image on CPU
+        lls = [iw_log_likelihood(model, test.images[s : s + step].to(_device(model)), k=iw_samples, generator=gen).cpu() for s in range(0, len(test), step)]
         metrics["nll"] = float(-torch.cat(lls).mean())
         metrics["iw_samples"] = iw_samples
     return metrics
@@ -237,7 +238,8 @@ def latents_for(model, directory: str | Path, split: Split) -> Latents:
         pass  # missing or unreadable cache: compute it again
     mu, logvar = encode_images(model, split.images)
     pca = fit_pca2(mu)
-    lat = Latents(mu, logvar, split.labels.numpy(), pca, pca.project(mu), tsne_2d(mu), kl_per_dimension(mu, logvar))
+    tsne_xy = mu if mu.shape[1] == 2 else tsne_2d(mu)  # 2-D codes are already their own picture
+    lat = Latents(mu, logvar, split.labels.numpy(), pca, pca.project(mu), tsne_xy, kl_per_dimension(mu, logvar))
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, fingerprint=np.array(fp), mu=lat.mu, logvar=lat.logvar, labels=lat.labels, pca_mean=pca.mean,
