@@ -76,7 +76,7 @@ def prepare(name: str, model: VAE, directory: Path, data: DataBundle) -> Ready:
 
 
 class ModelHub:
-    """Loads cached presets, trains missing ones in one background thread, and reports progress."""
+    """Loads cached presets, trains missing ones one at a time while the app serves, and reports progress."""
 
     def __init__(self, root: str | Path = "checkpoints", names: tuple[str, ...] = ORDER, dataset: str = "mnist-5k", data: DataBundle | None = None):
         self.root = Path(root)
