@@ -109,9 +109,9 @@ class ModelHub:
     def run(self) -> None:
         """Load the held-out data, then load or train every model in the calling thread, cached ones first.
 
-        Train in the process's main thread when you can: PyTorch's OpenMP (libgomp) stops spin-waiting once a
-        process holds more OpenMP threads than cores, so a second thread running torch made each epoch 20-40%
-        slower here (benchmarks/NOTES.md).
+        Train in the process's main thread when you can: in a second thread each epoch ran 20-40% slower here,
+        as libgomp does once a process holds more OpenMP threads than cores and spin-waits only briefly
+        (benchmarks/NOTES.md).
         """
         if self.data is None:
             try:
