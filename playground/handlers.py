@@ -11,7 +11,7 @@ import logging
 import gradio as gr
 import numpy as np
 
-from vae.digits import InputError, ink_from_image, ink_from_sketch, to_mnist
+from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, to_mnist
 
 from . import explain, views
 from .models import ModelHub, NotReady
@@ -71,10 +71,8 @@ class Handlers:
     def draw(self, value, name, seed=0):
         try:
             x28 = to_mnist(ink_from_sketch(value))
-        except InputError as err:
-            if "blank" in str(err):  # an empty canvas (also right after clearing) is a state, not an error
-                return DRAW_BLANK
-            raise
+        except BlankCanvas:
+            return DRAW_BLANK
         return self._show(x28, name, seed)
 
     @guard

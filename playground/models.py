@@ -88,14 +88,11 @@ class ModelHub:
         self._errors: dict[str, str] = {}
         self._memo: dict[str, object] = {}
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self.started = time.time()
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> "ModelHub":
         """run() in a background thread (tests and scripts; app.py calls run() in its main thread)."""
-        self._thread = threading.Thread(target=self.run, name="model-hub", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self.run, name="model-hub", daemon=True).start()
         return self
 
     def wait(self, names: tuple[str, ...] | None = None, timeout: float | None = None) -> None:

@@ -91,7 +91,7 @@ def decode_point(ready: Ready, dims: tuple[int, int], z1: float, z2: float) -> n
     """Decode z with z[dims[0]] = z1, z[dims[1]] = z2 and every other dimension 0."""
     z1, z2 = check_point(z1, z2)
     z = torch.zeros(1, ready.model.config.latent_dim)
-    z[0, dims[0]], z[0, dims[1]] = float(z1), float(z2)
+    z[0, dims[0]], z[0, dims[1]] = z1, z2
     return plots.digit_image(ready.model.decode(z)[0, 0].numpy(), 8)
 
 

@@ -13,6 +13,13 @@ class InputError(ValueError):
     """An input that is not a usable digit; the message is one sentence for the person."""
 
 
+class BlankCanvas(InputError):
+    """No ink at all: a state the Draw tab shows as a prompt (also right after clearing), not an error."""
+
+    def __init__(self):
+        super().__init__("The canvas is blank: draw a digit first.")
+
+
 def ink_from_image(image: Image.Image | np.ndarray) -> np.ndarray:
     """Ink map (H, W) float32 in [0, 1] of any picture, whatever its mode and colours.
 
@@ -45,7 +52,7 @@ def ink_from_image(image: Image.Image | np.ndarray) -> np.ndarray:
 def ink_from_sketch(value: dict | None) -> np.ndarray:
     """Ink map of a gr.Sketchpad value {"background", "layers", "composite"}: the strokes' opacity."""
     if not value:
-        raise InputError("The canvas is blank: draw a digit first.")
+        raise BlankCanvas()
     layers = [np.asarray(layer) for layer in value.get("layers") or [] if layer is not None]
     layers = [layer for layer in layers if layer.ndim == 3 and layer.shape[2] == 4]
     if layers:
@@ -53,7 +60,7 @@ def ink_from_sketch(value: dict | None) -> np.ndarray:
         return np.max([layer[:h, :w, 3].astype(np.float32) / 255.0 for layer in layers if layer.shape[:2] == (h, w)], axis=0)
     if value.get("composite") is not None:
         return ink_from_image(value["composite"])
-    raise InputError("The canvas is blank: draw a digit first.")
+    raise BlankCanvas()
 
 
 def to_mnist(ink: np.ndarray) -> np.ndarray:
@@ -66,7 +73,7 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
         raise InputError("The picture holds invalid values (NaN or infinity).")
     peak = float(ink.max())
     if peak < 0.05 or (ink > 0.5 * peak).sum() < 3:
-        raise InputError("The canvas is blank: draw a digit first.")
+        raise BlankCanvas()
     ink = np.clip(ink / peak, 0.0, 1.0)
     covered = float((ink > 0.5).mean())
     if covered > FULL_INK and min(ink.shape) >= 8:
