@@ -199,7 +199,7 @@ def sketch_of(digit: np.ndarray, size: int = 336) -> dict:
 
 def bench_latency(quick: bool) -> dict:
     """Server-side time of each handler's work, with the models loaded (the app's own views)."""
-    from playground import views
+    from playground import compare, draw, walk
     from playground.models import ModelHub
     from vae.digits import ink_from_sketch, to_mnist
 
@@ -214,32 +214,32 @@ def bench_latency(quick: bool) -> dict:
 
     def draw():
         i = next(it) % n
-        v = views.draw_view(healthy, to_mnist(ink_from_sketch(sketches[i])), seed=i)
+        v = draw.draw_view(healthy, to_mnist(ink_from_sketch(sketches[i])), seed=i)
         return v.seen, v.recon, v.samples, v.bubble, v.musigma
 
     def decode():  # a slider move: the decoded digit
         a, b = rng.uniform(-3, 3, 2)
-        return (views.decode_point(h2d, (0, 1), a, b),)
+        return (walk.decode_point(h2d, (0, 1), a, b),)
 
     def ring():  # a slider release: the cached grid with the new point ringed
         a, b = rng.uniform(-3, 3, 2)
-        return (views.grid_image(h2d, (0, 1), (a, b)),)
+        return (walk.grid_image(h2d, (0, 1), (a, b)),)
 
     pairs = [(int(i), int(j)) for i, j in rng.choice(128, size=(n + 4, 2), replace=True) if i != j]
 
     def grid_uncached():
         i, j = pairs[next(it) % len(pairs)]
         healthy._grids.clear()
-        return (views.grid_image(healthy, (i, j)),)
+        return (walk.grid_image(healthy, (i, j)),)
 
-    readies = {k: hub.get(k) for k in views.REGIMES}
+    readies = {k: hub.get(k) for k in compare.REGIMES}
     labels = hub.data.test.labels.numpy()
     t0 = time.perf_counter()
-    views.compare_view(readies, test, labels)
+    compare.compare_view(readies, test, labels)
     compare_first = time.perf_counter() - t0
 
     def compare():
-        v = hub.memo("compare", lambda: views.compare_view(readies, test, labels))
+        v = hub.memo("compare", lambda: compare.compare_view(readies, test, labels))
         return v.pca, v.tsne, v.recons, v.samples
 
     out = {}

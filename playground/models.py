@@ -28,6 +28,14 @@ GRID_CACHE_SIZE = 64
 GRID_SCALE = 2  # each 28x28 digit of a latent grid shown at 56x56
 
 
+def first_of_each_digit(labels: np.ndarray, n: int) -> np.ndarray:
+    """Indices of n test images with different digits where possible (0, 1, 2, ...): the examples the tabs show."""
+    labels = np.asarray(labels)
+    picks = [int(np.flatnonzero(labels == d)[0]) for d in range(10) if (labels == d).any()][:n]
+    rest = [i for i in range(len(labels)) if i not in picks]
+    return np.array((picks + rest)[:n])
+
+
 class NotReady(Exception):
     """A model a view needs is not ready yet; the message says what it is waiting for."""
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from conftest import ROOT
-from playground.handlers import Handlers
+from playground.draw import DrawHandlers
+from playground.walk import WalkHandlers
 
 GENERIC_FAILURE = "failed inside the app"
 
@@ -101,7 +102,7 @@ FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(Heal
 @FUZZ
 @given(image=st.one_of(pictures(), arrays()), model=st.sampled_from(["healthy", "autoencoder", "collapsed", "nope"]))
 def test_fuzz_uploads(tiny_hub, image, model):
-    kind, result = outcome(lambda: Handlers(tiny_hub).reconstruct(image, model))
+    kind, result = outcome(lambda: DrawHandlers(tiny_hub).reconstruct(image, model))
     if kind == "ok":
         assert result[0].shape == (224, 224) and "nats" in result[5]
 
@@ -110,7 +111,7 @@ def test_fuzz_uploads(tiny_hub, image, model):
 @FUZZ
 @given(value=sketches())
 def test_fuzz_sketches(tiny_hub, value):
-    kind, result = outcome(lambda: Handlers(tiny_hub).draw(value, "healthy"))
+    kind, result = outcome(lambda: DrawHandlers(tiny_hub).draw(value, "healthy"))
     if kind == "ok" and result[0] is not None:
         assert result[1].shape == (224, 224)
 
@@ -122,14 +123,14 @@ numbers = st.one_of(st.integers(-5, 200), st.floats(allow_nan=True, allow_infini
 @FUZZ
 @given(model=st.sampled_from(["healthy", "healthy-2d", "bogus", None]), dx=numbers, dy=numbers, z1=numbers, z2=numbers, index=numbers)
 def test_fuzz_walk_and_examples(tiny_hub, model, dx, dy, z1, z2, index):
-    h = Handlers(tiny_hub)
-    outcome(lambda: h.decode(model, dx, dy, z1, z2))
-    outcome(lambda: h.grid(model, dx, dy, z1, z2))
-    outcome(lambda: h.example(index, "healthy"))
+    walk, draw = WalkHandlers(tiny_hub), DrawHandlers(tiny_hub)
+    outcome(lambda: walk.decode(model, dx, dy, z1, z2))
+    outcome(lambda: walk.grid(model, dx, dy, z1, z2))
+    outcome(lambda: draw.example(index, "healthy"))
 
 
 def test_each_kind_of_bad_drawing_gets_its_own_sentence(tiny_hub):
-    h = Handlers(tiny_hub)
+    h = DrawHandlers(tiny_hub)
     assert h.draw({}, "healthy")[5] == h.draw(None, "healthy")[5]  # blank canvas: a prompt, not an error
     full = {"layers": [np.full((100, 100, 4), 255, np.uint8)]}
     assert "ink" in outcome(lambda: h.draw(full, "healthy"))[1]
@@ -242,7 +243,7 @@ def test_uploads_over_the_cap_are_refused(app_url, tmp_path):
 
 def test_no_user_input_becomes_a_path():
     """Handlers receive images, numbers and choices, never file names: no open()/Path() on an input."""
-    source = (ROOT / "playground" / "handlers.py").read_text() + (ROOT / "playground" / "views.py").read_text()
+    source = "".join((ROOT / "playground" / f"{tab}.py").read_text() for tab in ("draw", "walk", "compare", "handling"))
     assert not re.search(r"\bopen\(|Path\(|os\.path|np\.load|Image\.open", source)
 
 

@@ -1,4 +1,4 @@
-"""The app's views as plain functions: shapes and types, and that each figure shows what it claims."""
+"""The tabs' views as plain functions: shapes and types, and that each figure shows what it claims."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 from matplotlib.collections import PathCollection
 
-from playground import plots, views
+from playground import compare, draw, plots, walk
 from playground.models import NotReady
 from vae.analysis import ellipse_points, project_gaussian
 from vae.digits import InputError
@@ -18,18 +18,18 @@ def a_digit(hub, i=0):
 
 def test_draw_view_shapes(tiny_hub):
     ready = tiny_hub.get("healthy")
-    v = views.draw_view(ready, a_digit(tiny_hub), seed=0)
+    v = draw.draw_view(ready, a_digit(tiny_hub), seed=0)
     assert v.seen.shape == v.recon.shape == (224, 224) and v.seen.dtype == np.uint8
     assert v.samples.ndim == 2 and v.samples.shape[1] > 8 * 84
     assert v.bubble.shape == ready.bubble.image.shape and v.musigma.shape == ready.musigma.image.shape
     assert v.mu.shape == v.logvar.shape == (6,)
     assert "nats" in v.summary
     # the samples come from the bubble: reproducible with a seed, different with another
-    again = views.draw_view(ready, a_digit(tiny_hub), seed=0)
-    other = views.draw_view(ready, a_digit(tiny_hub), seed=1)
+    again = draw.draw_view(ready, a_digit(tiny_hub), seed=0)
+    other = draw.draw_view(ready, a_digit(tiny_hub), seed=1)
     assert np.array_equal(v.samples, again.samples) and not np.array_equal(v.samples, other.samples)
     with pytest.raises(InputError):
-        views.draw_view(ready, np.zeros((10, 10)))
+        draw.draw_view(ready, np.zeros((10, 10)))
 
 
 def test_bubble_scatter_has_one_point_per_test_digit(tiny_hub):
@@ -76,42 +76,40 @@ def test_musigma_bars_are_sorted_by_kl(tiny_hub):
 
 def test_walk_views(tiny_hub):
     ready = tiny_hub.get("healthy-2d")
-    assert views.default_dims(ready) in ((0, 1), (1, 0))
-    img = views.decode_point(ready, (0, 1), 1.5, -0.5)
+    assert walk.default_dims(ready) in ((0, 1), (1, 0))
+    img = walk.decode_point(ready, (0, 1), 1.5, -0.5)
     assert img.shape == (224, 224)
     z = torch.tensor([[1.5, -0.5]])
     np.testing.assert_array_equal(img, plots.digit_image(ready.model.decode(z)[0, 0].numpy(), 8))
-    g1 = views.grid_image(ready, (0, 1), (0.0, 0.0))
+    g1 = walk.grid_image(ready, (0, 1), (0.0, 0.0))
     assert g1.shape[2] == 3 and g1.shape[0] == g1.shape[1] == 15 * 56 + 16 * 2
     assert ready.grid((0, 1), 15) is ready.grid((0, 1), 15)  # cached per model and pair
-    assert np.array_equal(views.grid_image(ready, (0, 1)), plots.tile(ready.grid((0, 1), 15)[0], scale=2))
-    from playground.handlers import Handlers
-
-    plain = Handlers(tiny_hub).grid("healthy-2d", 0, 1)  # no point: no ring
+    assert np.array_equal(walk.grid_image(ready, (0, 1)), plots.tile(ready.grid((0, 1), 15)[0], scale=2))
+    plain = walk.WalkHandlers(tiny_hub).grid("healthy-2d", 0, 1)  # no point: no ring
     assert plain.ndim == 2 and plain.shape == g1.shape[:2]
     # the ring sits on the grid cell of the slider point: centre cell for (0, 0)
     ring = np.argwhere((g1[:, :, 0] > 200) & (g1[:, :, 1] < 80))
     centre = (ring.min(0) + ring.max(0)) / 2
     assert np.allclose(centre, 2 + 7 * 58 + 28, atol=2)
-    strip, dims = views.traversals(tiny_hub.get("healthy"))
+    strip, dims = walk.traversals(tiny_hub.get("healthy"))
     assert strip.ndim == 3 and len(dims) == 6
     with pytest.raises(InputError):
-        views.check_dims(ready, (0, 0))
+        walk.check_dims(ready, (0, 0))
     with pytest.raises(InputError):
-        views.check_dims(ready, (0, 5))
+        walk.check_dims(ready, (0, 5))
 
 
 def test_compare_view(tiny_hub):
-    readies = {k: tiny_hub.get(k) for k in views.REGIMES}
+    readies = {k: tiny_hub.get(k) for k in compare.REGIMES}
     test = tiny_hub.data.test
-    v = views.compare_view(readies, test.images[:, 0].numpy(), test.labels.numpy())
+    v = compare.compare_view(readies, test.images[:, 0].numpy(), test.labels.numpy())
     assert v.pca.ndim == 3 and v.tsne.ndim == 3 and v.recons.ndim == 3 and v.samples.ndim == 3
-    assert [row[0] for row in v.table] == list(views.REGIMES) and len(v.table[0]) == len(views.TABLE_HEADERS)
+    assert [row[0] for row in v.table] == list(compare.REGIMES) and len(v.table[0]) == len(compare.TABLE_HEADERS)
     assert v.sentences.count("**") >= 6
 
 
 def test_regime_scatter_has_every_point_on_a_shared_scale(tiny_hub):
-    panels = {k: (tiny_hub.get(k).latents.pca_xy, tiny_hub.get(k).latents.labels) for k in views.REGIMES}
+    panels = {k: (tiny_hub.get(k).latents.pca_xy, tiny_hub.get(k).latents.labels) for k in compare.REGIMES}
     fig = plots.regime_scatter(panels, "t", shared_scale=True)
     assert len(fig.axes) == 3
     for ax in fig.axes:
@@ -126,7 +124,7 @@ def test_regime_scatter_has_every_point_on_a_shared_scale(tiny_hub):
     ("healthy", {"kl": 130, "active_units": 128, "knn_acc": 0.94, "mean_abs_mu": 0.8}, "healthy"),
 ])
 def test_regime_sentences(name, m, words):
-    assert words in views.regime_sentence(name, m, {"mean_abs_mu": 0.8})
+    assert words in compare.regime_sentence(name, m, {"mean_abs_mu": 0.8})
 
 
 def test_hub_says_what_it_waits_for(tmp_path):
@@ -143,4 +141,4 @@ def test_hub_says_what_it_waits_for(tmp_path):
 
 
 def test_regime_sentence_without_a_healthy_reference():
-    assert "units from the origin" in views.regime_sentence("autoencoder", {"kl": 3000, "active_units": 128, "mean_abs_mu": 6.0}, None)
+    assert "units from the origin" in compare.regime_sentence("autoencoder", {"kl": 3000, "active_units": 128, "mean_abs_mu": 6.0}, None)

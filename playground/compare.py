@@ -1,0 +1,112 @@
+"""The Compare tab: the autoencoder (beta = 0), the healthy VAE and the collapsed one side by side.
+
+Builder (`build_tab`), thin handlers (`CompareHandlers`) and the pure view (`compare_view`) in one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+
+from vae.analysis import decode_latents, prior_samples
+
+from . import explain, plots
+from .handling import QUIET, guard, or_wait
+from .models import ModelHub, Ready, first_of_each_digit
+
+REGIMES = ("autoencoder", "healthy", "collapsed")
+REGIME_TITLES = {"autoencoder": "beta = 0 (plain autoencoder)", "healthy": "healthy VAE", "collapsed": "collapsed VAE"}
+TABLE_HEADERS = ["model", "beta", "sigma", "recon NLL (nats)", "KL (nats)", "active units", "5-NN acc", "mean |mu|"]
+
+
+# --- the view ----------------------------------------------------------------------------------
+
+def regime_sentence(name: str, m: dict, healthy: dict | None) -> str:
+    """One sentence naming the regime in the article's terms, from the measured metrics."""
+    if m.get("active_units", 0) == 0 or m.get("kl", 1e9) < 0.5:
+        return (f"**{name}: posterior collapse.** KL is {m.get('kl', 0):.2f} nats and {m.get('active_units', 0)} dimensions are active: "
+                "the spring to the origin won, z says nothing about the input, so every digit decodes to the same average blur.")
+    ratio = m.get("mean_abs_mu", 0) / healthy["mean_abs_mu"] if healthy and healthy.get("mean_abs_mu") else None
+    if name == "autoencoder" or (ratio is not None and ratio > 3):
+        far = f"{ratio:.1f}x farther from the origin than the healthy model's" if ratio is not None else f"{m.get('mean_abs_mu', 0):.1f} units from the origin on average"
+        return (f"**{name}: no KL force.** Codes sit {far}, in islands with empty gaps between them: "
+                "sharp reconstructions, but a random z from N(0, I) lands where no digit lives.")
+    return (f"**{name}: reconstruction and KL in balance.** KL {m.get('kl', 0):.0f} nats buys {m.get('active_units', 0)} active dimensions and a "
+            f"{m.get('knn_acc', 0):.0%} 5-NN accuracy, in one cloud around the origin that the prior's samples also land in.")
+
+
+@dataclass
+class CompareView:
+    pca: np.ndarray
+    tsne: np.ndarray
+    recons: np.ndarray
+    samples: np.ndarray
+    table: list[list]
+    sentences: str
+
+
+def compare_view(readies: dict[str, Ready], test_images: np.ndarray, test_labels: np.ndarray, n: int = 8) -> CompareView:
+    """The three regimes side by side. Slow-ish (figures): the UI computes it once and caches it."""
+    names = [r for r in REGIMES if r in readies]
+    pca_fig = plots.regime_scatter({REGIME_TITLES[k]: (readies[k].latents.pca_xy, readies[k].latents.labels) for k in names},
+                                   "PCA of mu on one shared scale: how far the codes spread", shared_scale=True)
+    # t-SNE of codes that are all ~0 can only arrange numerical noise: say so on the panel
+    notes = {REGIME_TITLES[k]: "every code is ~0:\nthis layout is noise" for k in names if readies[k].metrics.get("active_units", 1) == 0}
+    tsne_fig = plots.regime_scatter({REGIME_TITLES[k]: (readies[k].latents.tsne_xy, readies[k].latents.labels) for k in names},
+                                    "t-SNE of mu: which digits the codes keep apart", shared_scale=False, notes=notes)
+    idx = first_of_each_digit(test_labels, n)
+    originals = test_images[idx]
+    rows = {"input": originals}
+    samples = {}
+    for k in names:
+        mu = readies[k].latents.mu[idx]
+        rows[k] = decode_latents(readies[k].model, mu)
+        samples[k] = prior_samples(readies[k].model, n, seed=0)
+    healthy = readies["healthy"].metrics if "healthy" in readies else None
+    table = []
+    for k in names:
+        m, c = readies[k].metrics, readies[k].model.config
+        table.append([k, c.beta, c.sigma, round(m.get("recon", float("nan")), 1), round(m.get("kl", float("nan")), 2),
+                      m.get("active_units"), round(m.get("knn_acc", float("nan")), 3), round(m.get("mean_abs_mu", float("nan")), 2)])
+    sentences = "\n\n".join(regime_sentence(k, readies[k].metrics, healthy) for k in names)
+    return CompareView(plots.figure_to_image(pca_fig), plots.figure_to_image(tsne_fig), plots.labelled_rows(rows, scale=3),
+                       plots.labelled_rows(samples, scale=3), table, sentences)
+
+
+# --- the handlers ------------------------------------------------------------------------------
+
+class CompareHandlers:
+    """Bound to the app's ModelHub; the comparison is the same for every visitor, so it is computed once."""
+
+    def __init__(self, hub: ModelHub):
+        self.hub = hub
+
+    @guard
+    def compare(self):
+        """(sentences, table, PCA, t-SNE, reconstructions, prior samples), computed once and cached."""
+        readies = {name: self.hub.get(name) for name in REGIMES}
+        test = self.hub.data.test
+        v = self.hub.memo("compare", lambda: compare_view(readies, test.images[:, 0].numpy(), test.labels.numpy()))
+        return v.sentences, v.table, v.pca, v.tsne, v.recons, v.samples
+
+
+# --- the builder -------------------------------------------------------------------------------
+
+def build_tab(hub: ModelHub) -> None:
+    h = CompareHandlers(hub)
+    with gr.Tab("Compare") as tab:
+        gr.Markdown(explain.COMPARE_INTRO)
+        refresh = gr.Button("Show the comparison", variant="primary", size="sm")
+        sentences = gr.Markdown(explain.COMPARE_WAITING)
+        table = gr.Dataframe(headers=TABLE_HEADERS, label="Measured on the 1,000 held-out digits", interactive=False, wrap=True)
+        pca = gr.Image(label="PCA of the codes, one shared scale", format="png", interactive=False)
+        tsne = gr.Image(label="t-SNE of the codes (computed once per model, cached)", format="png", interactive=False)
+        with gr.Row():
+            recons = gr.Image(label="The same 8 test digits, reconstructed from mu by each model", format="png", interactive=False)
+            samples = gr.Image(label="8 samples from the prior z ~ N(0, I), per model", format="png", interactive=False)
+        gr.Markdown(explain.COMPARE_NOTES)
+
+    outputs = [sentences, table, pca, tsne, recons, samples]
+    refresh.click(h.compare, None, outputs, api_name="compare")
+    tab.select(or_wait(h.compare, len(outputs), 0), None, outputs, api_visibility="private", **QUIET)

@@ -1,0 +1,164 @@
+"""The Draw tab: draw, upload or pick a digit and see it as the model does, its bubble and its mu +- sigma.
+
+Builder (`build_tab`), thin handlers (`DrawHandlers`) and the pure view (`draw_view`) in one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+import torch
+
+from vae.analysis import kl_per_dimension, project_gaussian
+from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, to_mnist
+
+from . import explain, plots
+from .handling import QUIET, guard
+from .models import ModelHub, NotReady, Ready, first_of_each_digit
+
+MODELS = ["healthy", "autoencoder", "collapsed"]
+CANVAS = 336  # px; with this brush a digit's stroke is about as thick, relative to its height, as MNIST's
+BRUSH = 24
+N_SAMPLES = 8  # reconstructions from z ~ q(z|x) per drawing
+N_EXAMPLES = 10
+
+
+# --- the view -------------------------------------------------------------------------------
+
+@dataclass
+class DrawView:
+    seen: np.ndarray  # what the model sees, upscaled
+    recon: np.ndarray  # decoded from mu
+    samples: np.ndarray  # N_SAMPLES decodes of z ~ q(z|x), tiled
+    bubble: np.ndarray  # the input's bubble on the PCA plane
+    musigma: np.ndarray  # mu +- sigma per dimension, sorted by KL
+    summary: str
+    mu: np.ndarray  # (D,)
+    logvar: np.ndarray  # (D,)
+
+
+@torch.no_grad()
+def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0) -> DrawView:
+    """Encode one digit, decode its mu and N_SAMPLES samples of its bubble, and draw the bubble."""
+    x28 = np.asarray(x28, dtype=np.float32)
+    if x28.shape != (28, 28):
+        raise InputError(f"Expected a 28x28 digit, got shape {x28.shape}.")
+    model = ready.model
+    mu, logvar = model.encode(torch.from_numpy(x28)[None, None])
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.cat([mu, model.reparameterize(mu.expand(N_SAMPLES, -1), logvar.expand(N_SAMPLES, -1), gen)])
+    decoded = model.decode(z)[:, 0].numpy()  # (1 + N, 28, 28) in one batch
+    mu, logvar = mu[0].numpy(), logvar[0].numpy()
+    pca = ready.latents.pca
+    center, cov = project_gaussian(pca, mu, logvar)
+    bubble = plots.draw_bubble(ready.bubble, center, cov, pca.project(z[1:].numpy()))
+    order = ready.kl_order
+    sigma = np.exp(0.5 * logvar)
+    musigma = plots.draw_musigma(ready.musigma, mu[order], sigma[order])
+    kl = float(kl_per_dimension(mu[None], logvar[None]).sum())
+    spread = float(np.abs(decoded[1:] - decoded[0]).mean())
+    summary = (
+        f"**{ready.name}**: KL of this digit's bubble to the prior = **{kl:.1f} nats**; "
+        f"mean sigma = {sigma.mean():.3g}; samples differ from the mu-reconstruction by {spread:.3f} per pixel on average."
+    )
+    return DrawView(plots.digit_image(x28, 8), plots.digit_image(decoded[0], 8), plots.tile(decoded[1:], scale=3), bubble, musigma, summary, mu, logvar)
+
+
+# --- the handlers: outputs (seen, recon, samples, bubble, musigma, message, last input) ----------
+
+BLANK = (None, None, None, None, None, explain.DRAW_WAITING, None)
+
+
+class DrawHandlers:
+    """Bound to the app's ModelHub (shared, read-only once models are ready); keeps nothing between calls."""
+
+    def __init__(self, hub: ModelHub):
+        self.hub = hub
+
+    def _show(self, x28: np.ndarray, name: str, seed: int):
+        v = draw_view(self.hub.get(name), x28, int(seed))
+        return v.seen, v.recon, v.samples, v.bubble, v.musigma, v.summary, x28
+
+    @guard
+    def draw(self, value, name, seed=0):
+        try:
+            x28 = to_mnist(ink_from_sketch(value))
+        except BlankCanvas:
+            return BLANK
+        return self._show(x28, name, seed)
+
+    @guard
+    def reconstruct(self, image, name, seed=0):
+        if image is None:
+            raise InputError("Upload a picture of a digit first.")
+        return self._show(to_mnist(ink_from_image(image)), name, seed)
+
+    @guard
+    def redraw(self, x28, name, seed=0):
+        if x28 is None:
+            return (gr.skip(),) * len(BLANK)
+        return self._show(np.asarray(x28, dtype=np.float32), name, seed)
+
+    @guard
+    def example(self, index, name, seed=0):
+        digits = self.example_digits()
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(digits):
+            raise InputError(f"There are {len(digits)} example digits; pick one by its number, 0 to {len(digits) - 1}.")
+        return self._show(digits[index], name, seed)
+
+    def example_digits(self) -> np.ndarray:
+        """The first test digit of each class: (10, 28, 28)."""
+        if self.hub.data is None:
+            raise NotReady("The digits are still loading; try again in a moment.")
+        test = self.hub.data.test
+        return test.images[first_of_each_digit(test.labels.numpy(), N_EXAMPLES), 0].numpy()
+
+    def example_gallery(self):
+        try:
+            return [(plots.digit_image(x, 3), f"digit {i}") for i, x in enumerate(self.example_digits())]
+        except NotReady:
+            return []
+
+
+# --- the builder -------------------------------------------------------------------------------
+
+def build_tab(hub: ModelHub, demo: gr.Blocks) -> None:
+    h = DrawHandlers(hub)
+    with gr.Tab("Draw"):
+        gr.Markdown(explain.DRAW_INTRO)
+        last = gr.State(None)  # this visitor's last 28x28 input, redrawn on a model change or a resample
+        seed = gr.State(0)
+        with gr.Row():
+            with gr.Column(scale=3):
+                sketch = gr.Sketchpad(
+                    label="Draw a digit", elem_id="sketch", canvas_size=(CANVAS, CANVAS), fixed_canvas=True,
+                    brush=gr.Brush(default_size=BRUSH, colors=["#000000"], color_mode="fixed"), type="numpy", image_mode="RGBA",
+                    layers=False, transforms=(), height=CANVAS + 80, width=CANVAS + 40,
+                )
+                model = gr.Radio(MODELS, value="healthy", label="Model", info="healthy VAE, beta = 0 autoencoder, or collapsed VAE")
+                examples = gr.Gallery(label="Or click a test digit", columns=5, rows=2, height=230, allow_preview=False, format="png", object_fit="contain")
+                with gr.Accordion("…or upload a picture of a digit", open=False):
+                    upload = gr.Image(label="Upload (any colours; PNG, JPEG, WebP)", type="pil", image_mode=None, sources=["upload", "clipboard"], height=200)
+            with gr.Column(scale=4):
+                message = gr.Markdown(explain.DRAW_WAITING, elem_id="draw-message")
+                with gr.Row():
+                    seen = gr.Image(label="What the model sees (28x28)", format="png", height=180, interactive=False, elem_id="seen")
+                    recon = gr.Image(label="Reconstruction from mu (the dot)", format="png", height=180, interactive=False, elem_id="recon")
+                samples = gr.Image(label="Reconstructions from z ~ q(z|x) (the bubble): same input, different samples", format="png", height=110, interactive=False, elem_id="samples")
+                resample = gr.Button("Draw new samples from the bubble", size="sm")
+                bubble = gr.Image(label="The latent bubble: test digits on the PCA plane of mu; this digit's mu (cross), 1- and 2-sigma ellipses, samples (red)", format="png", interactive=False, elem_id="bubble")
+        musigma = gr.Image(label="mu and sigma of every dimension, sorted by KL", format="png", interactive=False, elem_id="musigma")
+        gr.Markdown(explain.DRAW_NOTES)
+
+    outputs = [seen, recon, samples, bubble, musigma, message, last]
+
+    def pick_example(evt: gr.SelectData, name, s):
+        return h.example(evt.index, name, s)
+
+    sketch.change(h.draw, [sketch, model, seed], outputs, api_name="draw", trigger_mode="always_last", **QUIET)
+    upload.upload(h.reconstruct, [upload, model, seed], outputs, api_name="reconstruct", **QUIET)
+    model.change(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
+    resample.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
+    examples.select(pick_example, [model, seed], outputs, api_visibility="private", **QUIET)
+    demo.load(h.example_gallery, None, examples, api_visibility="private")

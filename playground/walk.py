@@ -1,0 +1,149 @@
+"""The Latent walk tab: decode a point z chosen with sliders, the 15 x 15 grid over two dimensions, one dimension at a time.
+
+Builder (`build_tab`), thin handlers (`WalkHandlers`) and the pure views in one place.
+"""
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import torch
+
+from vae.analysis import decode_latents
+from vae.digits import InputError
+
+from . import explain, plots
+from .handling import QUIET, guard, or_wait
+from .models import GRID_SCALE, ModelHub, Ready
+
+MODELS = ["healthy-2d", "healthy"]
+GRID_N = 15
+SPAN = 3.0
+Z_LIMIT = 10.0  # API callers may pass any number; beyond this the decoder only extrapolates
+
+
+# --- the views ---------------------------------------------------------------------------------
+
+def default_dims(ready: Ready) -> tuple[int, int]:
+    """The two dimensions with the most KL: the ones the model uses most."""
+    return int(ready.kl_order[0]), int(ready.kl_order[1])
+
+
+def check_dims(ready: Ready, dims: tuple[float, float]) -> tuple[int, int]:
+    d = ready.model.config.latent_dim
+    try:
+        i, j = int(dims[0]), int(dims[1])
+    except (TypeError, ValueError, OverflowError):
+        raise InputError("Choose two latent dimensions by number.") from None
+    if not (0 <= i < d and 0 <= j < d):
+        raise InputError(f"The {ready.name} model has dimensions 0 to {d - 1}; got {i} and {j}.")
+    if i == j:
+        raise InputError("Choose two different dimensions for the grid's two axes.")
+    return i, j
+
+
+def check_point(z1, z2) -> tuple[float, float]:
+    """The slider values as two floats within +-Z_LIMIT, or InputError."""
+    try:
+        z1, z2 = float(z1), float(z2)
+    except (TypeError, ValueError):
+        raise InputError("The slider values z1 and z2 must be numbers.") from None
+    if not (abs(z1) <= Z_LIMIT and abs(z2) <= Z_LIMIT):  # also refuses NaN
+        raise InputError(f"z1 and z2 must be numbers between -{Z_LIMIT:g} and {Z_LIMIT:g}; the prior puts almost everything within 3.")
+    return z1, z2
+
+
+@torch.no_grad()
+def decode_point(ready: Ready, dims: tuple[int, int], z1: float, z2: float) -> np.ndarray:
+    """Decode z with z[dims[0]] = z1, z[dims[1]] = z2 and every other dimension 0."""
+    z1, z2 = check_point(z1, z2)
+    z = torch.zeros(1, ready.model.config.latent_dim)
+    z[0, dims[0]], z[0, dims[1]] = z1, z2
+    return plots.digit_image(ready.model.decode(z)[0, 0].numpy(), 8)
+
+
+def grid_image(ready: Ready, dims: tuple[int, int], point: tuple[float, float] | None = None) -> np.ndarray:
+    """The cached n x n grid over two dimensions (the article's figure), with the slider point ringed."""
+    _, values, tiled = ready.grid(dims, GRID_N)
+    if point is None:
+        return tiled
+    return plots.grid_with_marker(tiled, values, check_point(*point), scale=GRID_SCALE)
+
+
+def traversals(ready: Ready, n_dims: int = 8, steps: int = 11) -> tuple[np.ndarray, list[int]]:
+    """Each of the top dimensions by KL varied from -3 to 3 alone, the rest at 0: (n_dims, steps) digits."""
+    d = ready.model.config.latent_dim
+    dims = [int(i) for i in ready.kl_order[: min(n_dims, d)]]
+    values = np.linspace(-SPAN, SPAN, steps, dtype=np.float32)
+    z = np.zeros((len(dims), steps, d), dtype=np.float32)
+    for r, dim in enumerate(dims):
+        z[r, :, dim] = values
+    images = decode_latents(ready.model, z.reshape(-1, d)).reshape(len(dims), steps, 28, 28)
+    return plots.labelled_rows({f"dim {dim} (KL {ready.latents.kl_per_dim[dim]:.2f})": images[r] for r, dim in enumerate(dims)}, scale=2, label_width=130), dims
+
+
+# --- the handlers ------------------------------------------------------------------------------
+
+class WalkHandlers:
+    """Bound to the app's ModelHub; what a visitor chose (model, dimensions, sliders) arrives with each request."""
+
+    def __init__(self, hub: ModelHub):
+        self.hub = hub
+
+    @guard
+    def decode(self, name, dim_x, dim_y, z1, z2):
+        """The digit at z (z1, z2 on the two dimensions, 0 elsewhere): live while a slider moves."""
+        ready = self.hub.get(name)
+        return decode_point(ready, check_dims(ready, (dim_x, dim_y)), z1, z2)
+
+    @guard
+    def grid(self, name, dim_x, dim_y, z1=None, z2=None):
+        """The grid over the two dimensions, with (z1, z2) ringed when given."""
+        ready = self.hub.get(name)
+        point = None if z1 is None and z2 is None else (z1, z2)
+        return grid_image(ready, check_dims(ready, (dim_x, dim_y)), point)
+
+    @guard
+    def choose_model(self, name, z1, z2):
+        """(dim x, dim y, decoded point, grid, one-dimension strip, note) with the two highest-KL dimensions."""
+        ready = self.hub.get(name)
+        dx, dy = default_dims(ready)
+        strip = self.hub.memo(f"traversal/{name}", lambda: traversals(ready)[0])
+        note = (f"Dimensions {dx} and {dy} are the two with the most KL. The model has {ready.model.config.latent_dim} "
+                f"dimensions, {ready.metrics.get('active_units', '?')} of them active.")
+        return dx, dy, decode_point(ready, (dx, dy), z1, z2), grid_image(ready, (dx, dy), (z1, z2)), strip, note
+
+
+# --- the builder -------------------------------------------------------------------------------
+
+def build_tab(hub: ModelHub) -> None:
+    h = WalkHandlers(hub)
+    with gr.Tab("Latent walk") as tab:
+        gr.Markdown(explain.WALK_INTRO)
+        with gr.Row():
+            with gr.Column(scale=2):
+                model = gr.Radio(MODELS, value="healthy-2d", label="Model", info="2-D latent space, or two dimensions of the 128-d model")
+                with gr.Row():
+                    dim_x = gr.Number(value=0, precision=0, label="dimension on x (z1)", minimum=0)
+                    dim_y = gr.Number(value=1, precision=0, label="dimension on y (z2)", minimum=0)
+                z1 = gr.Slider(-3, 3, value=0, step=0.05, label="z1")
+                z2 = gr.Slider(-3, 3, value=0, step=0.05, label="z2")
+                point = gr.Image(label="decode(z)", format="png", height=240, interactive=False)
+                message = gr.Markdown("")
+            with gr.Column(scale=3):
+                grid = gr.Image(label="15 x 15 grid from -3 to 3 on both axes, other dimensions at 0 (red ring: the sliders)", format="png", interactive=False)
+        traversal = gr.Image(label="One dimension at a time: each row varies one dimension from -3 to 3, the rest at 0", format="png", interactive=False)
+        gr.Markdown(explain.WALK_NOTES)
+        grid_button = gr.Button("Show the grid", visible=False)  # the grid as an API endpoint of its own
+
+    outputs = [dim_x, dim_y, point, grid, traversal, message]
+    walk = [model, dim_x, dim_y, z1, z2]
+    grid_button.click(h.grid, walk, grid, api_name="grid")  # first: a later event of the same function gets grid_1
+    model.change(h.choose_model, [model, z1, z2], outputs, api_visibility="private", **QUIET)
+    # while a slider moves only the small decoded digit is redrawn; the big grid moves its ring on release
+    z1.change(h.decode, walk, point, api_name="decode", trigger_mode="always_last", **QUIET)
+    z2.change(h.decode, walk, point, api_visibility="private", trigger_mode="always_last", **QUIET)
+    for slider in (z1, z2):
+        slider.release(h.grid, walk, grid, api_visibility="private", trigger_mode="always_last", **QUIET)
+    for number in (dim_x, dim_y):
+        number.submit(h.decode, walk, point, api_visibility="private", **QUIET).then(h.grid, walk, grid, api_visibility="private", **QUIET)
+    tab.select(or_wait(h.choose_model, len(outputs), outputs.index(message)), [model, z1, z2], outputs, api_visibility="private", **QUIET)
