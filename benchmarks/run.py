@@ -79,7 +79,8 @@ def bench_training(quick: bool) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from vae.losses import vae_loss
-    from vae.model import VAE, to_channels_last
+    from vae.model import VAE
+    from vae.speed import choose
     from vae.train import make_optimizer, train_step
 
     config = VAEConfig(pretrained=False)
@@ -89,7 +90,7 @@ def bench_training(quick: bool) -> dict:
     cpu = torch.device("cpu")
 
     torch.manual_seed(0)
-    plain = stock_layers(VAE(VAEConfig(pretrained=False, fast_cpu=False)))
+    plain = stock_layers(VAE(VAEConfig(pretrained=False, fast_path="fp32")))
     plain_opt = torch.optim.Adam(plain.parameters(), lr=config.lr)  # PyTorch's defaults: no autocast, foreach Adam
 
     def plain_step():
@@ -101,11 +102,12 @@ def bench_training(quick: bool) -> dict:
         plain_opt.step()
 
     torch.manual_seed(0)
-    fast = to_channels_last(VAE(config))
+    path = choose(config, cpu, log=lambda m: print(m, file=sys.stderr))  # measured once per machine, as training does
+    fast = path.prepare(VAE(config))
     fast_opt = make_optimizer(fast, config)
 
     def fast_step():
-        train_step(fast, fast_opt, x, config, cpu)
+        train_step(fast, fast_opt, x, config, path)
 
     timed(plain_step, 0, warmup=3)
     timed(fast_step, 0, warmup=3)
@@ -126,6 +128,7 @@ def bench_training(quick: bool) -> dict:
         "batch": batch,
         "plain_fp32_img_per_s": batch / plain_s,
         "project_img_per_s": batch / fast_s,
+        "project_fast_path": path.name,
         "training_speedup": plain_s / fast_s,
         "gflop_per_step": step_flops / 1e9,
         "matmul_fp32_gflop_per_s": mm_flops / 1e9,

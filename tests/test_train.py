@@ -11,6 +11,7 @@ from vae.config import VAEConfig
 from vae.data import Split, load_dataset
 from vae.losses import LossParts
 from vae.model import VAE
+from vae.speed import FastPath
 from vae.train import TrainingDiverged, make_optimizer, saved_epoch, train, train_epoch
 
 
@@ -22,7 +23,7 @@ def test_real_default_model_learns_in_a_few_batches():
     model = VAE(config)
     running = []  # running mean of the loss after each batch
     subset = Split(data.train.images[:768], data.train.labels[:768])
-    train_epoch(model, make_optimizer(model, config), subset, config, torch.device("cpu"), epoch=1, progress=False,
+    train_epoch(model, make_optimizer(model, config), subset, config, FastPath(torch.device("cpu"), "fp32"), epoch=1, progress=False,
                 on_batch=lambda b, nb, means: running.append(means["loss"]))
     per_batch = [running[0]] + [b * m - (b - 1) * p for b, m, p in zip(range(2, 13), running[1:], running)]
     assert len(per_batch) == 12

@@ -50,6 +50,7 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .analysis import check_preset, compute_metrics
     from .data import load_dataset
+    from .judge import load_or_train_judge
     from .model import VAE
     from .train import resolve_device
 
@@ -59,7 +60,9 @@ def _cmd_evaluate(args) -> int:
     if not directory.exists():
         raise UsageError(f"{directory} does not exist")
     model = VAE.from_pretrained(directory, device=resolve_device(args.device))
-    metrics = compute_metrics(model, load_dataset(model.config.dataset), iw_samples=args.iw_samples)
+    data = load_dataset(model.config.dataset)
+    judge = load_or_train_judge(data, directory.resolve().parent, log=lambda m: print(m, file=sys.stderr))
+    metrics = compute_metrics(model, data, iw_samples=args.iw_samples, judge=judge)
     for name, preset in PRESETS.items():
         if model.config.matches(dataclasses.replace(preset.config, epochs=model.config.epochs)):
             metrics["preset"] = name

@@ -8,10 +8,15 @@ from typing import Literal
 
 Likelihood = Literal["gaussian", "bernoulli"]
 Dataset = Literal["mnist-5k", "mnist", "fashion-mnist"]
+LRSchedule = Literal["constant", "onecycle", "cosine"]
+FastPathName = Literal["auto", "fp32", "fp32-cl", "bf16", "bf16-cl"]
+FAST_PATHS = ("fp32", "fp32-cl", "bf16", "bf16-cl")  # precision (fp32 or bf16 autocast), "-cl" = channels_last
 
 # Fields that describe what happened in a run rather than what was asked for;
 # a cached checkpoint matches a preset whatever their values.
-RUN_RECORD_FIELDS = ("pretrained_loaded",)
+RUN_RECORD_FIELDS = ("pretrained_loaded", "fast_path_used")
+# Fields older checkpoints carry that no longer mean anything; dropped on load.
+LEGACY_FIELDS = ("fast_cpu",)
 
 
 @dataclass
@@ -20,6 +25,7 @@ class VAEConfig:
     latent_dim: int = 128  # D: the encoder outputs 2D numbers, split into mu and logvar
     hidden_dim: int = 1024  # the encoder head: [B,512] -> [B,hidden_dim] -> [B,2D]
     decoder_channels: tuple[int, ...] = (64, 32, 16)  # 7x7 -> 14x14 -> 28x28; (128,64,32) decodes 5x slower on CPU
+    decoder_depth: int = 1  # 3x3 convs per resolution (7, 14, 28); 1 = one conv after each upsample
     pretrained: bool = True  # start the encoder from ImageNet weights when they can be had
     pretrained_loaded: bool = False  # what really happened (recorded in config.json)
     # objective
@@ -30,20 +36,32 @@ class VAEConfig:
     dataset: Dataset = "mnist-5k"
     epochs: int = 8
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 1e-3  # Adam's learning rate (the peak of the schedule)
+    lr_schedule: LRSchedule = "constant"  # onecycle: warm up to lr over 30% of the steps, then anneal (Smith 2018)
+    kl_warmup_epochs: float = 0.0  # beta rises linearly from 0 to its value over this many epochs (Bowman et al. 2016)
+    augment: bool = False  # small random rotations, scales and shifts of every training batch
     seed: int = 0
-    fast_cpu: bool = True  # bf16 autocast + channels_last on CPU (measured ~2x, same loss)
+    fast_path: FastPathName = "auto"  # precision and memory layout; auto = the fastest measured on this machine (vae/speed.py)
+    fast_path_used: str = ""  # what the run used (recorded in config.json)
 
     def __post_init__(self) -> None:
         self.decoder_channels = tuple(self.decoder_channels)
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if self.decoder_depth < 1:
+            raise ValueError(f"decoder_depth must be at least 1, got {self.decoder_depth}")
         if self.likelihood not in ("gaussian", "bernoulli"):
             raise ValueError(f"likelihood must be 'gaussian' or 'bernoulli', got {self.likelihood!r}")
         if self.sigma <= 0:
             raise ValueError(f"sigma must be positive, got {self.sigma}")
         if self.beta < 0:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
+        if self.lr_schedule not in ("constant", "onecycle", "cosine"):
+            raise ValueError(f"lr_schedule must be constant, onecycle or cosine, got {self.lr_schedule!r}")
+        if self.kl_warmup_epochs < 0:
+            raise ValueError(f"kl_warmup_epochs must be >= 0, got {self.kl_warmup_epochs}")
+        if self.fast_path not in ("auto", *FAST_PATHS):
+            raise ValueError(f"fast_path must be auto or one of {', '.join(FAST_PATHS)}, got {self.fast_path!r}")
         if self.dataset not in ("mnist-5k", "mnist", "fashion-mnist"):
             raise ValueError(f"unknown dataset {self.dataset!r}; choose mnist-5k, mnist or fashion-mnist")
 
@@ -58,6 +76,7 @@ class VAEConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "VAEConfig":
         known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k not in LEGACY_FIELDS}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"config has unknown fields: {sorted(unknown)}")

@@ -4,8 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 class DataUnavailableError(Exception):
@@ -37,6 +40,19 @@ _CACHE: dict[tuple[str, str], DataBundle] = {}
 def _split(images: np.ndarray, labels: np.ndarray) -> Split:
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).view(-1, 1, 28, 28) / 255.0
     return Split(x, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+
+
+def random_affine(x: torch.Tensor, gen: torch.Generator, degrees: float = 12.0, scale: float = 0.10, shift_px: float = 2.0) -> torch.Tensor:
+    """Each image of a batch (B,1,28,28) rotated by up to +-degrees, scaled by up to +-scale and shifted by up to
+    +-shift_px pixels, all drawn from `gen`: one affine warp per image, a standard cure for a small data set."""
+    b = len(x)
+    angle = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(degrees)
+    zoom = 1 + (torch.rand(b, generator=gen) * 2 - 1) * scale
+    shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (2 * shift_px / x.shape[-1])  # in [-1, 1] image coordinates
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
 def load_mnist_5k(seed: int = 0) -> DataBundle:

@@ -45,12 +45,14 @@ class LossParts(NamedTuple):
     kl: torch.Tensor  # batch mean of the KL per image
 
 
-def vae_loss(x, logits, mu, logvar, config: VAEConfig) -> LossParts:
-    """Negative ELBO with a beta weight: summed per image, averaged over the batch, computed in fp32."""
+def vae_loss(x, logits, mu, logvar, config: VAEConfig, beta: float | None = None) -> LossParts:
+    """Negative ELBO with a beta weight (the config's, unless a warm-up passes its own): summed per image,
+    averaged over the batch, computed in fp32."""
+    beta = config.beta if beta is None else beta
     recon = recon_nll(x.float(), logits.float(), config).mean()
     kl = kl_divergence(mu.float(), logvar.float()).mean()
     # beta = 0 must not multiply: a huge (even inf) KL times 0 is NaN.
-    total = recon + config.beta * kl if config.beta > 0 else recon
+    total = recon + beta * kl if beta > 0 else recon
     return LossParts(total, recon, kl)
 
 

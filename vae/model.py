@@ -117,12 +117,16 @@ class Decoder(nn.Module):
         # No ReLU right after fc: when z carries nothing (collapse) the decoder must learn to ignore it, and
         # ReLU(W z + b) kept decode(0) far from the average digit for the whole run (measured, see README).
         layers: list[nn.Module] = []
+        for _ in range(config.decoder_depth - 1):  # extra 3x3 convs at 7x7: depth where it is cheap
+            layers += [nn.Conv2d(c[0], c[0], kernel_size=3, padding=1), nn.ReLU(inplace=True)]
         for c_in, c_out in zip(c[:-1], c[1:]):
             layers += [
                 nn.Upsample(scale_factor=2, mode="nearest"),
                 nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
                 nn.ReLU(inplace=True),
             ]
+            for _ in range(config.decoder_depth - 1):
+                layers += [nn.Conv2d(c_out, c_out, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
         layers.append(nn.Conv2d(c[-1], 1, kernel_size=3, padding=1))
         self.net = nn.Sequential(*layers)
         self.steps = len(c) - 1

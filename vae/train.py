@@ -15,9 +15,12 @@ from tqdm.auto import tqdm
 
 from .analysis import compute_metrics
 from .config import VAEConfig
-from .data import DataBundle, Split, load_dataset
+from .data import DataBundle, Split, load_dataset, random_affine
+from .judge import load_or_train_judge
 from .losses import LossParts, vae_loss
-from .model import VAE, read_config, to_channels_last
+from .model import VAE, read_config
+from .speed import FastPath
+from .speed import choose as choose_fast_path
 from .store import CheckpointError, atomic_path, atomic_write_json, read_json
 
 
@@ -44,35 +47,40 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
-def _fast_cpu(config: VAEConfig, device: torch.device) -> bool:
-    return config.fast_cpu and device.type == "cpu"
-
-
-def autocast(config: VAEConfig, device: torch.device):
-    """bf16 autocast on CPU: about 1.4x alone, 2x with channels_last and fused Adam (benchmarks/)."""
-    if _fast_cpu(config, device):
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def to_model_layout(x: torch.Tensor, config: VAEConfig, device: torch.device) -> torch.Tensor:
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if _fast_cpu(config, device) else x
-
-
 def make_optimizer(model: VAE, config: VAEConfig) -> torch.optim.Optimizer:
     # The fused kernel runs one pass over all parameters: 8 ms against 60 ms per step on 2 CPU cores.
     return torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
 
 
-def train_step(model: VAE, optimizer, x: torch.Tensor, config: VAEConfig, device) -> LossParts | None:
+def lr_at(config: VAEConfig, step: int, total: int) -> float:
+    """The learning rate at optimisation step `step` of `total`: a pure function of the step, so a resumed run
+    continues the schedule exactly without saving a scheduler."""
+    t = min(step / max(total, 1), 1.0)
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * t))
+    if config.lr_schedule == "onecycle":  # as torch's OneCycleLR: lr/25 up to lr over 30%, cosine down to lr/25e4
+        start, end, peak = config.lr / 25, config.lr / 25e4, 0.3
+        if t < peak:
+            return start + (config.lr - start) * 0.5 * (1 - math.cos(math.pi * t / peak))
+        return end + (config.lr - end) * 0.5 * (1 + math.cos(math.pi * (t - peak) / (1 - peak)))
+    return config.lr
+
+
+def beta_at(config: VAEConfig, step: int, steps_per_epoch: int) -> float:
+    """beta, ramped up linearly from 0 over the first kl_warmup_epochs (KL warm-up, Bowman et al. 2016)."""
+    if config.kl_warmup_epochs <= 0:
+        return config.beta
+    return config.beta * min(1.0, step / (config.kl_warmup_epochs * steps_per_epoch))
+
+
+def train_step(model: VAE, optimizer, x: torch.Tensor, config: VAEConfig, path: FastPath, beta: float | None = None) -> LossParts | None:
     """One optimisation step on a batch; returns the loss parts, or None (and no update) when the loss is not finite."""
-    x = to_model_layout(x, config, device)
-    with autocast(config, device):
+    x = path.batch(x)
+    with path.autocast():
         mu, logvar = model.encode(x)
         z = model.reparameterize(mu, logvar)
         logits = model.decoder.logits(z)
-    parts = vae_loss(x, logits, mu, logvar, config)
+    parts = vae_loss(x, logits, mu, logvar, config, beta=beta)
     if not math.isfinite(parts.total.item()):
         return None
     optimizer.zero_grad(set_to_none=True)
@@ -81,16 +89,28 @@ def train_step(model: VAE, optimizer, x: torch.Tensor, config: VAEConfig, device
     return parts
 
 
-def train_epoch(model: VAE, optimizer, split: Split, config: VAEConfig, device, epoch: int, bar_desc: str = "", progress: bool = True, on_batch: Callable | None = None) -> dict:
-    """One pass over the training split in a seeded order; returns the mean loss parts."""
+def train_epoch(model: VAE, optimizer, split: Split, config: VAEConfig, path: FastPath, epoch: int, bar_desc: str = "", progress: bool = True, on_batch: Callable | None = None) -> dict:
+    """One pass over the training split in a seeded order; returns the mean loss parts.
+
+    The learning rate and beta follow their schedules by global step; augmentation draws from a generator seeded by
+    the epoch, so a resumed run sees exactly the batches, rates and warps of an uninterrupted one.
+    """
     model.train()
-    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+    gen = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+    order = torch.randperm(len(split), generator=gen)
     batches = order.split(config.batch_size)
+    total = config.epochs * len(batches)
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
     seen = 0
     bar = tqdm(batches, desc=bar_desc, unit="batch", disable=not progress, leave=True, dynamic_ncols=True)
     for i, idx in enumerate(bar):
-        parts = train_step(model, optimizer, split.images[idx], config, device)
+        step = (epoch - 1) * len(batches) + i
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(config, step, total)
+        x = split.images[idx]
+        if config.augment:
+            x = random_affine(x, gen)
+        parts = train_step(model, optimizer, x, config, path, beta=beta_at(config, step, len(batches)))
         if parts is None:
             raise TrainingDiverged(f"the loss became non-finite at epoch {epoch}, batch {i + 1}")
         n = len(idx)
@@ -106,14 +126,14 @@ def train_epoch(model: VAE, optimizer, split: Split, config: VAEConfig, device, 
 
 
 @torch.no_grad()
-def evaluate(model: VAE, split: Split, config: VAEConfig, device, batch_size: int = 500, seed: int = 0) -> dict:
-    """Mean loss parts on a split, with one seeded sample z ~ q(z|x) per image (the single-sample ELBO)."""
+def evaluate(model: VAE, split: Split, config: VAEConfig, path: FastPath, batch_size: int = 500, seed: int = 0) -> dict:
+    """Mean loss parts on a split, with one seeded sample z ~ q(z|x) per image (the single-sample ELBO, full beta)."""
     model.eval()
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = torch.Generator(device=path.device).manual_seed(seed)
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
     for start in range(0, len(split), batch_size):
-        x = to_model_layout(split.images[start : start + batch_size], config, device)
-        with autocast(config, device):
+        x = path.batch(split.images[start : start + batch_size])
+        with path.autocast():
             mu, logvar = model.encode(x)
             logits = model.decoder.logits(model.reparameterize(mu, logvar, gen))
         parts = vae_loss(x, logits, mu, logvar, config)
@@ -188,14 +208,17 @@ def train(
         if not saved.matches(_with_epochs(config, saved.epochs)):
             raise CheckpointError(f"{out_dir} holds a run of another config; train into a new --out folder or drop --resume")
         config.pretrained_loaded = saved.pretrained_loaded
+        config.fast_path_used = saved.fast_path_used
         model = VAE.from_pretrained(out_dir, device=dev)
         start_epoch = saved_epoch(out_dir)
         history = _read_history(out_dir, start_epoch)
     else:
         model = VAE(config, load_imagenet=True).to(dev)
+    # A resumed run keeps the precision and layout it started with, so it repeats the uninterrupted run exactly.
+    path = FastPath(dev, config.fast_path_used) if config.fast_path_used else choose_fast_path(config, dev, log=log)
+    config.fast_path_used = path.name
     model.config = config
-    if _fast_cpu(config, dev):
-        model = to_channels_last(model)
+    model = path.prepare(model)
     optimizer = make_optimizer(model, config)
     if start_epoch:
         state_path = out_dir / "train_state.safetensors"
@@ -218,8 +241,8 @@ def train(
             if on_progress is not None:
                 on_progress({"name": name, "epoch": epoch, "epochs": config.epochs, "batch": b, "batches": nb, **means})
 
-        tr = train_epoch(model, optimizer, data.train, config, dev, epoch, f"{name} epoch {epoch}/{config.epochs}", progress, on_batch)
-        va = evaluate(model, data.test, config, dev)
+        tr = train_epoch(model, optimizer, data.train, config, path, epoch, f"{name} epoch {epoch}/{config.epochs}", progress, on_batch)
+        va = evaluate(model, data.test, config, path)
         if not all(math.isfinite(v) for v in va.values()):
             raise TrainingDiverged(f"the validation loss became {va['loss']} after epoch {epoch}")
         seconds = time.perf_counter() - t0
@@ -234,7 +257,8 @@ def train(
 
     model.eval()
     if _read_status(out_dir) != "complete":
-        final = compute_metrics(model, data, iw_samples=FINAL_IW_SAMPLES)
+        judge = load_or_train_judge(data, out_dir.parent, log=log)
+        final = compute_metrics(model, data, iw_samples=FINAL_IW_SAMPLES, judge=judge)
         atomic_write_json(out_dir / "metrics.json", {
             "status": "complete", "epochs_done": config.epochs, "train_seconds": round(sum(h["seconds"] for h in history), 1),
             "final": final, "history": history,
