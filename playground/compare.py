@@ -17,23 +17,36 @@ from .models import ModelHub, Ready, first_of_each_digit
 
 REGIMES = ("autoencoder", "healthy", "collapsed")
 REGIME_TITLES = {"autoencoder": "beta = 0 (plain autoencoder)", "healthy": "healthy VAE", "collapsed": "collapsed VAE"}
-TABLE_HEADERS = ["model", "beta", "sigma", "recon NLL (nats)", "KL (nats)", "active units", "5-NN acc", "mean |mu|"]
+TABLE_HEADERS = ["model", "beta", "sigma", "recon NLL (nats)", "KL (nats)", "active units", "5-NN acc", "mean |mu|",
+                 "prior samples that are digits", "digit classes covered (1 = all ten evenly)", "reconstructions keep the digit"]
+N_PRIOR = (4, 8)  # prior samples shown per model: enough to judge by eye
+
+
+def samples_phrase(m: dict) -> str:
+    """'8 of 10 random codes z ~ N(0, I) decode to a digit', from the judged sample_valid (empty when unmeasured)."""
+    if m.get("sample_valid") is None:
+        return ""
+    return f"{round(10 * m['sample_valid'])} of 10 random codes z ~ N(0, I) decode to a digit the judge is sure of"
 
 
 # --- the view ----------------------------------------------------------------------------------
 
 def regime_sentence(name: str, m: dict, healthy: dict | None) -> str:
     """One sentence naming the regime in the article's terms, from the measured metrics."""
+    said = samples_phrase(m)
     if m.get("active_units", 0) == 0 or m.get("kl", 1e9) < 0.5:
         return (f"**{name}: posterior collapse.** KL is {m.get('kl', 0):.2f} nats and {m.get('active_units', 0)} dimensions are active: "
-                "the spring to the origin won, z says nothing about the input, so every digit decodes to the same average blur.")
+                "the spring to the origin won, z says nothing about the input, so every digit decodes to the same average blur"
+                + (f" ({said})." if said else "."))
     ratio = m.get("mean_abs_mu", 0) / healthy["mean_abs_mu"] if healthy and healthy.get("mean_abs_mu") else None
     if name == "autoencoder" or (ratio is not None and ratio > 3):
         far = f"{ratio:.1f}x farther from the origin than the healthy model's" if ratio is not None else f"{m.get('mean_abs_mu', 0):.1f} units from the origin on average"
         return (f"**{name}: no KL force.** Codes sit {far}, in islands with empty gaps between them: "
-                "sharp reconstructions, but a random z from N(0, I) lands where no digit lives.")
+                "sharp reconstructions, but a random z from N(0, I) lands where no digit lives"
+                + (f": only {said}." if said else "."))
     return (f"**{name}: reconstruction and KL in balance.** KL {m.get('kl', 0):.0f} nats buys {m.get('active_units', 0)} active dimensions and a "
-            f"{m.get('knn_acc', 0):.0%} 5-NN accuracy, in one cloud around the origin that the prior's samples also land in.")
+            f"{m.get('knn_acc', 0):.0%} 5-NN accuracy, in one cloud around the origin that the prior's samples also land in"
+            + (f": {said}." if said else "."))
 
 
 @dataclass
@@ -62,16 +75,17 @@ def compare_view(readies: dict[str, Ready], test_images: np.ndarray, test_labels
     for k in names:
         mu = readies[k].latents.mu[idx]
         rows[k] = decode_latents(readies[k].model, mu)
-        samples[k] = prior_samples(readies[k].model, n, seed=0)
+        samples[k] = prior_samples(readies[k].model, N_PRIOR[0] * N_PRIOR[1], seed=0).reshape(*N_PRIOR, 28, 28)
     healthy = readies["healthy"].metrics if "healthy" in readies else None
     table = []
     for k in names:
         m, c = readies[k].metrics, readies[k].model.config
         table.append([k, c.beta, c.sigma, round(m.get("recon", float("nan")), 1), round(m.get("kl", float("nan")), 2),
-                      m.get("active_units"), round(m.get("knn_acc", float("nan")), 3), round(m.get("mean_abs_mu", float("nan")), 2)])
+                      m.get("active_units"), round(m.get("knn_acc", float("nan")), 3), round(m.get("mean_abs_mu", float("nan")), 2),
+                      *(round(m[key], 3) if m.get(key) is not None else None for key in ("sample_valid", "sample_coverage", "recon_keeps_digit"))])
     sentences = "\n\n".join(regime_sentence(k, readies[k].metrics, healthy) for k in names)
     return CompareView(plots.figure_to_image(pca_fig), plots.figure_to_image(tsne_fig), plots.labelled_rows(rows, scale=3),
-                       plots.labelled_rows(samples, scale=3), table, sentences)
+                       plots.labelled_rows(samples, scale=2), table, sentences)
 
 
 # --- the handlers ------------------------------------------------------------------------------
@@ -104,7 +118,7 @@ def build_tab(hub: ModelHub) -> None:
         tsne = gr.Image(label="t-SNE of the codes (computed once per model, cached)", format="png", interactive=False)
         with gr.Row():
             recons = gr.Image(label="The same 8 test digits, reconstructed from mu by each model", format="png", interactive=False)
-            samples = gr.Image(label="8 samples from the prior z ~ N(0, I), per model", format="png", interactive=False)
+            samples = gr.Image(label=f"{N_PRIOR[0] * N_PRIOR[1]} samples from the prior z ~ N(0, I) per model: are they digits?", format="png", interactive=False)
         gr.Markdown(explain.COMPARE_NOTES)
 
     outputs = [sentences, table, pca, tsne, recons, samples]

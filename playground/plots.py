@@ -44,7 +44,7 @@ def tile(images: np.ndarray, scale: int = 3, pad: int = 2, pad_value: int = 60) 
 
 
 def labelled_rows(rows: dict[str, np.ndarray], scale: int = 2, label_width: int = 120) -> np.ndarray:
-    """Rows of digits, each with a text label on its left: {label: (N, 28, 28)} -> RGB uint8."""
+    """Rows (or blocks) of digits, each with a text label on its left: {label: (N, 28, 28) or (R, C, 28, 28)} -> RGB uint8."""
     strips = [tile(v, scale=scale) for v in rows.values()]
     width = label_width + max(s.shape[1] for s in strips)
     out = Image.new("RGB", (width, sum(s.shape[0] for s in strips)), (255, 255, 255))
