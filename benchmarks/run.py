@@ -62,15 +62,18 @@ def timed(fn, n, warmup=2):
 # --- 1. training throughput ---------------------------------------------------------------------
 
 def stock_layers(model):
-    """The same model and weights with torchvision's own layers: the project's centre-tap convolutions undone."""
-    from vae.model import CentreTapConv2d
+    """The same model and weights with torchvision's own layers: the trimmed last stage (vae.model.trim_last_stage)
+    back to full 3x3 kernels, the kept taps in place and zeros where only padding ever is."""
+    import torchvision
 
-    for module in list(model.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, CentreTapConv2d):
-                stock = torch.nn.Conv2d(child.in_channels, child.out_channels, 3, padding=1, bias=child.bias is not None)
-                stock.load_state_dict(child.state_dict())
-                setattr(module, name, stock)
+    stock = torchvision.models.resnet18(weights=None).layer4
+    for block, stock_block in zip(model.encoder.backbone.layer4, stock):
+        for name in ("conv1", "conv2"):
+            trimmed, conv = getattr(block, name), getattr(stock_block, name)
+            k = trimmed.kernel_size[0]
+            conv.weight.data.zero_()
+            conv.weight.data[:, :, 1 : 1 + k, 1 : 1 + k] = trimmed.weight.data
+            setattr(block, name, conv)
     return model
 
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vae.cli import provenance  # noqa: E402
 from vae.config import VAEConfig, preset_config  # noqa: E402
 from vae.store import read_json  # noqa: E402
 from vae.train import train  # noqa: E402
@@ -71,8 +70,7 @@ def main() -> None:
                "fast_path": read_json(out / "config.json").get("fast_path_used"), **{k: m["final"].get(k) for k in COLUMNS}}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    print(f"\n`{' '.join(['python benchmarks/tune.py', *sys.argv[1:]])}` ({datetime.date.today()}, commit {commit})\n")
+    print(f"\n{provenance(' '.join(['python benchmarks/tune.py', *sys.argv[1:]]))}\n")
     print("| variant | change | epochs | train s | valid | coverage | keeps digit | 5-NN | KL | MSE | FID | grid classes |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

@@ -5,6 +5,8 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import save_file
+import torchvision
 
 from conftest import tiny_config
 from vae.model import LOGVAR_MAX, LOGVAR_MIN, VAE, imagenet_resnet18_state
@@ -147,6 +149,8 @@ def test_imagenet_weights_from_torch_home(tmp_path, monkeypatch):
     assert torch.allclose(bb["conv1.weight"], fake["conv1.weight"].sum(dim=1, keepdim=True))
     for k in ("layer1.0.conv1.weight", "layer4.1.bn2.running_var", "bn1.bias", "layer3.0.downsample.0.weight"):
         assert torch.equal(bb[k], fake[k]), k
+    assert torch.equal(bb["layer4.0.conv1.weight"], fake["layer4.0.conv1.weight"][:, :, 1:, 1:])  # the live taps
+    assert torch.equal(bb["layer4.1.conv2.weight"], fake["layer4.1.conv2.weight"][:, :, 1:2, 1:2])
 
 
 def _no_network(*args, **kwargs):
@@ -172,28 +176,57 @@ def test_offline_falls_back_to_random_init_and_records_it(tmp_path, monkeypatch,
     assert imagenet_resnet18_state() is None
 
 
-def test_centre_tap_convolution_is_exact_on_1x1_maps():
-    """ResNet-18's last stage sees 1x1 maps on 28x28 digits: the centre-tap shortcut must equal the full conv."""
-    from vae.model import CentreTapConv2d, use_centre_taps
+_LIVE = {2: (slice(None), slice(None), slice(1, 3), slice(1, 3)), 1: (slice(None), slice(None), slice(1, 2), slice(1, 2))}
 
+
+def _full_last_stage(encoder):
+    """A copy of `encoder` with torchvision's own 3x3 kernels in layer4: the trimmed taps placed, the rest random."""
+    import copy
+
+    full = copy.deepcopy(encoder)
+    stock = torchvision.models.resnet18(weights=None).layer4
+    for block, stock_block in zip(full.backbone.layer4, stock):
+        for name in ("conv1", "conv2"):
+            trimmed, conv = getattr(block, name), getattr(stock_block, name)
+            conv.weight.data[_LIVE[trimmed.kernel_size[0]]] = trimmed.weight.data
+            setattr(block, name, conv)
+    return full
+
+
+def test_trimmed_last_stage_equals_resnet18_on_28x28_digits():
+    """On 28x28 inputs layer4 maps 2x2 to 1x1: the kept taps must give the full ResNet-18's outputs and gradients."""
     torch.manual_seed(0)
-    full = torch.nn.Conv2d(16, 8, 3, padding=1)
-    fast = CentreTapConv2d(16, 8, 3, padding=1)
-    fast.load_state_dict(full.state_dict())
-    for shape in [(5, 16, 1, 1), (5, 16, 3, 3)]:
-        x = torch.randn(shape, requires_grad=True)
-        x2 = x.detach().clone().requires_grad_(True)
-        y_full, y_fast = full(x), fast(x2)
-        assert y_full.shape == y_fast.shape and torch.allclose(y_full, y_fast, atol=1e-6)
-        g = torch.randn_like(y_full)
-        y_full.backward(g)
-        y_fast.backward(g)
-        assert torch.allclose(x.grad, x2.grad, atol=1e-6)
-        assert torch.allclose(full.weight.grad, fast.weight.grad, atol=1e-5)  # off-centre taps: 0 in both
-        full.zero_grad(), fast.zero_grad()
     model = VAE(tiny_config())
-    swapped = [m for m in model.encoder.backbone.layer4.modules() if isinstance(m, CentreTapConv2d)]
-    assert len(swapped) == 3  # every 3x3 stride-1 conv of the last stage; the strided one stays a conv
-    net = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 3, stride=2, padding=1), torch.nn.Conv2d(2, 2, 3, padding=1))
-    use_centre_taps(net)
-    assert type(net[0]) is torch.nn.Conv2d and type(net[1]) is CentreTapConv2d
+    trimmed = model.encoder
+    full = _full_last_stage(trimmed)
+    kernels = [getattr(b, n).kernel_size for b in trimmed.backbone.layer4 for n in ("conv1", "conv2")]
+    assert kernels == [(2, 2), (1, 1), (1, 1), (1, 1)]
+    x = torch.rand(6, 1, 28, 28)
+    for net in (trimmed, full):
+        net.train()
+        mu, logvar = net(x)
+        (mu.pow(2).sum() + logvar.sum()).backward()
+        net.outputs = (mu.detach(), logvar.detach())
+    assert torch.allclose(trimmed.outputs[0], full.outputs[0], atol=1e-5) and torch.allclose(trimmed.outputs[1], full.outputs[1], atol=1e-5)
+    for (name, p), q in zip(trimmed.named_parameters(), full.parameters()):
+        g = q.grad if p.shape == q.shape else q.grad[_LIVE[p.shape[-1]]]
+        assert torch.allclose(p.grad, g, atol=1e-4), name
+        if p.shape != q.shape:  # the taps that were cut only ever meet zero padding: no gradient
+            assert float(q.grad.abs().sum()) == pytest.approx(float(g.abs().sum()), rel=1e-5), name
+    with pytest.raises(ValueError, match="28x28"):
+        trimmed(torch.rand(1, 1, 56, 56))
+
+
+def test_a_checkpoint_with_full_3x3_kernels_still_loads(tmp_path):
+    """Checkpoints saved before the last stage was trimmed hold full kernels; they load to the same model."""
+    torch.manual_seed(0)
+    model = VAE(tiny_config()).eval()
+    model.save_pretrained(tmp_path / "new")
+    full = _full_last_stage(model.encoder)
+    old = {f"encoder.{k}": v for k, v in full.state_dict().items()} | {f"decoder.{k}": v for k, v in model.decoder.state_dict().items()}
+    (tmp_path / "old").mkdir()
+    save_file({k: v.contiguous() for k, v in old.items()}, str(tmp_path / "old" / "model.safetensors"))
+    (tmp_path / "old" / "config.json").write_text((tmp_path / "new" / "config.json").read_text())
+    loaded = VAE.from_pretrained(tmp_path / "old")
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.allclose(loaded.encode(x)[0], model.encode(x)[0], atol=1e-6)

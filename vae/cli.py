@@ -47,27 +47,110 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _cmd_evaluate(args) -> int:
+def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto") -> dict:
+    """A checkpoint's metrics on the held-out split, judged, with its preset's checks when it is one."""
     from .analysis import check_preset, compute_metrics
     from .data import load_dataset
     from .judge import load_or_train_judge
-    from .model import VAE
+    from .model import VAE, to_channels_last
     from .train import resolve_device
 
-    if args.iw_samples < 0:
+    if iw_samples < 0:
         raise UsageError("--iw-samples must be 0 or more")
-    directory = Path(args.dir)
     if not directory.exists():
         raise UsageError(f"{directory} does not exist")
-    model = VAE.from_pretrained(directory, device=resolve_device(args.device))
+    model = VAE.from_pretrained(directory, device=resolve_device(device))
+    model = to_channels_last(model)  # decodes 1.7-2.4x faster than NCHW on CPU; the IW estimate is all decodes
     data = load_dataset(model.config.dataset)
     judge = load_or_train_judge(data, directory.resolve().parent, log=lambda m: print(m, file=sys.stderr))
-    metrics = compute_metrics(model, data, iw_samples=args.iw_samples, judge=judge)
+    metrics = compute_metrics(model, data, iw_samples=iw_samples, judge=judge)
     for name, preset in PRESETS.items():
         if model.config.matches(dataclasses.replace(preset.config, epochs=model.config.epochs)):
             metrics["preset"] = name
             metrics["checks"] = check_preset(preset.checks, metrics)
-    print(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _cmd_evaluate(args) -> int:
+    print(json.dumps(evaluate_checkpoint(Path(args.dir), args.iw_samples, args.device), indent=2))
+    return 0
+
+
+REPORT_BEGIN, REPORT_END = "<!-- presets-table: python -m vae report -->", "<!-- /presets-table -->"
+
+
+def provenance(command: str) -> str:
+    """'`command` on DATE, commit HASH, CPU': the line every table of measured figures carries."""
+    import datetime
+    import os
+    import subprocess
+
+    import torch
+
+    from .speed import machine_key
+
+    try:
+        here = Path(__file__).resolve().parent
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", ""
+    cpu = machine_key(PRESETS["healthy"].config, torch.device("cpu")).split("|")[1]
+    return (f"`{command}` on {datetime.date.today()}, commit {commit or 'unknown'}{' (with uncommitted changes)' if dirty else ''}, "
+            f"{cpu}, {os.cpu_count()} cores")
+
+
+def preset_table(rows: dict[str, dict], configs: dict[str, dict]) -> str:
+    """The README's preset table from evaluated metrics (one row per preset)."""
+    from .analysis import check_preset
+
+    def fmt(v, spec):
+        return "" if v is None else format(v, spec)
+
+    lines = ["| preset | config | epochs | train time | KL | MSE/pixel | 5-NN acc | active units | prior samples that are digits | "
+             "classes covered | reconstructions keep the digit | IS | FID | IW-NLL | checks |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, m in rows.items():
+        c = configs[name]
+        config = f"D={c['latent_dim']}, beta={c['beta']:g}, sigma={c['sigma']:g}"
+        checks = check_preset(PRESETS[name].checks, m)
+        failed = [k for k, v in checks.items() if not v["ok"]]
+        verdict = "all met" if not failed else "NOT met: " + ", ".join(f"{k} {fmt(checks[k]['value'], '.3g')} (want {checks[k]['want']})" for k in failed)
+        lines.append(f"| {name} | {config} | {c['epochs']} | {fmt(m.get('train_seconds'), '.0f')} s | {fmt(m['kl'], '.3g')} | {fmt(m['mse'], '.4f')} | "
+                     f"{fmt(m['knn_acc'], '.3f')} | {m['active_units']} | {fmt(m.get('sample_valid'), '.3f')} | {fmt(m.get('sample_coverage'), '.3f')} | "
+                     f"{fmt(m.get('recon_keeps_digit'), '.3f')} | {fmt(m.get('sample_inception_score'), '.2f')} | {fmt(m.get('sample_fid'), '.0f')} | "
+                     f"{fmt(m.get('nll'), '.1f')} | {verdict} |")
+    return "\n".join(lines)
+
+
+def _cmd_report(args) -> int:
+    """Evaluate every preset in --checkpoints and print (or write into README.md) the preset table."""
+    from .store import read_json
+
+    root = Path(args.checkpoints)
+    rows, configs = {}, {}
+    for name in PRESETS:
+        directory = root / name
+        if not (directory / "model.safetensors").exists():
+            print(f"{directory} has no trained model; skipping it (python -m vae train --all trains it)", file=sys.stderr)
+            continue
+        print(f"evaluating {name} ...", file=sys.stderr, flush=True)
+        rows[name] = evaluate_checkpoint(directory, args.iw_samples, args.device)
+        rows[name]["train_seconds"] = read_json(directory / "metrics.json").get("train_seconds")
+        configs[name] = read_json(directory / "config.json")
+    if not rows:
+        raise UsageError(f"no trained presets in {root}; run python -m vae train --all first")
+    command = f"python -m vae report --iw-samples {args.iw_samples}" + (f" --checkpoints {args.checkpoints}" if args.checkpoints != "checkpoints" else "")
+    block = f"{REPORT_BEGIN}\n{provenance(command)}:\n\n{preset_table(rows, configs)}\n{REPORT_END}"
+    if args.readme:
+        readme = Path(args.readme)
+        text = readme.read_text()
+        if REPORT_BEGIN not in text or REPORT_END not in text:
+            raise UsageError(f"{readme} has no {REPORT_BEGIN} ... {REPORT_END} block to replace")
+        head, rest = text.split(REPORT_BEGIN, 1)
+        readme.write_text(head + block + rest.split(REPORT_END, 1)[1])
+        print(f"wrote the preset table into {readme}", file=sys.stderr)
+    print(block)
     return 0
 
 
@@ -118,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--iw-samples", type=int, default=10, help="importance samples K for the nll estimate (0 skips it)")
     e.add_argument("--device", default="auto", help="auto, cpu or cuda")
     e.set_defaults(func=_cmd_evaluate)
+
+    r = sub.add_parser("report", help="evaluate every preset and print the README's preset table (with date and commit)")
+    r.add_argument("--checkpoints", default="checkpoints", help="folder of the trained presets")
+    r.add_argument("--iw-samples", type=int, default=100, help="importance samples K for the IW-NLL column")
+    r.add_argument("--readme", help="also write the table into this file, between its presets-table markers")
+    r.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    r.set_defaults(func=_cmd_report)
 
     s = sub.add_parser("sweep", help="train one run per beta and print the beta sweep table")
     s.add_argument("--betas", type=lambda v: [float(b) for b in v.split(",")], default=[0, 0.1, 1, 10, 100], help="comma-separated betas")
