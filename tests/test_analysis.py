@@ -104,6 +104,17 @@ def test_metrics_and_preset_checks(model, tiny_data):
     assert result["kl"]["ok"] and not result["active_units"]["ok"]
 
 
+def test_a_check_against_another_preset():
+    from vae.config import Sibling
+
+    checks = {"sample_valid": ("<=", Sibling("healthy", "sample_valid", -0.3))}
+    ours = {"sample_valid": 0.2}
+    assert A.check_preset(checks, ours, sibling={"healthy": {"sample_valid": 0.6}}.get)["sample_valid"]["ok"]
+    assert not A.check_preset(checks, ours, sibling={"healthy": {"sample_valid": 0.4}}.get)["sample_valid"]["ok"]
+    missing = A.check_preset(checks, ours)["sample_valid"]  # no healthy model to compare with: not met, and says why
+    assert not missing["ok"] and "healthy" in missing["want"]
+
+
 def test_latents_are_cached_per_weights(tmp_path, model, tiny_data, monkeypatch):
     model.save_pretrained(tmp_path)
     first = A.latents_for(model, tmp_path, tiny_data.test)

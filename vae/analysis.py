@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import Sibling
 from .data import DataBundle, Split
 from .losses import iw_log_likelihood, kl_per_dim
 from .store import atomic_path
@@ -226,9 +227,23 @@ def compute_metrics(model, data: DataBundle, iw_samples: int = 10, seed: int = 0
 _OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">": lambda a, b: a > b, "==": lambda a, b: a == b}
 
 
-def check_preset(checks: dict, metrics: dict) -> dict:
-    """{metric: {"value", "want", "ok"}} for a preset's row of DESIGN.md's table."""
-    return {k: {"value": metrics.get(k), "want": f"{op} {v}", "ok": k in metrics and _OPS[op](metrics[k], v)} for k, (op, v) in checks.items()}
+def check_preset(checks: dict, metrics: dict, sibling=lambda name: None) -> dict:
+    """{metric: {"value", "want", "ok"}} for a preset's row of DESIGN.md's table.
+
+    A target may be a number or another preset's figure, `Sibling(name, metric, offset)`; `sibling(name)` returns
+    that preset's metrics (None when it has none yet, and then the check is not met).
+    """
+    out = {}
+    for k, (op, target) in checks.items():
+        if isinstance(target, Sibling):
+            other = (sibling(target.preset) or {}).get(target.metric)
+            want = f"{op} {target.preset}'s {target.metric} {target.offset:+g}"
+            target = None if other is None else other + target.offset
+        else:
+            want = f"{op} {target}"
+        ok = k in metrics and metrics[k] is not None and target is not None and bool(_OPS[op](metrics[k], target))
+        out[k] = {"value": metrics.get(k), "want": want, "ok": ok}
+    return out
 
 
 # --- cached analysis per checkpoint ------------------------------------------------

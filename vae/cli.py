@@ -67,8 +67,18 @@ def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto") 
     for name, preset in PRESETS.items():
         if model.config.matches(dataclasses.replace(preset.config, epochs=model.config.epochs)):
             metrics["preset"] = name
-            metrics["checks"] = check_preset(preset.checks, metrics)
+            metrics["checks"] = check_preset(preset.checks, metrics, sibling=lambda other: _final_metrics(directory.parent / other))
     return metrics
+
+
+def _final_metrics(directory: Path) -> dict | None:
+    """metrics.json's final figures of a trained checkpoint beside this one, or None."""
+    from .store import CheckpointError, read_json
+
+    try:
+        return read_json(directory / "metrics.json").get("final")
+    except CheckpointError:
+        return None
 
 
 def _cmd_evaluate(args) -> int:
@@ -113,7 +123,7 @@ def preset_table(rows: dict[str, dict], configs: dict[str, dict]) -> str:
     for name, m in rows.items():
         c = configs[name]
         config = f"D={c['latent_dim']}, beta={c['beta']:g}, sigma={c['sigma']:g}"
-        checks = check_preset(PRESETS[name].checks, m)
+        checks = check_preset(PRESETS[name].checks, m, sibling=rows.get)
         failed = [k for k, v in checks.items() if not v["ok"]]
         verdict = "all met" if not failed else "NOT met: " + ", ".join(f"{k} {fmt(checks[k]['value'], '.3g')} (want {checks[k]['want']})" for k in failed)
         lines.append(f"| {name} | {config} | {c['epochs']} | {fmt(m.get('train_seconds'), '.0f')} s | {fmt(m['kl'], '.3g')} | {fmt(m['mse'], '.4f')} | "

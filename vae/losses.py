@@ -22,11 +22,22 @@ def bernoulli_nll(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 
+def likelihood_mean(logits: torch.Tensor, config: VAEConfig) -> torch.Tensor:
+    """The decoder's mean image: sigmoid(logits), or for a Gaussian with decoder_mean="linear" the logits themselves.
+
+    Under L2 a sigmoid output learns its near-0 background slowly: the gradient (mean - x) * s * (1 - s) vanishes as
+    s -> 0, which leaves grey smudges; an unsquashed Gaussian mean keeps the full gradient (mean - x).
+    """
+    if config.likelihood == "gaussian" and config.decoder_mean == "linear":
+        return logits
+    return torch.sigmoid(logits)
+
+
 def recon_nll(x: torch.Tensor, logits: torch.Tensor, config: VAEConfig) -> torch.Tensor:
-    """Reconstruction NLL per image under the config's likelihood; the decoder's mean is sigmoid(logits)."""
+    """Reconstruction NLL per image under the config's likelihood (see likelihood_mean for the Gaussian's mean)."""
     if config.likelihood == "bernoulli":
         return bernoulli_nll(x, logits)
-    return gaussian_nll(x, torch.sigmoid(logits), config.sigma)
+    return gaussian_nll(x, likelihood_mean(logits, config), config.sigma)
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

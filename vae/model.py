@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 from torchvision.models import ResNet18_Weights
 
 from .config import VAEConfig
+from .losses import likelihood_mean
 from .store import CheckpointError, atomic_path, atomic_write_text, read_json
 
 # diffusers clamps logvar the same way: without a KL force (beta = 0) nothing stops
@@ -109,6 +110,7 @@ class Decoder(nn.Module):
     def __init__(self, config: VAEConfig):
         super().__init__()
         c = config.decoder_channels
+        self.config = config
         self.c0 = c[0]
         self.fc = nn.Linear(config.latent_dim, c[0] * 7 * 7)
         # No ReLU right after fc: when z carries nothing (collapse) the decoder must learn to ignore it, and
@@ -135,7 +137,8 @@ class Decoder(nn.Module):
         return self.net(h).float()  # (B, 1, 28, 28)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(z))
+        """The image for z: the likelihood's mean, clipped to the [0, 1] of a picture."""
+        return likelihood_mean(self.logits(z), self.config).clamp(0, 1)
 
 
 class VAE(nn.Module):
