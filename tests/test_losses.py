@@ -34,6 +34,37 @@ def test_gaussian_nll_is_a_true_nll(sigma):
     assert torch.allclose(gaussian_nll(x, recon, sigma), ref, rtol=1e-5)
 
 
+def test_laplace_and_per_pixel_gaussian_nll_are_true_nlls():
+    from torch.distributions import Laplace
+
+    from vae.losses import laplace_nll
+
+    g = torch.Generator().manual_seed(3)
+    x, recon = torch.rand(4, 1, 28, 28, generator=g), torch.rand(4, 1, 28, 28, generator=g)
+    assert torch.allclose(laplace_nll(x, recon, 0.2), -Laplace(recon, 0.2).log_prob(x).flatten(1).sum(1), rtol=1e-5)
+    sigma = torch.rand(4, 1, 28, 28, generator=g) * 0.5 + 0.01
+    assert torch.allclose(gaussian_nll(x, recon, sigma), -Normal(recon, sigma).log_prob(x).flatten(1).sum(1), rtol=1e-5)
+
+
+def test_a_learned_sigma_is_the_decoders_second_channel():
+    from vae.losses import LOG_SIGMA_MIN, likelihood_sigma
+
+    config = tiny_config(likelihood="gaussian-learned-sigma")
+    model = VAE(config).eval()
+    z = torch.randn(3, config.latent_dim)
+    logits = model.decoder.logits(z)
+    assert logits.shape == (3, 2, 28, 28) and model.decode(z).shape == (3, 1, 28, 28)
+    sigma = model.decoder.sigma(z)
+    assert sigma.shape == (3, 1, 28, 28) and torch.allclose(sigma, logits[:, 1:2].clamp(min=LOG_SIGMA_MIN).exp())
+    x = torch.rand(3, 1, 28, 28)
+    expected = -Normal(torch.sigmoid(logits[:, :1]), likelihood_sigma(logits, config)).log_prob(x).flatten(1).sum(1)
+    assert torch.allclose(recon_nll(x, logits, config), expected, rtol=1e-5)
+    floor = torch.full((1, 2, 28, 28), -50.0)  # a sigma running to 0 stops at the floor: the NLL stays finite
+    assert torch.isfinite(recon_nll(torch.zeros(1, 1, 28, 28), floor, config)).all()
+    fixed = VAE(tiny_config()).decoder.sigma(z)
+    assert torch.all(fixed == 0.1) and fixed.shape == (3, 1, 28, 28)
+
+
 def test_bernoulli_nll_matches_torch_distributions():
     g = torch.Generator().manual_seed(2)
     x = (torch.rand(4, 1, 28, 28, generator=g) > 0.5).float()

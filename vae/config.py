@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-Likelihood = Literal["gaussian", "bernoulli"]
+Likelihood = Literal["gaussian", "bernoulli", "laplace", "gaussian-learned-sigma"]
+LIKELIHOODS = ("gaussian", "bernoulli", "laplace", "gaussian-learned-sigma")
 Dataset = Literal["mnist-5k", "mnist", "fashion-mnist"]
 LRSchedule = Literal["constant", "onecycle", "cosine"]
 DecoderMean = Literal["sigmoid", "linear"]
@@ -30,8 +31,9 @@ class VAEConfig:
     pretrained: bool = True  # start the encoder from ImageNet weights when they can be had
     pretrained_loaded: bool = False  # what really happened (recorded in config.json)
     # objective
-    likelihood: Likelihood = "gaussian"  # gaussian = the article's L2 loss with fixed sigma
-    sigma: float = 0.1  # fixed decoder std; with L2, beta_eff = 2 sigma^2 beta
+    likelihood: Likelihood = "gaussian"  # gaussian = the article's L2 loss with fixed sigma; laplace = L1 with scale sigma;
+    # gaussian-learned-sigma = the decoder also outputs a sigma per pixel (the article's "variance cheat")
+    sigma: float = 0.1  # fixed decoder std (the Laplace scale); with L2, beta_eff = 2 sigma^2 beta
     decoder_mean: DecoderMean = "sigmoid"  # gaussian: the mean is sigmoid(logits), or the logits themselves (linear)
     beta: float = 1.0  # weight of KL(q(z|x) || N(0, I)); 0 = plain autoencoder
     # training
@@ -52,8 +54,8 @@ class VAEConfig:
             raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if self.decoder_depth < 1:
             raise ValueError(f"decoder_depth must be at least 1, got {self.decoder_depth}")
-        if self.likelihood not in ("gaussian", "bernoulli"):
-            raise ValueError(f"likelihood must be 'gaussian' or 'bernoulli', got {self.likelihood!r}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
         if self.decoder_mean not in ("sigmoid", "linear"):
             raise ValueError(f"decoder_mean must be 'sigmoid' or 'linear', got {self.decoder_mean!r}")
         if self.sigma <= 0:
@@ -71,8 +73,13 @@ class VAEConfig:
 
     @property
     def beta_eff(self) -> float:
-        """The KL weight relative to a plain squared error: 2 sigma^2 beta (gaussian only)."""
-        return 2 * self.sigma**2 * self.beta if self.likelihood == "gaussian" else self.beta
+        """The KL weight relative to a plain squared error, 2 sigma^2 beta (or to a plain absolute error, sigma beta,
+        for Laplace); beta itself for the likelihoods without a fixed scale."""
+        if self.likelihood == "gaussian":
+            return 2 * self.sigma**2 * self.beta
+        if self.likelihood == "laplace":
+            return self.sigma * self.beta
+        return self.beta
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

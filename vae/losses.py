@@ -10,11 +10,26 @@ import torch.nn.functional as F
 from .config import VAEConfig
 
 
-def gaussian_nll(x: torch.Tensor, recon: torch.Tensor, sigma: float) -> torch.Tensor:
-    """-log N(x; recon, sigma^2 I) per image (B,): the article's L2 loss plus its constant, a true NLL."""
+# A learned sigma may shrink towards 0 where a pixel is always black (the article's "variance cheat"); the floor
+# keeps the NLL finite (at sigma = e^-7 a pixel can earn at most 6.1 nats) so the cheat is measured, not a NaN.
+LOG_SIGMA_MIN, LOG_SIGMA_MAX = -7.0, 2.0
+
+
+def gaussian_nll(x: torch.Tensor, recon: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+    """-log N(x; recon, sigma^2) per image (B,): the article's L2 loss plus its constant, a true NLL. sigma is one
+    number (fixed) or a tensor like x (one learned sigma per pixel)."""
+    if isinstance(sigma, torch.Tensor):
+        per_pixel = 0.5 * ((x - recon) / sigma).pow(2) + torch.log(sigma) + 0.5 * math.log(2 * math.pi)
+        return per_pixel.flatten(1).sum(1)
     sq = (x - recon).pow(2).flatten(1).sum(1)
     n_pixels = x[0].numel()
     return 0.5 * sq / sigma**2 + 0.5 * n_pixels * math.log(2 * math.pi * sigma**2)
+
+
+def laplace_nll(x: torch.Tensor, recon: torch.Tensor, scale: float) -> torch.Tensor:
+    """-log Laplace(x; recon, scale) per image (B,): the L1 loss plus its constant. Its optimum is the median of
+    what the bubble could decode to, where L2's is the mean (the article's table on blur)."""
+    return (x - recon).abs().flatten(1).sum(1) / scale + x[0].numel() * math.log(2 * scale)
 
 
 def bernoulli_nll(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -23,21 +38,33 @@ def bernoulli_nll(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 
 
 def likelihood_mean(logits: torch.Tensor, config: VAEConfig) -> torch.Tensor:
-    """The decoder's mean image: sigmoid(logits), or for a Gaussian with decoder_mean="linear" the logits themselves.
+    """The decoder's mean image (B,1,28,28) from its output channels: sigmoid(logits), or with decoder_mean="linear"
+    (Gaussian or Laplace) the logits themselves.
 
     Under L2 a sigmoid output learns its near-0 background slowly: the gradient (mean - x) * s * (1 - s) vanishes as
-    s -> 0, which leaves grey smudges; an unsquashed Gaussian mean keeps the full gradient (mean - x).
+    s -> 0, which leaves grey smudges; an unsquashed mean keeps the full gradient (mean - x).
     """
-    if config.likelihood == "gaussian" and config.decoder_mean == "linear":
+    logits = logits[:, :1]
+    if config.likelihood != "bernoulli" and config.decoder_mean == "linear":
         return logits
     return torch.sigmoid(logits)
 
 
+def likelihood_sigma(logits: torch.Tensor, config: VAEConfig) -> torch.Tensor | float:
+    """The per-pixel sigma the decoder outputs (likelihood "gaussian-learned-sigma"), else the fixed sigma."""
+    if config.likelihood == "gaussian-learned-sigma":
+        return logits[:, 1:2].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX).exp()
+    return config.sigma
+
+
 def recon_nll(x: torch.Tensor, logits: torch.Tensor, config: VAEConfig) -> torch.Tensor:
-    """Reconstruction NLL per image under the config's likelihood (see likelihood_mean for the Gaussian's mean)."""
+    """Reconstruction NLL per image under the config's likelihood (see likelihood_mean and likelihood_sigma)."""
     if config.likelihood == "bernoulli":
         return bernoulli_nll(x, logits)
-    return gaussian_nll(x, likelihood_mean(logits, config), config.sigma)
+    mean = likelihood_mean(logits, config)
+    if config.likelihood == "laplace":
+        return laplace_nll(x, mean, config.sigma)
+    return gaussian_nll(x, mean, likelihood_sigma(logits, config))
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from torchvision.models import ResNet18_Weights
 
 from .config import VAEConfig
-from .losses import likelihood_mean
+from .losses import likelihood_mean, likelihood_sigma
 from .store import CheckpointError, atomic_path, atomic_write_text, read_json
 
 # diffusers clamps logvar the same way: without a KL force (beta = 0) nothing stops
@@ -126,7 +126,8 @@ class Decoder(nn.Module):
             ]
             for _ in range(config.decoder_depth - 1):
                 layers += [nn.Conv2d(c_out, c_out, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-        layers.append(nn.Conv2d(c[-1], 1, kernel_size=3, padding=1))
+        out = 2 if config.likelihood == "gaussian-learned-sigma" else 1  # the mean's logits, and log sigma per pixel
+        layers.append(nn.Conv2d(c[-1], out, kernel_size=3, padding=1))
         self.net = nn.Sequential(*layers)
         self.steps = len(c) - 1
         if 7 * 2**self.steps != 28:
@@ -134,11 +135,16 @@ class Decoder(nn.Module):
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z).view(-1, self.c0, 7, 7)  # (B, C, 7, 7)
-        return self.net(h).float()  # (B, 1, 28, 28)
+        return self.net(h).float()  # (B, 1, 28, 28); (B, 2, 28, 28) with a learned sigma
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """The image for z: the likelihood's mean, clipped to the [0, 1] of a picture."""
         return likelihood_mean(self.logits(z), self.config).clamp(0, 1)
+
+    def sigma(self, z: torch.Tensor) -> torch.Tensor:
+        """The likelihood's sigma per pixel (B,1,28,28): learned, or the fixed sigma everywhere."""
+        logits = self.logits(z)
+        return torch.as_tensor(likelihood_sigma(logits, self.config)).expand_as(logits[:, :1])
 
 
 class VAE(nn.Module):
