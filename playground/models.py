@@ -133,6 +133,13 @@ class ModelHub:
                 pending.append(name)
         for name in pending:
             self._load(name)
+        self.warm()
+
+    def warm(self) -> None:
+        """Once every model is served: compute what only later views need (t-SNE for Compare), so they open fast."""
+        for name in self.names:
+            if self.is_ready(name):
+                self.get(name).latents.tsne_xy
 
     def _load(self, name: str) -> None:
         self._set(name, "loading")

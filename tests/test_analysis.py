@@ -117,7 +117,10 @@ def test_a_check_against_another_preset():
 
 def test_latents_are_cached_per_weights(tmp_path, model, tiny_data, monkeypatch):
     model.save_pretrained(tmp_path)
-    first = A.latents_for(model, tmp_path, tiny_data.test)
+    real_tsne = A.tsne_2d
+    monkeypatch.setattr(A, "tsne_2d", lambda *a, **k: (_ for _ in ()).throw(AssertionError("t-SNE before it was asked for")))
+    first = A.latents_for(model, tmp_path, tiny_data.test)  # what the Draw tab needs: no t-SNE yet
+    monkeypatch.setattr(A, "tsne_2d", real_tsne)
     assert first.mu.shape == (64, 3) and first.tsne_xy.shape == (64, 2) and first.pca_xy.shape == (64, 2)
     np.testing.assert_allclose(first.pca_xy, first.pca.project(first.mu), atol=1e-4)
 
@@ -131,4 +134,4 @@ def test_latents_are_cached_per_weights(tmp_path, model, tiny_data, monkeypatch)
     other = VAE(tiny_config(latent_dim=3))
     other.save_pretrained(tmp_path)
     with pytest.raises(AssertionError, match="recomputed"):
-        A.latents_for(other, tmp_path, tiny_data.test)
+        A.latents_for(other, tmp_path, tiny_data.test).tsne_xy

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -259,33 +260,58 @@ def fingerprint(directory: str | Path) -> str:
 
 @dataclass
 class Latents:
-    """The held-out split's codes and their 2-D views, as the app draws them."""
+    """The held-out split's codes and their 2-D views, as the app draws them.
+
+    t-SNE takes seconds, and only the Compare tab shows it, so it is computed on first use (then cached with the rest)
+    rather than before a model can serve its first drawing.
+    """
 
     mu: np.ndarray  # (N, D)
     logvar: np.ndarray  # (N, D)
     labels: np.ndarray  # (N,)
     pca: PCA2
     pca_xy: np.ndarray  # (N, 2)
-    tsne_xy: np.ndarray  # (N, 2)
     kl_per_dim: np.ndarray  # (D,)
+    path: Path | None = None  # the latents.npz this was read from or written to
+    fingerprint: str = ""  # of the weights these codes belong to
+    _tsne: np.ndarray | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def tsne_xy(self) -> np.ndarray:
+        """(N, 2): t-SNE of mu (2-D codes are already their own picture), computed once and cached on disk."""
+        with self._lock:
+            if self._tsne is None:
+                self._tsne = self.mu if self.mu.shape[1] == 2 else tsne_2d(self.mu)
+                if self.path is not None:
+                    self.save()
+            return self._tsne
+
+    def save(self) -> None:
+        arrays = dict(fingerprint=np.array(self.fingerprint), mu=self.mu, logvar=self.logvar, labels=self.labels, pca_mean=self.pca.mean,
+                      pca_components=self.pca.components, pca_xy=self.pca_xy, kl_per_dim=self.kl_per_dim)
+        if self._tsne is not None:
+            arrays["tsne_xy"] = self._tsne
+        with atomic_path(self.path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
 
 
 def latents_for(model, directory: str | Path, split: Split) -> Latents:
-    """Latents of `split` with PCA and t-SNE, from DIR/latents.npz when it belongs to these weights, else computed and cached."""
+    """Latents of `split` with their PCA (t-SNE on first use), from DIR/latents.npz when it belongs to these weights,
+    else computed and cached."""
     path = Path(directory) / "latents.npz"
     fp = fingerprint(directory)
     try:
         with np.load(path, allow_pickle=False) as f:
             if str(f["fingerprint"]) == fp and len(f["labels"]) == len(split):
-                return Latents(f["mu"], f["logvar"], f["labels"], PCA2(f["pca_mean"], f["pca_components"]), f["pca_xy"], f["tsne_xy"], f["kl_per_dim"])
+                lat = Latents(f["mu"], f["logvar"], f["labels"], PCA2(f["pca_mean"], f["pca_components"]), f["pca_xy"], f["kl_per_dim"], path, fp)
+                lat._tsne = f["tsne_xy"] if "tsne_xy" in f.files else None
+                return lat
     except (OSError, KeyError, ValueError):
         pass  # missing or unreadable cache: compute it again
     mu, logvar = encode_images(model, split.images)
     pca = fit_pca2(mu)
-    tsne_xy = mu if mu.shape[1] == 2 else tsne_2d(mu)  # 2-D codes are already their own picture
-    lat = Latents(mu, logvar, split.labels.numpy(), pca, pca.project(mu), tsne_xy, kl_per_dimension(mu, logvar))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, fingerprint=np.array(fp), mu=lat.mu, logvar=lat.logvar, labels=lat.labels, pca_mean=pca.mean,
-                     pca_components=pca.components, pca_xy=lat.pca_xy, tsne_xy=lat.tsne_xy, kl_per_dim=lat.kl_per_dim)
+    lat = Latents(mu, logvar, split.labels.numpy(), pca, pca.project(mu), kl_per_dimension(mu, logvar), path, fp)
+    lat.save()
     return lat
