@@ -21,9 +21,9 @@ from .data import DataBundle, random_affine
 from .store import atomic_path, atomic_write_json, read_json
 
 # Bump when the recipe below changes: a cached judge of another recipe is retrained, never silently reused.
-RECIPE = "cnn16-32-fc128/aug-affine/adam2e-3-onecycle/10ep/seed0/v1"
+RECIPE = "cnn16-32-fc128/aug-affine/adam2e-3-onecycle/6ep/seed0/v1"
 CONFIDENT = 0.9  # a sample counts as a digit when the judge gives one class at least this probability
-EPOCHS = 10  # 97.5% held-out at 8 epochs, 98.0% at 12; a 32-64 channel judge was no better and 2x slower
+EPOCHS = 6  # held-out accuracy 96.7% at 5 epochs, 97.5% at 6, 97.9% at 10: 6 is the cheapest >= 97% (it trains in every cold start)
 BATCH = 64
 
 
