@@ -44,6 +44,10 @@ TARGETS = {
 }
 
 
+PRESET_COLUMNS = ("recon", "mse", "kl", "active_units", "knn_acc", "mean_abs_mu", "nll", "mse_vs_mean_image",
+                  "sample_valid", "sample_coverage", "recon_keeps_digit", "sample_fid", "grid_classes")
+
+
 def pct(values, q):
     return float(np.percentile(np.asarray(values) * 1000, q))  # seconds -> ms
 
@@ -375,7 +379,7 @@ def bench_quality(quick: bool) -> dict:
         path = ROOT / "checkpoints" / name / "metrics.json"
         if path.exists():
             final = json.loads(path.read_text()).get("final", {})
-            presets[name] = {k: final.get(k) for k in ("recon", "mse", "kl", "active_units", "knn_acc", "mean_abs_mu", "nll", "mse_vs_mean_image")}
+            presets[name] = {k: final.get(k) for k in PRESET_COLUMNS}
     epochs = 1 if quick else PRESETS["healthy"].config.epochs
     k = 20 if quick else 200
     data = load_dataset()
@@ -455,7 +459,7 @@ def write_results(results: dict, command: str, path: Path) -> None:
                 continue
             lines.append(f"| {key} | {json.dumps(value) if isinstance(value, dict) else (f'{value:.4g}' if isinstance(value, float) else value)} |")
         if section == "quality" and results[section].get("presets"):
-            cols = ["recon", "mse", "kl", "active_units", "knn_acc", "mean_abs_mu", "nll", "mse_vs_mean_image"]
+            cols = list(PRESET_COLUMNS)
             lines += ["", "| preset | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
             for name, m in results[section]["presets"].items():
                 lines.append(f"| {name} | " + " | ".join("" if m.get(c) is None else f"{m[c]:.4g}" for c in cols) + " |")

@@ -165,23 +165,28 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    """Train one short run per beta and print a table of kl, mse, active units and knn_acc."""
+    """Train one short run per beta and print a table of kl, mse, active units, knn_acc and the judged samples."""
     from .config import VAEConfig
     from .store import read_json
     from .train import train
 
+    keys = ("kl", "mse", "active_units", "knn_acc", "mean_abs_mu", "sample_valid", "sample_coverage", "recon_keeps_digit")
     rows = []
     for beta in args.betas:
         config = VAEConfig(beta=beta, sigma=args.sigma, latent_dim=args.latent_dim, epochs=args.epochs)
         out = Path(args.out) / f"beta{beta:g}-sigma{args.sigma:g}-d{args.latent_dim}"
         train(config, out, device=args.device, resume=True, name=out.name, progress=False)
         m = read_json(out / "metrics.json")["final"]
-        rows.append({"beta": beta, "sigma": args.sigma, "beta_eff": config.beta_eff, **{k: m[k] for k in ("kl", "mse", "active_units", "knn_acc", "mean_abs_mu", "recon_spread")}})
+        rows.append({"beta": beta, "sigma": args.sigma, "beta_eff": config.beta_eff, **{k: m.get(k) for k in keys}})
         print(json.dumps(rows[-1]), flush=True)
-    print("\n| beta | sigma | beta_eff | KL (nats) | MSE/pixel | active units | 5-NN acc | mean abs mu |")
-    print("|---|---|---|---|---|---|---|---|")
+    command = (f"python -m vae sweep --betas {','.join(f'{b:g}' for b in args.betas)} --sigma {args.sigma:g} "
+               f"--latent-dim {args.latent_dim} --epochs {args.epochs}")
+    print(f"\n{provenance(command)}:\n")
+    print("| beta | sigma | beta_eff | KL (nats) | MSE/pixel | active units | 5-NN acc | mean abs mu | prior samples that are digits | classes covered | reconstructions keep the digit |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['beta']:g} | {r['sigma']:g} | {r['beta_eff']:.3g} | {r['kl']:.2f} | {r['mse']:.4f} | {r['active_units']} | {r['knn_acc']:.3f} | {r['mean_abs_mu']:.2f} |")
+        print(f"| {r['beta']:g} | {r['sigma']:g} | {r['beta_eff']:.3g} | {r['kl']:.3g} | {r['mse']:.4f} | {r['active_units']} | {r['knn_acc']:.3f} | "
+              f"{r['mean_abs_mu']:.2f} | {r['sample_valid']:.3f} | {r['sample_coverage']:.3f} | {r['recon_keeps_digit']:.3f} |")
     return 0
 
 
