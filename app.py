@@ -4,9 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from playground.models import ModelHub
-from playground.ui import SELECT_BRUSH_JS, build_demo
-
 MAX_UPLOAD = "5mb"
 
 
@@ -20,6 +17,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> None:
+    # Imported here, not at the top: the training workers (vae/workers.py) start fresh interpreters that import this
+    # file again, and they need neither Gradio nor the UI.
+    import torch
+
+    from playground.models import ModelHub
+    from playground.ui import SELECT_BRUSH_JS, build_demo
+
+    # One thread for the views: the presets train in worker processes on the cores meanwhile, and a 2-thread
+    # PyTorch process stalls whenever another process runs (vae/workers.py).
+    torch.set_num_threads(1)
     args = parse_args(argv)
     hub = ModelHub(args.checkpoints)
     demo = build_demo(hub)
@@ -27,7 +34,7 @@ def main(argv=None) -> None:
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD, js=SELECT_BRUSH_JS,
                 prevent_thread_lock=True)
     try:
-        hub.run()  # load or train the presets here in the main thread, the fastest place for PyTorch (see ModelHub.run)
+        hub.run()  # load the cached presets and train the rest in worker processes, serving them as they come
     except KeyboardInterrupt:  # every finished epoch is already saved; the next start resumes from it
         demo.close()
         return

@@ -99,7 +99,7 @@ class CompareHandlers:
     @guard
     def compare(self):
         """(sentences, table, PCA, t-SNE, reconstructions, prior samples), computed once and cached."""
-        readies = {name: self.hub.get(name) for name in REGIMES}
+        readies = {name: self.hub.get(name, final=True) for name in REGIMES}  # their measured metrics, side by side
         test = self.hub.data.test
         v = self.hub.memo("compare", lambda: compare_view(readies, test.images[:, 0].numpy(), test.labels.numpy()))
         return v.sentences, v.table, v.pca, v.tsne, v.recons, v.samples

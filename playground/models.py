@@ -1,7 +1,9 @@
-"""The app's models: cached presets load at start, missing ones train one at a time while the app serves.
+"""The app's models: cached presets load at start, missing ones train side by side in worker processes while the
+app serves, and a preset still training is served from its latest finished epoch.
 
-Everything here is read-only once a model is ready (frozen weights, cached latents and grids), so all
-visitors share it safely; what a visitor chooses (model, dimensions, sliders) travels in each request.
+Everything here is read-only once a model is served (frozen weights, cached latents and grids): a newer epoch
+replaces the whole `Ready` snapshot, never changes one in place, so all visitors share them safely; what a visitor
+chooses (model, dimensions, sliders) travels in each request.
 """
 from __future__ import annotations
 
@@ -15,15 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from vae.analysis import Latents, latent_grid, latents_for
-from vae.cache import checkpoint_state, load_or_train
-from vae.config import PRESETS
+from vae.cache import checkpoint_state
+from vae.config import PRESETS, preset_config
 from vae.data import DataBundle, load_dataset
 from vae.model import VAE, to_channels_last
-from vae.store import read_json
+from vae.store import CheckpointError, read_json
+from vae.workers import Event, Task, run_tasks
 
 from . import plots
 
 ORDER = ("healthy", "autoencoder", "collapsed", "healthy-2d")  # what the Draw tab needs first trains first
+SERVE_FROM = 0.25  # a preset still training is served once this share of its epochs is done...
+REFRESH_S = 20.0  # ...and swapped for a newer epoch at most this often (each swap costs ~1 s of CPU), then the final
 GRID_CACHE_SIZE = 64
 GRID_SCALE = 2  # each 28x28 digit of a latent grid shown at 56x56
 
@@ -52,8 +57,20 @@ class Ready:
     bubble: plots.Raster  # the test codes on their PCA plane, rendered once
     musigma: plots.Raster  # empty mu +- sigma axes, rendered once
     prior_xy: np.ndarray  # where z = 0 falls on the PCA plane
+    epoch: int = 0  # the epoch these weights come from
+    final: bool = True  # False: the preset is still training and this is its latest finished epoch
     _grids: OrderedDict = field(default_factory=OrderedDict)
+    _memo: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def memo(self, key: str, compute):
+        """compute() once per key for these weights (a newer epoch is a new Ready with an empty memo)."""
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]
+        value = compute()
+        with self._lock:
+            return self._memo.setdefault(key, value)
 
     def grid(self, dims: tuple[int, int], n: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(digits (n, n, 28, 28), axis values (n,), the tiled picture) for a pair of dimensions, cached
@@ -72,29 +89,37 @@ class Ready:
         return result
 
 
-def prepare(name: str, model: VAE, directory: Path, data: DataBundle) -> Ready:
-    """Freeze the model and compute what the views need from it (t-SNE once, cached on disk)."""
+def prepare(name: str, directory: Path, data: DataBundle) -> Ready:
+    """Load the checkpoint in `directory`, freeze it and compute what the views need from it (t-SNE later, on first use)."""
+    model = VAE.from_pretrained(directory)
+    info = read_json(directory / "metrics.json")
     model = to_channels_last(model.cpu().eval().requires_grad_(False))  # decodes 1.7-2.4x faster than NCHW on CPU
     lat = latents_for(model, directory, data.test)
-    metrics = read_json(directory / "metrics.json").get("final", {})
+    final = info.get("status") == "complete"
     prior_xy = lat.pca.project(np.zeros(model.config.latent_dim, dtype=np.float32))
     _, bubble = plots.bubble_background(lat.pca_xy, lat.labels, prior_xy, f"{name}: the 1,000 test digits")
     _, musigma = plots.musigma_background(model.config.latent_dim, f"{name}: one bar per latent dimension")
-    return Ready(name, model, lat, metrics, np.argsort(-lat.kl_per_dim), bubble, musigma, prior_xy)
+    return Ready(name, model, lat, info.get("final", {}), np.argsort(-lat.kl_per_dim), bubble, musigma, prior_xy,
+                 epoch=int(info.get("epochs_done", 0)), final=final)
 
 
 class ModelHub:
-    """Loads cached presets, trains missing ones one at a time while the app serves, and reports progress."""
+    """Loads cached presets, trains missing ones side by side in worker processes while the app serves, and reports
+    progress. `jobs`: worker processes (default: one per core, vae/workers.py says why)."""
 
-    def __init__(self, root: str | Path = "checkpoints", names: tuple[str, ...] = ORDER, dataset: str = "mnist-5k", data: DataBundle | None = None):
+    def __init__(self, root: str | Path = "checkpoints", names: tuple[str, ...] = ORDER, dataset: str = "mnist-5k", data: DataBundle | None = None,
+                 jobs: int | None = None):
         self.root = Path(root)
+        self.jobs = jobs
+        self._data_given = data is not None  # tests hand in a small data set, which the workers must use too
         self.names = tuple(names)
         self.dataset = dataset
         self.data: DataBundle | None = data  # the held-out digits the views show; loaded at start when not given
         self._ready: dict[str, Ready] = {}
-        self._state: dict[str, str] = {n: "queued" for n in self.names}
+        self._state: dict[str, str] = {n: "starting" for n in self.names}
         self._errors: dict[str, str] = {}
         self._memo: dict[str, object] = {}
+        self._last_swap: dict[str, float] = {}  # when each preset still training was last served anew
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -112,12 +137,8 @@ class ModelHub:
             time.sleep(0.2)
 
     def run(self) -> None:
-        """Load the held-out data, then load or train every model in the calling thread, cached ones first.
-
-        Train in the process's main thread when you can: in a second thread each epoch ran 20-40% slower here,
-        as libgomp does once a process holds more OpenMP threads than cores and spin-waits only briefly
-        (benchmarks/NOTES.md).
-        """
+        """Load the held-out data and the cached models, then train the rest side by side in worker processes
+        (blocking until every model is served or failed), then warm what later views need."""
         if self.data is None:
             try:
                 self.data = load_dataset(self.dataset)
@@ -125,43 +146,67 @@ class ModelHub:
                 for n in self.names:
                     self._fail(n, str(err))
                 return
-        pending = []
+        tasks = []
         for name in self.names:
-            if checkpoint_state(self.root / name, name)[0] == "ready":
-                self._load(name)
-            else:
-                pending.append(name)
-        for name in pending:
-            self._load(name)
+            directory = self.root / name
+            state, reason = checkpoint_state(directory, name)
+            if state == "ready":
+                self._set(name, "loading")
+                try:
+                    self._serve(name)
+                    continue
+                except CheckpointError as err:
+                    state, reason = "train", f"{name}'s checkpoint cannot be loaded: {err}"
+            self._set(name, "queued to train")
+            tasks.append(Task(name, preset_config(name), directory, state, reason))
+        run_tasks(tasks, self._on_event, jobs=self.jobs, data=self.data if self._data_given else None, device="cpu")
         self.warm()
+
+    def _on_event(self, e: Event) -> None:
+        """What a training worker reported: progress into the status line, a finished epoch served once far enough
+        along (and at most every REFRESH_S), the final model served, a failure said."""
+        name = e.name
+        if e.kind == "progress":
+            p = e.data
+            serving = self._ready.get(name)
+            also = f" (serving epoch {serving.epoch})" if serving is not None else ""
+            self._set(name, f"training: epoch {p['epoch']}/{p['epochs']}, batch {p['batch']}/{p['batches']}, loss {p['loss']:.1f}{also}")
+        elif e.kind == "log":
+            print(e.data, flush=True)
+        elif e.kind == "epoch":
+            epochs = preset_config(name).epochs
+            due = time.monotonic() - self._last_swap.get(name, -1e9) >= REFRESH_S
+            if e.data["epoch"] < epochs and e.data["epoch"] >= max(1, round(SERVE_FROM * epochs)) and due:
+                self._serve_quietly(name)
+        elif e.kind == "done":
+            self._set(name, "preparing its views")
+            self._serve_quietly(name)
+        elif e.kind == "failed":
+            print(f"{name} failed: {e.data}", flush=True)
+            self._fail(name, str(e.data))
+
+    def _serve(self, name: str) -> None:
+        """Load root/name (final or the latest finished epoch) and make it what the views use."""
+        ready = prepare(name, self.root / name, self.data)
+        with self._lock:
+            self._ready[name] = ready
+            if ready.final:
+                self._state[name] = "ready"
+        self._last_swap[name] = time.monotonic()
+
+    def _serve_quietly(self, name: str) -> None:
+        try:
+            self._serve(name)
+        except Exception as err:  # an unreadable snapshot must not stop the others; the final load says why
+            traceback.print_exc()
+            if self._state.get(name) == "preparing its views":
+                self._fail(name, f"{type(err).__name__}: {err}")
 
     def warm(self) -> None:
         """Once every model is served: compute what only later views need (t-SNE for Compare), so they open fast."""
         for name in self.names:
             if self.is_ready(name):
                 self.get(name).latents.tsne_xy
-
-    def _load(self, name: str) -> None:
-        self._set(name, "loading")
-
-        def on_progress(p: dict) -> None:
-            self._set(name, f"training: epoch {p['epoch']}/{p['epochs']}, batch {p['batch']}/{p['batches']}, loss {p['loss']:.1f}")
-
-        def log(message: str) -> None:
-            print(message, flush=True)
-            self._set(name, message)
-
-        try:
-            model = load_or_train(name, self.root, device="cpu", progress=False, on_progress=on_progress, log=log)
-            self._set(name, "preparing views (t-SNE of the test codes)")
-            ready = prepare(name, model, self.root / name, self.data)
-        except Exception as err:
-            traceback.print_exc()
-            self._fail(name, f"{type(err).__name__}: {err}")
-            return
-        with self._lock:
-            self._ready[name] = ready
-            self._state[name] = "ready"
 
     def _set(self, name: str, state: str) -> None:
         with self._lock:
@@ -173,24 +218,29 @@ class ModelHub:
             self._errors[name] = reason
 
     # -- what the views ask ---------------------------------------------------------
-    def get(self, name: str) -> Ready:
-        """The ready model `name`, or NotReady saying what the view waits for."""
+    def get(self, name: str, final: bool = False) -> Ready:
+        """The model `name` as served now (with final=True: only once fully trained), or NotReady saying what the
+        view waits for."""
         if name not in PRESETS or name not in self.names:
             raise NotReady(f"There is no model called {name!r}; choose one of {', '.join(self.names)}.")
         with self._lock:
-            if name in self._ready:
-                return self._ready[name]
+            ready = self._ready.get(name)
+            if ready is not None and (ready.final or not final):
+                return ready
             state = self._state[name]
         if state == "failed":
             raise NotReady(f"The {name} model could not be prepared ({self._errors.get(name)}). Restart the app to try again.")
-        if state == "queued":
-            ahead = [n for n in self.names[: self.names.index(name)] if self._state.get(n) not in ("ready", "failed")]
-            when = f"after {', '.join(ahead)}" if ahead else "next"
-            raise NotReady(f"The {name} model is queued to train {when}; this view works as soon as it is ready.")
+        if state == "queued to train":
+            training = [n for n, s in self.status().items() if s.startswith("training")]
+            when = f"when {' or '.join(training)} is done" if training else "in a moment"
+            raise NotReady(f"The {name} model is queued to train and starts {when}; this view works as soon as it is ready.")
+        if state == "starting":
+            raise NotReady(f"The app is starting and has not looked at the {name} model yet; this view works as soon as it is ready.")
         raise NotReady(f"The {name} model is not ready yet ({state}); this view works as soon as it is ready.")
 
     def memo(self, key: str, compute):
-        """compute() once per key for the life of the app (results of ready models never change)."""
+        """compute() once per key for the life of the app: for views of fully trained models only (get(final=True));
+        what depends on one model's weights goes in its Ready.memo."""
         with self._lock:
             if key in self._memo:
                 return self._memo[key]

@@ -35,7 +35,8 @@ def check_dims(ready: Ready, dims: tuple[float, float]) -> tuple[int, int]:
     except (TypeError, ValueError, OverflowError):
         raise InputError("Choose two latent dimensions by number.") from None
     if not (0 <= i < d and 0 <= j < d):
-        raise InputError(f"The {ready.name} model has dimensions 0 to {d - 1}; got {i} and {j}.")
+        shown = " and ".join(str(k) if abs(k) < 10**6 else f"{k:.1e}" for k in (i, j))  # a fuzzed 1e173 stays one line
+        raise InputError(f"The {ready.name} model has dimensions 0 to {d - 1}; got {shown}.")
     if i == j:
         raise InputError("Choose two different dimensions for the grid's two axes.")
     return i, j
@@ -107,7 +108,7 @@ class WalkHandlers:
         """(dim x, dim y, decoded point, grid, one-dimension strip, note) with the two highest-KL dimensions."""
         ready = self.hub.get(name)
         dx, dy = default_dims(ready)
-        strip = self.hub.memo(f"traversal/{name}", lambda: traversals(ready)[0])
+        strip = ready.memo("traversal", lambda: traversals(ready)[0])
         note = (f"Dimensions {dx} and {dy} are the two with the most KL. The model has {ready.model.config.latent_dim} "
                 f"dimensions, {ready.metrics.get('active_units', '?')} of them active.")
         return dx, dy, decode_point(ready, (dx, dy), z1, z2), grid_image(ready, (dx, dy), (z1, z2)), strip, note

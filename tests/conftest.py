@@ -22,8 +22,9 @@ torch.set_num_threads(2)
 
 
 def tiny_config(**overrides) -> VAEConfig:
-    """The real architecture with small heads, one short epoch, no ImageNet lookup."""
-    base = dict(latent_dim=4, hidden_dim=32, decoder_channels=(8, 8, 4), epochs=1, batch_size=32, pretrained=False)
+    """The real architecture with small heads, one short epoch, no ImageNet lookup, and plain fp32 (the measured
+    choice, vae/speed.py, has its own test; measuring it in every test would cost each one seconds)."""
+    base = dict(latent_dim=4, hidden_dim=32, decoder_channels=(8, 8, 4), epochs=1, batch_size=32, pretrained=False, fast_path="fp32")
     return VAEConfig(**{**base, **overrides})
 
 

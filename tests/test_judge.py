@@ -62,7 +62,7 @@ def test_frechet_distance_of_identical_and_shifted_features():
 @pytest.fixture(scope="module")
 def small_digits() -> DataBundle:
     full = load_dataset("mnist-5k")
-    return DataBundle("mnist-5k", Split(full.train.images[:600], full.train.labels[:600]), Split(full.test.images[:200], full.test.labels[:200]), full.classes)
+    return DataBundle("mnist-5k", Split(full.train.images[:1200], full.train.labels[:1200]), Split(full.test.images[:200], full.test.labels[:200]), full.classes)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_the_judge_knows_its_training_digits_and_not_noise(judge, small_digits):
     assert J.valid_fraction(noise) < 0.2
     blank = judge(torch.zeros(20, 1, 28, 28))
     assert J.valid_fraction(blank) == 0.0
-    assert judge.info["held_out_acc"] > 0.7  # 600 digits; the real judge (4,000) scores about 98%
+    assert judge.info["held_out_acc"] > 0.7  # 1,200 digits; the real judge (4,000) scores about 98%
 
 
 def test_the_judge_is_cached_and_retrained_when_its_recipe_changes(tiny_data, tmp_path):

@@ -207,12 +207,12 @@ def test_safe_defaults(monkeypatch):
     assert args.host == "127.0.0.1" and args.share is False and args.port == 7860
     seen, order = {}, []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: (seen.update(kw), order.append("launch")))
-    monkeypatch.setattr(app.ModelHub, "run", lambda self: order.append("train"))
+    monkeypatch.setattr("playground.models.ModelHub.run", lambda self: order.append("train"))
     monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: order.append("serve"))
     app.main([])
     assert seen["server_name"] == "127.0.0.1" and seen["share"] is False
     assert seen["max_file_size"] == app.MAX_UPLOAD
-    # the UI is up first, the models load or train in the main thread, then the app keeps serving
+    # the UI is up first, then the models load or train (in worker processes, coordinated from here), then it keeps serving
     assert seen["prevent_thread_lock"] is True and order == ["launch", "train", "serve"]
 
 
@@ -224,7 +224,7 @@ def test_ctrl_c_while_training_closes_the_server(monkeypatch):
 
     order = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: order.append("launch"))
-    monkeypatch.setattr(app.ModelHub, "run", interrupted)
+    monkeypatch.setattr("playground.models.ModelHub.run", interrupted)
     monkeypatch.setattr(gr.Blocks, "close", lambda self, *a, **kw: order.append("close"))
     monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: order.append("serve"))
     app.main([])  # returns quietly: finished epochs are on disk and the next start resumes

@@ -131,9 +131,11 @@ def test_hub_says_what_it_waits_for(tmp_path):
     from playground.models import ModelHub
 
     hub = ModelHub(tmp_path)  # never started
-    with pytest.raises(NotReady, match="queued to train next"):
+    with pytest.raises(NotReady, match="app is starting"):
         hub.get("healthy")
-    with pytest.raises(NotReady, match="queued to train after healthy, autoencoder;"):
+    hub._set("healthy", "training: epoch 1/8, batch 3/125, loss 900.0")
+    hub._set("collapsed", "queued to train")
+    with pytest.raises(NotReady, match="queued to train and starts when healthy is done"):
         hub.get("collapsed")
     with pytest.raises(NotReady, match="no model called"):
         hub.get("bogus")

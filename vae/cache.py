@@ -64,10 +64,19 @@ def load_or_train(
             return VAE.from_pretrained(directory, device="cpu" if device == "auto" else device)
         except CheckpointError as err:
             state, reason = "train", f"{name}'s checkpoint cannot be loaded: {err}"
+    return train_preset(preset_config(name), directory, state, reason, device=device, progress=progress, name=name,
+                        on_progress=on_progress, log=log)
+
+
+def train_preset(config, directory: Path, state: str, reason: str, log: Callable[[str], None] = print, **train_kwargs) -> VAE:
+    """Resume an interrupted preset (state "resume") or train it from scratch, first setting aside whatever unusable
+    checkpoint is in the way (never deleting it); `reason` is checkpoint_state's sentence, said before starting."""
+    directory = Path(directory)
+    name = train_kwargs.get("name") or directory.name
     if state == "resume":
         log(f"{reason}; resuming")
         try:
-            return train(preset_config(name), directory, device=device, resume=True, progress=progress, name=name, on_progress=on_progress, log=log)
+            return train(config, directory, resume=True, log=log, **train_kwargs)
         except CheckpointError as err:
             reason = f"{name} could not be resumed: {err}"
     if directory.exists():
@@ -75,4 +84,4 @@ def load_or_train(
         log(f"{reason}; kept it as {moved} and training {name} again")
     else:
         log(f"{reason}; training it now")
-    return train(preset_config(name), directory, device=device, progress=progress, name=name, on_progress=on_progress, log=log)
+    return train(config, directory, log=log, **train_kwargs)

@@ -17,10 +17,12 @@ class UsageError(Exception):
 def _cmd_train(args) -> int:
     from .cache import checkpoint_state
     from .train import train
+    from .workers import Task
 
     if args.all:
         if args.out or args.epochs or args.dataset or args.resume:
             raise UsageError("--all trains every preset into checkpoints/ with its own settings; it takes no --out, --epochs, --dataset or --resume")
+        tasks = []
         for name in PRESETS:
             directory = Path("checkpoints") / name
             state, reason = checkpoint_state(directory, name)
@@ -29,9 +31,8 @@ def _cmd_train(args) -> int:
                 continue
             if state == "train" and directory.exists():
                 raise UsageError(f"{reason}; move {directory} away or train it with --preset {name} --out DIR")
-            print(reason)
-            train(preset_config(name), directory, device=args.device, resume=state == "resume", name=name)
-        return 0
+            tasks.append(Task(name, preset_config(name), directory, state, reason))
+        return _train_in_workers(tasks, args.jobs, args.device)
     if not args.preset:
         raise UsageError("say which model to train: --preset NAME or --all")
     config = preset_config(args.preset)
@@ -79,6 +80,47 @@ def _final_metrics(directory: Path) -> dict | None:
         return read_json(directory / "metrics.json").get("final")
     except CheckpointError:
         return None
+
+
+def _train_in_workers(tasks: list, jobs: int | None, device: str) -> int:
+    """Train the tasks side by side in worker processes (vae/workers.py), one progress bar each; 1 if any failed."""
+    from tqdm.auto import tqdm
+
+    from .workers import plan_jobs, run_tasks
+
+    if not tasks:
+        return 0
+    jobs = jobs or plan_jobs(len(tasks))[0]
+    bars = {t.name: tqdm(total=t.config.epochs, desc=f"{t.name} (queued)", unit="epoch", position=i, leave=True, dynamic_ncols=True)
+            for i, t in enumerate(tasks)}
+    failed = []
+
+    def on_event(e) -> None:
+        bar = bars[e.name]
+        if e.kind == "progress":
+            p = e.data
+            bar.n = p["epoch"] - 1 + p["batch"] / p["batches"]
+            bar.set_description(f"{e.name} epoch {p['epoch']}/{p['epochs']}", refresh=False)
+            bar.set_postfix(loss=f"{p['loss']:.1f}", recon=f"{p['recon']:.1f}", kl=f"{p['kl']:.2f}")
+        elif e.kind == "epoch":
+            r = e.data
+            tqdm.write(f"{e.name} epoch {r['epoch']}: val loss {r['val_loss']:.1f} (recon {r['val_recon']:.1f}, kl {r['val_kl']:.2f}) in {r['seconds']:.1f}s")
+        elif e.kind == "log":
+            tqdm.write(f"{e.name}: {e.data}" if not str(e.data).startswith(e.name) else str(e.data))
+        elif e.kind == "done":
+            bar.n = bar.total
+            bar.set_description(f"{e.name} done")
+            bar.close()
+        elif e.kind == "failed":
+            failed.append(f"{e.name}: {e.data}")
+            bar.set_description(f"{e.name} FAILED")
+            bar.close()
+
+    print(f"training {', '.join(t.name for t in tasks)} in {min(jobs, len(tasks))} worker process(es) side by side", flush=True)
+    run_tasks(tasks, on_event, jobs=jobs, device=device)
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_evaluate(args) -> int:
@@ -209,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="checkpoint folder (default checkpoints/PRESET)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from the last epoch saved in the folder")
+    t.add_argument("--jobs", type=int, help="with --all: presets trained side by side, one process each (default: one per core)")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="print a checkpoint's metrics on the held-out split as JSON")

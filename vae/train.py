@@ -188,11 +188,13 @@ def train(
     name: str | None = None,
     data: DataBundle | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> VAE:
     """Train `config` into `out_dir`, saving after every epoch; with resume, continue from the last saved epoch.
 
-    on_progress receives {"name", "epoch", "epochs", "batch", "batches", "loss", "recon", "kl"} as training goes.
+    on_progress receives {"name", "epoch", "epochs", "batch", "batches", "loss", "recon", "kl"} as training goes;
+    on_epoch receives each epoch's history record once that epoch is saved (its model can be loaded from out_dir).
     """
     out_dir = Path(out_dir)
     name = name or out_dir.name
@@ -254,6 +256,8 @@ def train(
         save_train_state(optimizer, out_dir / "train_state.safetensors", epoch)
         model.save_pretrained(out_dir, metadata={"epoch": str(epoch)})
         atomic_write_json(out_dir / "metrics.json", {"status": "training", "epochs_done": epoch, "history": history})
+        if on_epoch is not None:
+            on_epoch(history[-1])
 
     model.eval()
     if _read_status(out_dir) != "complete":

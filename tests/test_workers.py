@@ -1,0 +1,62 @@
+"""Presets trained side by side in worker processes: events in order, checkpoints that load, failures reported."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+from conftest import tiny_config
+from vae.model import VAE
+from vae.workers import Event, Task, plan_jobs, run_tasks
+
+
+def test_plan_jobs_shares_the_cores():
+    assert plan_jobs(4, cores=2) == (2, 1)
+    assert plan_jobs(1, cores=2) == (1, 2)
+    assert plan_jobs(2, cores=16) == (2, 8)
+    assert plan_jobs(0, cores=2) == (1, 2)
+
+
+def test_two_presets_train_side_by_side(tmp_path, tiny_data):
+    tasks = [Task("a", tiny_config(epochs=2), tmp_path / "a", "train", "a has no checkpoint yet"),
+             Task("b", tiny_config(epochs=1, beta=0.0), tmp_path / "b", "train", "b has no checkpoint yet"),
+             Task("c", tiny_config(epochs=1, latent_dim=2), tmp_path / "c", "train", "c has no checkpoint yet")]
+    events: list[Event] = []
+    run_tasks(tasks, events.append, jobs=2, threads=1, data=tiny_data)
+    for task in tasks:
+        mine = [e for e in events if e.name == task.name]
+        kinds = [e.kind for e in mine]
+        assert kinds[0] == "start" and kinds[-1] == "done", kinds
+        assert [e.data["epoch"] for e in mine if e.kind == "epoch"] == list(range(1, task.config.epochs + 1))
+        assert any(e.kind == "progress" for e in mine)
+        assert VAE.from_pretrained(task.directory).config.latent_dim == task.config.latent_dim
+    assert len({e.data for e in events if e.kind == "start"}) == 2  # two processes shared the three tasks
+
+
+def test_a_failing_task_does_not_stop_the_others(tmp_path, tiny_data):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model.safetensors").write_bytes(b"not weights")  # "resume" from this fails and is set aside
+    tasks = [Task("broken", tiny_config(), tmp_path / "broken", "resume", "broken was interrupted"),
+             Task("fine", tiny_config(), tmp_path / "fine", "train", "fine has no checkpoint yet")]
+    events: list[Event] = []
+    run_tasks(tasks, events.append, jobs=2, threads=1, data=tiny_data)
+    assert [e.kind for e in events if e.name == "fine"][-1] == "done"
+    # the unreadable folder was kept aside (nothing deleted) and the preset trained again
+    assert [e.kind for e in events if e.name == "broken"][-1] == "done"
+    assert any(p.name.startswith("broken.old-") for p in tmp_path.iterdir())
+
+
+def test_a_killed_worker_is_reported_and_the_run_ends(tmp_path, tiny_data):
+    tasks = [Task("victim", tiny_config(epochs=50), tmp_path / "victim", "train", "victim has no checkpoint yet")]
+    events: list[Event] = []
+
+    def on_event(e: Event) -> None:
+        events.append(e)
+        if e.kind == "epoch" and e.data["epoch"] == 1:  # kill it once one epoch is safely on disk
+            pid = next(ev.data for ev in events if ev.kind == "start")
+            threading.Timer(0.2, os.kill, (pid, signal.SIGKILL)).start()
+
+    run_tasks(tasks, on_event, jobs=1, threads=1, data=tiny_data)
+    last = events[-1]
+    assert last.kind == "failed" and "stopped unexpectedly" in last.data
+    assert VAE.from_pretrained(tmp_path / "victim") is not None  # the finished epoch is whole
