@@ -130,7 +130,7 @@ PRESETS: dict[str, Preset] = {
     "healthy": Preset(
         "healthy",
         # beta_eff = 0.2; KL warm-up: 2 epochs as a plain autoencoder first, then the spring tightens
-        VAEConfig(beta=10.0, sigma=0.1, epochs=16, kl_warmup_epochs=2, **FAST),
+        VAEConfig(beta=10.0, sigma=0.1, epochs=10, kl_warmup_epochs=2, **FAST),
         "reconstruction and KL in balance: a centred latent cloud with distinct digit clusters",
         {"knn_acc": (">=", 0.93), "active_units": (">=", 3), "mean_abs_mu_center": ("<=", 0.5), "within_3_sigma": (">=", 0.95),
          # the article's promise (issue 9): a z from N(0, I) decodes to a digit, every digit, and inputs keep theirs
