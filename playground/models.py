@@ -41,6 +41,16 @@ def first_of_each_digit(labels: np.ndarray, n: int) -> np.ndarray:
     return np.array((picks + rest)[:n])
 
 
+def memoized(store: dict, lock: threading.Lock, key, compute):
+    """store[key], computing it once outside the lock (two callers racing on a new key keep the first result)."""
+    with lock:
+        if key in store:
+            return store[key]
+    value = compute()
+    with lock:
+        return store.setdefault(key, value)
+
+
 class NotReady(Exception):
     """A model a view needs is not ready yet; the message says what it is waiting for."""
 
@@ -65,12 +75,7 @@ class Ready:
 
     def memo(self, key: str, compute):
         """compute() once per key for these weights (a newer epoch is a new Ready with an empty memo)."""
-        with self._lock:
-            if key in self._memo:
-                return self._memo[key]
-        value = compute()
-        with self._lock:
-            return self._memo.setdefault(key, value)
+        return memoized(self._memo, self._lock, key, compute)
 
     def grid(self, dims: tuple[int, int], n: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(digits (n, n, 28, 28), axis values (n,), the tiled picture) for a pair of dimensions, cached
@@ -241,12 +246,7 @@ class ModelHub:
     def memo(self, key: str, compute):
         """compute() once per key for the life of the app: for views of fully trained models only (get(final=True));
         what depends on one model's weights goes in its Ready.memo."""
-        with self._lock:
-            if key in self._memo:
-                return self._memo[key]
-        value = compute()
-        with self._lock:
-            return self._memo.setdefault(key, value)
+        return memoized(self._memo, self._lock, key, compute)
 
     def is_ready(self, name: str) -> bool:
         with self._lock:
