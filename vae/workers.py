@@ -89,7 +89,7 @@ def run_tasks(tasks: list[Task], on_event: Callable[[Event], None], jobs: int | 
     workers are stopped: every finished epoch is already on disk, and a later run resumes from it."""
     if not tasks:
         return
-    auto_jobs, auto_threads = plan_jobs(len(tasks))
+    auto_jobs, auto_threads = plan_jobs(min(jobs, len(tasks)) if jobs else len(tasks))  # threads follow the jobs asked for
     jobs, threads = jobs or auto_jobs, threads or auto_threads
     ctx = mp.get_context("spawn")  # a fresh interpreter: no copy of the parent's threads, locks or OpenMP pool
     task_q, event_q = ctx.Queue(), ctx.Queue()
