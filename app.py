@@ -22,7 +22,7 @@ def main(argv=None) -> None:
     import torch
 
     from playground.models import ModelHub
-    from playground.ui import SELECT_BRUSH_JS, build_demo
+    from playground.ui import CSS, PAGE_JS, build_demo
 
     # One thread for the views: the presets train in worker processes on the cores meanwhile, and a 2-thread
     # PyTorch process stalls whenever another process runs (vae/workers.py).
@@ -31,7 +31,7 @@ def main(argv=None) -> None:
     hub = ModelHub(args.checkpoints)
     demo = build_demo(hub)
     demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD, js=SELECT_BRUSH_JS,
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD, js=PAGE_JS, css=CSS,
                 prevent_thread_lock=True)
     try:
         hub.run()  # load the cached presets and train the rest in worker processes, serving them as they come

@@ -12,7 +12,8 @@ import numpy as np
 from vae.analysis import decode_latents, prior_samples
 
 from . import explain, plots
-from .handling import QUIET, guard, or_wait
+from .handling import QUIET, guard
+from .widgets import picture
 from .models import ModelHub, Ready, first_of_each_digit
 
 REGIMES = ("autoencoder", "healthy", "collapsed")
@@ -96,7 +97,7 @@ class CompareHandlers:
     def __init__(self, hub: ModelHub):
         self.hub = hub
 
-    @guard
+    @guard(outputs=6, message=0)
     def compare(self):
         """(sentences, table, PCA, t-SNE, reconstructions, prior samples), computed once and cached."""
         readies = {name: self.hub.get(name, final=True) for name in REGIMES}  # their measured metrics, side by side
@@ -111,16 +112,18 @@ def build_tab(hub: ModelHub) -> None:
     h = CompareHandlers(hub)
     with gr.Tab("Compare") as tab:
         gr.Markdown(explain.COMPARE_INTRO)
-        refresh = gr.Button("Show the comparison", variant="primary", size="sm")
-        sentences = gr.Markdown(explain.COMPARE_WAITING)
+        sentences = gr.Markdown(explain.COMPARE_WAITING, elem_id="compare-sentences")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="Measured on the 1,000 held-out digits", interactive=False, wrap=True)
-        pca = gr.Image(label="PCA of the codes, one shared scale", format="png", interactive=False)
-        tsne = gr.Image(label="t-SNE of the codes (computed once per model, cached)", format="png", interactive=False)
+        pca = picture("PCA of the codes, one shared scale", elem_id="compare-pca")
+        tsne = picture("t-SNE of the codes (computed once per model, cached)", elem_id="compare-tsne")
         with gr.Row():
-            recons = gr.Image(label="The same 8 test digits, reconstructed from mu by each model", format="png", interactive=False)
-            samples = gr.Image(label=f"{N_PRIOR[0] * N_PRIOR[1]} samples from the prior z ~ N(0, I) per model: are they digits?", format="png", interactive=False)
+            with gr.Column():
+                recons = picture("The same 8 test digits, reconstructed from mu by each model", elem_id="compare-recons")
+            with gr.Column():
+                samples = picture(f"{N_PRIOR[0] * N_PRIOR[1]} samples from the prior z ~ N(0, I) per model: are they digits?", elem_id="compare-samples")
         gr.Markdown(explain.COMPARE_NOTES)
+        api_button = gr.Button("Show the comparison", visible=False)  # the comparison as an API endpoint of its own
 
     outputs = [sentences, table, pca, tsne, recons, samples]
-    refresh.click(h.compare, None, outputs, api_name="compare")
-    tab.select(or_wait(h.compare, len(outputs), 0), None, outputs, api_visibility="private", **QUIET)
+    api_button.click(h.compare, None, outputs, api_name="compare")
+    tab.select(h.compare, None, outputs, api_visibility="private", **QUIET)  # the tab fills itself when opened

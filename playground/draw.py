@@ -5,16 +5,18 @@ Builder (`build_tab`), thin handlers (`DrawHandlers`) and the pure view (`draw_v
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import torch
 
-from vae.analysis import kl_per_dimension, project_gaussian
-from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, to_mnist
+from vae.analysis import ellipse_points, kl_per_dimension, project_gaussian
+from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, open_picture, to_mnist
 
 from . import explain, plots
-from .handling import QUIET, guard
+from .widgets import picture
+from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, NotReady, Ready, first_of_each_digit
 
 MODELS = ["healthy", "autoencoder", "collapsed"]
@@ -52,7 +54,12 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0) -> DrawView:
     mu, logvar = mu[0].numpy(), logvar[0].numpy()
     pca = ready.latents.pca
     center, cov = project_gaussian(pca, mu, logvar)
-    bubble = plots.draw_bubble(ready.bubble, center, cov, pca.project(z[1:].numpy()))
+    samples_xy = pca.project(z[1:].numpy())
+    raster = ready.bubble
+    extent = np.vstack([ellipse_points(center, cov, 2, n=60), samples_xy, center[None]])
+    if not raster.contains(extent):  # an unusual input lands off the test digits' plane: widen the axes to show it
+        _, raster = plots.bubble_background(ready.latents.pca_xy, ready.latents.labels, ready.prior_xy, bubble_title(ready), include=extent)
+    bubble = plots.draw_bubble(raster, center, cov, samples_xy)
     order = ready.kl_order
     sigma = np.exp(0.5 * logvar)
     musigma = plots.draw_musigma(ready.musigma, mu[order], sigma[order])
@@ -62,7 +69,14 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0) -> DrawView:
         f"**{ready.name}**: KL of this digit's bubble to the prior = **{kl:.1f} nats**; "
         f"mean sigma = {sigma.mean():.3g}; samples differ from the mu-reconstruction by {spread:.3f} per pixel on average."
     )
+    clipped = plots.clipped_note(mu)
+    if clipped:
+        summary += " " + clipped
     return DrawView(plots.digit_image(x28, 8), plots.digit_image(decoded[0], 8), plots.tile(decoded[1:], scale=3), bubble, musigma, summary, mu, logvar)
+
+
+def bubble_title(ready: Ready) -> str:
+    return f"{ready.name}: the 1,000 test digits"
 
 
 # --- the handlers: outputs (seen, recon, samples, bubble, musigma, message, last input) ----------
@@ -80,27 +94,40 @@ class DrawHandlers:
         v = draw_view(self.hub.get(name), x28, int(seed))
         return v.seen, v.recon, v.samples, v.bubble, v.musigma, v.summary, x28
 
-    @guard
+    @guard(outputs=len(BLANK), message=5)
     def draw(self, value, name, seed=0):
+        """A drawing; a blank canvas changes nothing (it is blank after a test digit was picked too: the outputs then
+        show that digit), the Clear button empties the outputs (`clear`)."""
         try:
             x28 = to_mnist(ink_from_sketch(value))
         except BlankCanvas:
-            return BLANK
+            return gr.skip()
         return self._show(x28, name, seed)
 
-    @guard
+    @staticmethod
+    def clear():
+        return BLANK
+
+    @guard(outputs=len(BLANK), message=5)
     def reconstruct(self, image, name, seed=0):
+        """An uploaded picture: a file path (the UI and the API), a PIL image or an array."""
         if image is None:
             raise InputError("Upload a picture of a digit first.")
-        return self._show(to_mnist(ink_from_image(image)), name, seed)
+        if isinstance(image, (str, Path)):
+            image = open_picture(image)
+        try:
+            x28 = to_mnist(ink_from_image(image))
+        except BlankCanvas:
+            raise InputError("The uploaded picture is blank (one flat colour): upload a picture with a digit on it.") from None
+        return self._show(x28, name, seed)
 
-    @guard
+    @guard(outputs=len(BLANK), message=5)
     def redraw(self, x28, name, seed=0):
         if x28 is None:
             return (gr.skip(),) * len(BLANK)
         return self._show(np.asarray(x28, dtype=np.float32), name, seed)
 
-    @guard
+    @guard(outputs=len(BLANK), message=5)
     def example(self, index, name, seed=0):
         digits = self.example_digits()
         if not isinstance(index, (int, np.integer)) or not 0 <= index < len(digits):
@@ -136,29 +163,37 @@ def build_tab(hub: ModelHub, demo: gr.Blocks) -> None:
                     brush=gr.Brush(default_size=BRUSH, colors=["#000000"], color_mode="fixed"), type="numpy", image_mode="RGBA",
                     layers=False, transforms=(), height=CANVAS + 80, width=CANVAS + 40,
                 )
-                model = gr.Radio(MODELS, value="healthy", label="Model", info="healthy VAE, beta = 0 autoencoder, or collapsed VAE")
-                examples = gr.Gallery(label="Or click a test digit", columns=5, rows=2, height=230, allow_preview=False, format="png", object_fit="contain")
+                model = gr.Radio(MODELS, value="healthy", label="Model", info="healthy VAE, beta = 0 autoencoder, or collapsed VAE", elem_id="draw-model")
+                examples = gr.Gallery(label="Or click a test digit", columns=5, rows=2, height="auto", allow_preview=False, format="png",
+                                      object_fit="contain", elem_id="examples")
                 with gr.Accordion("…or upload a picture of a digit", open=False):
-                    upload = gr.Image(label="Upload (any colours; PNG, JPEG, WebP)", type="pil", image_mode=None, sources=["upload", "clipboard"], height=200)
+                    upload = gr.File(label="Upload a picture (PNG, JPEG or WebP; any colours; up to 5 MB)", file_types=["image"], type="filepath",
+                                     elem_id="upload")
             with gr.Column(scale=4):
                 message = gr.Markdown(explain.DRAW_WAITING, elem_id="draw-message")
                 with gr.Row():
-                    seen = gr.Image(label="What the model sees (28x28)", format="png", height=180, interactive=False, elem_id="seen")
-                    recon = gr.Image(label="Reconstruction from mu (the dot)", format="png", height=180, interactive=False, elem_id="recon")
-                samples = gr.Image(label="Reconstructions from z ~ q(z|x) (the bubble): same input, different samples", format="png", height=110, interactive=False, elem_id="samples")
+                    with gr.Column(min_width=160):
+                        seen = picture("What the model sees (28x28)", height=180, elem_id="seen")
+                    with gr.Column(min_width=160):
+                        recon = picture("Reconstruction from mu (the dot)", height=180, elem_id="recon")
+                samples = picture("Reconstructions from z ~ q(z|x) (the bubble): same input, different samples", height=110, elem_id="samples")
                 resample = gr.Button("Draw new samples from the bubble", size="sm")
-                bubble = gr.Image(label="The latent bubble: test digits on the PCA plane of mu; this digit's mu (cross), 1- and 2-sigma ellipses, samples (red)", format="png", interactive=False, elem_id="bubble")
-        musigma = gr.Image(label="mu and sigma of every dimension, sorted by KL", format="png", interactive=False, elem_id="musigma")
+                bubble = picture("The latent bubble: test digits on the PCA plane of mu; this digit's mu (cross), 1- and 2-sigma ellipses, "
+                                 "samples (black dots)", elem_id="bubble")
+        musigma = picture("mu and sigma of every dimension, sorted by KL (triangles at the edge: mu beyond the axis)", elem_id="musigma")
         gr.Markdown(explain.DRAW_NOTES)
 
     outputs = [seen, recon, samples, bubble, musigma, message, last]
 
     def pick_example(evt: gr.SelectData, name, s):
-        return h.example(evt.index, name, s)
+        # the canvas is cleared so that it and the outputs agree on which digit is shown (issue 10, defect 2)
+        return *h.example(evt.index, name, s), None
 
     sketch.change(h.draw, [sketch, model, seed], outputs, api_name="draw", trigger_mode="always_last", **QUIET)
+    sketch.clear(h.clear, None, outputs, api_visibility="private", **QUIET)
     upload.upload(h.reconstruct, [upload, model, seed], outputs, api_name="reconstruct", **QUIET)
     model.change(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
+    model.change(None, None, None, js=CLOSE_TOASTS_JS)  # the last model's error toasts no longer apply
     resample.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
-    examples.select(pick_example, [model, seed], outputs, api_visibility="private", **QUIET)
+    examples.select(pick_example, [model, seed], outputs + [sketch], api_visibility="private", **QUIET)
     demo.load(h.example_gallery, None, examples, api_visibility="private")

@@ -29,8 +29,10 @@ digits that could have produced this bubble, and an average of slightly differen
 above show that doubt: each is a slightly different digit, the reconstruction from `mu` sits in the middle.
 
 **Reading the bars.** Each bar is one latent dimension: its dot is `mu`, its length is `+- sigma`. The grey band is the
-prior. Dimensions on the left carry the most information about digits (largest KL); far to the right, dimensions the
-model does not use sit at `mu = 0`, `sigma = 1`: exactly the prior, where the spring pulled them.
+prior. Dimensions on the left carry the most information about digits (largest KL). A dimension the model does not use
+sits at `mu = 0`, `sigma = 1`, exactly the prior, where the spring pulled it; the chart's title counts how many of its
+dimensions this model uses (active: their `mu` still varies from digit to digit). The collapsed model uses none, so
+every bar sits in the band; the autoencoder, with no spring, has bars far outside it.
 """
 
 WALK_INTRO = """
@@ -52,7 +54,7 @@ The same network trained three ways, differing only in the weight of the KL spri
 encoding carries no information at all.
 """
 
-COMPARE_WAITING = "Open this tab again (or press the button) when the three models are ready; the status line above shows their progress."
+COMPARE_WAITING = "The comparison needs the three models fully trained; the status line above shows their progress. Open this tab again once they are ready."
 
 COMPARE_NOTES = """
 **How to read it.** On the shared PCA scale the autoencoder's codes spread tens of units from the origin: nothing pulls

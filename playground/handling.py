@@ -1,4 +1,4 @@
-"""Plumbing every tab's handlers share: failures become one sentence, and a view opening early says what it waits for."""
+"""Plumbing every tab's handlers share: failures become one sentence, and a view that waits for a model says so."""
 from __future__ import annotations
 
 import functools
@@ -12,10 +12,20 @@ from .models import NotReady
 
 log = logging.getLogger("playground")
 QUIET = dict(show_progress="hidden")  # views that redraw on every stroke or slider move: no spinner over them
+ERROR_TOAST_S = 8  # an error toast goes away by itself; one left up after the person moved on reads as a new error
+WAIT_TOAST_S = 5
+CLOSE_TOASTS_JS = "() => { document.querySelectorAll('.toast-body .toast-close').forEach(b => b.click()); }"
 
 
-def guard(fn):
-    """Every failure reaches the person as one sentence (gr.Error), never a stack trace; the app stays up."""
+def guard(fn=None, *, outputs: int = 1, message: int | None = None):
+    """Every failure reaches the person as one sentence (gr.Error), never a stack trace; the app stays up.
+
+    A model still training (NotReady) is a wait, not an error: it shows as an info toast, and in the view's own
+    message output when it has one (`message`: its index among the handler's `outputs`); the other outputs keep
+    what they show. Use as @guard, or @guard(outputs=6, message=5).
+    """
+    if fn is None:
+        return functools.partial(guard, outputs=outputs, message=message)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -23,25 +33,18 @@ def guard(fn):
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except (InputError, NotReady) as err:
-            raise gr.Error(str(err), print_exception=False) from None
+        except NotReady as wait:
+            gr.Info(str(wait), duration=WAIT_TOAST_S, title="Waiting")
+            if message is None:
+                return gr.skip()
+            out = [gr.skip()] * outputs
+            out[message] = str(wait)
+            return tuple(out)
+        except InputError as err:
+            raise gr.Error(str(err), duration=ERROR_TOAST_S, print_exception=False) from None
         except Exception as err:
             log.exception("handler %s failed", fn.__name__)
             raise gr.Error(f"Sorry, that failed inside the app ({type(err).__name__}). The app is still running; try another input.",
-                           print_exception=False) from None
+                           duration=ERROR_TOAST_S, print_exception=False) from None
 
     return wrapper
-
-
-def or_wait(fn, n_outputs: int, message_index: int):
-    """For views that run when a tab opens: while their models are not ready, say so instead of raising."""
-
-    def run(*args):
-        try:
-            return fn(*args)
-        except gr.Error as err:
-            out = [gr.skip()] * n_outputs
-            out[message_index] = err.message
-            return tuple(out)
-
-    return run

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.analysis import Latents, latent_grid, latents_for
+from vae.analysis import Latents, active_units, latent_grid, latents_for
 from vae.cache import checkpoint_state
 from vae.config import PRESETS, preset_config
 from vae.data import DataBundle, load_dataset
+from vae.digits import InputError
 from vae.model import VAE, to_channels_last
 from vae.store import CheckpointError, read_json
 from vae.workers import Event, Task, run_tasks
@@ -67,6 +68,8 @@ class Ready:
     bubble: plots.Raster  # the test codes on their PCA plane, rendered once
     musigma: plots.Raster  # empty mu +- sigma axes, rendered once
     prior_xy: np.ndarray  # where z = 0 falls on the PCA plane
+    active: int = 0  # active units on the held-out digits (vae.analysis.active_units, as the Compare table)
+    musigma_title: str = ""
     epoch: int = 0  # the epoch these weights come from
     final: bool = True  # False: the preset is still training and this is its latest finished epoch
     _grids: OrderedDict = field(default_factory=OrderedDict)
@@ -103,9 +106,11 @@ def prepare(name: str, directory: Path, data: DataBundle) -> Ready:
     final = info.get("status") == "complete"
     prior_xy = lat.pca.project(np.zeros(model.config.latent_dim, dtype=np.float32))
     _, bubble = plots.bubble_background(lat.pca_xy, lat.labels, prior_xy, f"{name}: the 1,000 test digits")
-    _, musigma = plots.musigma_background(model.config.latent_dim, f"{name}: one bar per latent dimension")
+    d, active = model.config.latent_dim, active_units(lat.mu)
+    title = f"{name}: one bar per latent dimension; {active} of {d} active (the rest sit at the prior)"
+    _, musigma = plots.musigma_background(d, title)
     return Ready(name, model, lat, info.get("final", {}), np.argsort(-lat.kl_per_dim), bubble, musigma, prior_xy,
-                 epoch=int(info.get("epochs_done", 0)), final=final)
+                 active=active, musigma_title=title, epoch=int(info.get("epochs_done", 0)), final=final)
 
 
 class ModelHub:
@@ -171,7 +176,9 @@ class ModelHub:
         """What a training worker reported: progress into the status line, a finished epoch served once far enough
         along (and at most every REFRESH_S), the final model served, a failure said."""
         name = e.name
-        if e.kind == "progress":
+        if e.kind == "start":
+            self._set(name, "training: starting (loading the data and the network)")
+        elif e.kind == "progress":
             p = e.data
             serving = self._ready.get(name)
             also = f" (serving epoch {serving.epoch})" if serving is not None else ""
@@ -225,9 +232,9 @@ class ModelHub:
     # -- what the views ask ---------------------------------------------------------
     def get(self, name: str, final: bool = False) -> Ready:
         """The model `name` as served now (with final=True: only once fully trained), or NotReady saying what the
-        view waits for."""
+        view waits for (InputError for a name that is no model here)."""
         if name not in PRESETS or name not in self.names:
-            raise NotReady(f"There is no model called {name!r}; choose one of {', '.join(self.names)}.")
+            raise InputError(f"There is no model called {name!r}; choose one of {', '.join(self.names)}.")
         with self._lock:
             ready = self._ready.get(name)
             if ready is not None and (ready.final or not final):
@@ -239,6 +246,8 @@ class ModelHub:
             training = [n for n, s in self.status().items() if s.startswith("training")]
             when = f"when {' or '.join(training)} is done" if training else "in a moment"
             raise NotReady(f"The {name} model is queued to train and starts {when}; this view works as soon as it is ready.")
+        if state == "loading":
+            raise NotReady(f"The {name} model is loading from its checkpoint; this view works in a few seconds.")
         if state == "starting":
             raise NotReady(f"The app is starting and has not looked at the {name} model yet; this view works as soon as it is ready.")
         raise NotReady(f"The {name} model is not ready yet ({state}); this view works as soon as it is ready.")
@@ -259,7 +268,7 @@ class ModelHub:
     def status_markdown(self) -> str:
         states = self.status()
         if all(s == "ready" for s in states.values()):
-            return "**Models:** all four ready."
+            return f"**Models:** all {len(states)} ready."
         parts = []
         for name, state in states.items():
             icon = {"ready": "ready", "failed": f"failed ({self._errors.get(name, '')})"}.get(state, state)

@@ -11,13 +11,16 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from vae.analysis import ellipse_points
 
 DIGIT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 BUBBLE_COLOR = (0, 0, 0)
-SAMPLE_COLOR = (220, 20, 60)
+SAMPLE_COLOR = (0, 0, 0)  # black dots ringed in white: no digit's colour (a red sample looked like a 3)
+SAMPLE_EDGE = (255, 255, 255)
+CLIP_COLOR = (214, 39, 40)
+MUSIGMA_LIMIT = 4.2  # the mu +- sigma axes; beyond it a bar is clipped and marked
 
 
 # --- digits as pictures -----------------------------------------------------------
@@ -52,8 +55,62 @@ def labelled_rows(rows: dict[str, np.ndarray], scale: int = 2, label_width: int 
     y = 0
     for label, strip in zip(rows, strips):
         out.paste(Image.fromarray(strip).convert("RGB"), (label_width, y))
-        draw.text((6, y + strip.shape[0] // 2 - 6), label, fill=(0, 0, 0))
+        draw.text((6, y + strip.shape[0] // 2), label, fill=(0, 0, 0), font=_font(13), anchor="lm")
         y += strip.shape[0]
+    return np.asarray(out)
+
+
+def _font(size: int = 13):
+    return ImageFont.load_default(size=size)
+
+
+def tick_values(values: np.ndarray) -> np.ndarray:
+    """The whole numbers within a grid's axis values (-3 ... 3): where its tick labels go."""
+    return np.arange(np.ceil(values.min()), np.floor(values.max()) + 1)
+
+
+GRID_MARGINS = (58, 6, 6, 44)  # px around a latent grid for its axes: left, top, right, bottom
+
+
+def with_grid_axes(img: np.ndarray, values: np.ndarray, x_label: str, y_label: str, scale: int = 2, pad: int = 2) -> np.ndarray:
+    """A grid tiled by `tile(grid, scale, pad)` (row 0 at the top = the largest value on y) framed by its axes: tick
+    labels at the whole values below (x, left to right) and on the left (y, bottom to top), and the axes' names."""
+    img = Image.fromarray(np.asarray(img)).convert("RGB")
+    left, top, right, bottom = GRID_MARGINS
+    out = Image.new("RGB", (img.width + left + right, img.height + top + bottom), (255, 255, 255))
+    out.paste(img, (left, top))
+    draw, font = ImageDraw.Draw(out), _font(13)
+    cell, n = 28 * scale + pad, len(values)
+
+    def centre(v):  # pixel offset of value v's cell centre along an axis
+        return pad + np.interp(v, values, np.arange(n)) * cell + 14 * scale
+
+    for v in tick_values(values):
+        x = left + centre(v)
+        draw.line([x, top + img.height, x, top + img.height + 5], fill=(0, 0, 0), width=1)
+        draw.text((x, top + img.height + 7), f"{v:g}", fill=(0, 0, 0), font=font, anchor="mt")
+        y = top + img.height - centre(v)
+        draw.line([left - 6, y, left - 1, y], fill=(0, 0, 0), width=1)
+        draw.text((left - 8, y), f"{v:g}", fill=(0, 0, 0), font=font, anchor="rm")
+    draw.text((left + img.width / 2, out.height - 4), x_label + ", growing to the right", fill=(0, 0, 0), font=font, anchor="mb")
+    label = Image.new("RGB", (img.height, 18), (255, 255, 255))
+    ImageDraw.Draw(label).text((img.height / 2, 9), y_label + ", growing upwards", fill=(0, 0, 0), font=font, anchor="mm")
+    out.paste(label.rotate(90, expand=True), (4, top))
+    return np.asarray(out)
+
+
+def with_column_values(img: np.ndarray, values: np.ndarray, label_width: int, scale: int = 2, pad: int = 2, caption: str = "") -> np.ndarray:
+    """A labelled_rows strip with the value of each column written above it (and a caption on the left)."""
+    img = Image.fromarray(np.asarray(img)).convert("RGB")
+    head = 22
+    out = Image.new("RGB", (img.width, img.height + head), (255, 255, 255))
+    out.paste(img, (0, head))
+    draw, font = ImageDraw.Draw(out), _font(12)
+    cell = 28 * scale + pad
+    for i, v in enumerate(values):
+        draw.text((label_width + pad + i * cell + 14 * scale, head - 4), f"{v:+g}" if v else "0", fill=(0, 0, 0), font=font, anchor="mb")
+    if caption:
+        draw.text((6, head - 4), caption, fill=(0, 0, 0), font=font, anchor="lb")
     return np.asarray(out)
 
 
@@ -66,9 +123,16 @@ class Raster:
     image: np.ndarray  # (H, W, 3) uint8
     scale: np.ndarray  # (2,) pixels per data unit along x and y (y negative: rows grow downwards)
     offset: np.ndarray  # (2,)
+    limits: np.ndarray  # ((xmin, xmax), (ymin, ymax)) of the axes, in data units
 
     def to_pixels(self, xy: np.ndarray) -> np.ndarray:
         return np.asarray(xy, dtype=np.float64) * self.scale + self.offset
+
+    def contains(self, xy: np.ndarray) -> bool:
+        """Whether every point (N, 2) falls inside the axes."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        (x0, x1), (y0, y1) = self.limits
+        return bool(((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).all())
 
 
 def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
@@ -89,7 +153,7 @@ def rasterize(fig: Figure, ax) -> Raster:
     p0, p1 = ax.transData.transform([[0.0, 0.0], [1.0, 1.0]])  # display coords, origin bottom-left
     scale = np.array([p1[0] - p0[0], -(p1[1] - p0[1])])
     offset = np.array([p0[0], h - p0[1]])
-    return Raster(image, scale, offset)
+    return Raster(image, scale, offset, np.array([ax.get_xlim(), ax.get_ylim()]))
 
 
 def scatter_digits(ax, xy: np.ndarray, labels: np.ndarray, size: float = 7, legend: bool = True) -> None:
@@ -102,16 +166,19 @@ def scatter_digits(ax, xy: np.ndarray, labels: np.ndarray, size: float = 7, lege
         ax.legend(loc="upper right", fontsize=7, ncol=2, handletextpad=0.1, columnspacing=0.4, framealpha=0.8, title="digit", title_fontsize=7)
 
 
-def bubble_background(pca_xy: np.ndarray, labels: np.ndarray, prior_center: np.ndarray, title: str = "", size: tuple[float, float] = (4.6, 4.4)) -> tuple[Figure, Raster]:
-    """The model's test codes on their PCA plane, with the N(0, I) prior's 1- and 2-sigma circles."""
+def bubble_background(pca_xy: np.ndarray, labels: np.ndarray, prior_center: np.ndarray, title: str = "", size: tuple[float, float] = (4.6, 4.4),
+                      include: np.ndarray | None = None) -> tuple[Figure, Raster]:
+    """The model's test codes on their PCA plane, with the N(0, I) prior's 1- and 2-sigma circles; the axes also
+    span the points `include` (an unusual input's bubble)."""
     fig = new_figure(*size)
     ax = fig.add_subplot()
     scatter_digits(ax, pca_xy, labels)
     for k, style in ((1, "-"), (2, "--")):
         ax.add_patch(Circle(prior_center, k, fill=False, ls=style, lw=1.2, color="0.35"))
     ax.annotate("prior N(0, I)", prior_center + np.array([0.72, 2.0]), fontsize=7, color="0.35")
-    lo = np.minimum(pca_xy.min(0), prior_center - 2.2)
-    hi = np.maximum(pca_xy.max(0), prior_center + 2.2)
+    extent = pca_xy if include is None else np.vstack([pca_xy, np.asarray(include).reshape(-1, 2)])
+    lo = np.minimum(extent.min(0), prior_center - 2.2)
+    hi = np.maximum(extent.max(0), prior_center + 2.2)
     pad = 0.06 * (hi - lo).max()
     ax.set_xlim(lo[0] - pad, hi[0] + pad)
     ax.set_ylim(lo[1] - pad, hi[1] + pad)
@@ -132,7 +199,7 @@ def draw_bubble(raster: Raster, center: np.ndarray, cov: np.ndarray, samples_xy:
         draw.line([tuple(p) for p in pts] + [tuple(pts[0])], fill=BUBBLE_COLOR, width=width)
     if samples_xy is not None:
         for p in raster.to_pixels(samples_xy):
-            draw.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=SAMPLE_COLOR)
+            draw.ellipse([p[0] - 4, p[1] - 4, p[0] + 4, p[1] + 4], fill=SAMPLE_COLOR, outline=SAMPLE_EDGE, width=1)
     cx, cy = raster.to_pixels(center)
     draw.line([cx - 8, cy, cx + 8, cy], fill=BUBBLE_COLOR, width=3)
     draw.line([cx, cy - 8, cx, cy + 8], fill=BUBBLE_COLOR, width=3)
@@ -146,7 +213,7 @@ def musigma_background(n_dims: int, title: str, size: tuple[float, float] = (6.4
     ax.axhspan(-1, 1, color="0.9", zorder=0, label="prior: 0 +- 1")
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set_xlim(-1, n_dims)
-    ax.set_ylim(-4.2, 4.2)
+    ax.set_ylim(-MUSIGMA_LIMIT, MUSIGMA_LIMIT)
     ax.set_xlabel("latent dimension, sorted by KL (most informative on the left)", fontsize=8)
     ax.set_ylabel("mu +- sigma", fontsize=8)
     ax.tick_params(labelsize=7)
@@ -156,18 +223,35 @@ def musigma_background(n_dims: int, title: str, size: tuple[float, float] = (6.4
 
 
 def draw_musigma(raster: Raster, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """Error bars mu +- sigma at x = 0..D-1 on the cached axes (values beyond the axes are clipped to its edge)."""
+    """Error bars mu +- sigma at x = 0..D-1 on the cached axes; a bar reaching past the axes is cut at its edge, and a mu
+    beyond it is drawn as a red triangle on the edge pointing the way it went (clipped_note gives the true range)."""
     img = Image.fromarray(raster.image)
     draw = ImageDraw.Draw(img)
+    lim = MUSIGMA_LIMIT
     x = np.arange(len(mu), dtype=np.float64)
-    lo = raster.to_pixels(np.stack([x, np.clip(mu - sigma, -4.2, 4.2)], 1))
-    hi = raster.to_pixels(np.stack([x, np.clip(mu + sigma, -4.2, 4.2)], 1))
-    mid = raster.to_pixels(np.stack([x, np.clip(mu, -4.2, 4.2)], 1))
+    lo = raster.to_pixels(np.stack([x, np.clip(mu - sigma, -lim, lim)], 1))
+    hi = raster.to_pixels(np.stack([x, np.clip(mu + sigma, -lim, lim)], 1))
+    mid = raster.to_pixels(np.stack([x, np.clip(mu, -lim, lim)], 1))
     half = max(1.0, min(3.0, 0.3 * abs(raster.scale[0])))
-    for a, b, m in zip(lo, hi, mid):
+    tip = max(3.0, half + 1)
+    for a, b, m, value in zip(lo, hi, mid, mu):
         draw.line([a[0], a[1], b[0], b[1]], fill=(31, 119, 180), width=max(1, int(half)))
-        draw.rectangle([m[0] - half, m[1] - 1.5, m[0] + half, m[1] + 1.5], fill=(0, 0, 0))
+        if abs(value) > lim:  # a triangle on the edge, pointing out of the axes
+            out = -1 if value > 0 else 1  # pixel rows grow downwards
+            draw.polygon([(m[0] - tip, m[1] - out * 2 * tip), (m[0] + tip, m[1] - out * 2 * tip), (m[0], m[1])], fill=CLIP_COLOR)
+        else:
+            draw.rectangle([m[0] - half, m[1] - 1.5, m[0] + half, m[1] + 1.5], fill=(0, 0, 0))
     return np.asarray(img)
+
+
+def clipped_note(mu: np.ndarray) -> str:
+    """The sentence that gives the true range of mu when some lie beyond the mu +- sigma axes ('' when none do)."""
+    mu = np.asarray(mu)
+    n = int((np.abs(mu) > MUSIGMA_LIMIT).sum())
+    if n == 0:
+        return ""
+    return (f"{n} of the {len(mu)} mu lie beyond the chart's +-{MUSIGMA_LIMIT:g} (red triangles at its edge); "
+            f"mu runs from {mu.min():.1f} to {mu.max():.1f}.")
 
 
 def grid_with_marker(tiled: np.ndarray, values: np.ndarray, point: tuple[float, float], scale: int = 2, pad: int = 2) -> np.ndarray:

@@ -3,27 +3,46 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import compare, draw, explain, gradio_fixes, walk
+from . import compare, draw, explain, gradio_fixes, walk, widgets
 from .models import ModelHub
 
-# Gradio 6's image editor can open with no tool chosen; pick the brush so the canvas is ready to draw.
-SELECT_BRUSH_JS = """
+# The page's own script and style (launch(js=PAGE_JS, css=CSS)), for what Gradio 6 leaves to the browser:
+# - the image editor opens with no tool chosen, and loses its tool whenever it is cleared (its Clear button, or a test
+#   digit picked); with no tool a stroke selects page text instead of drawing. Whenever neither the brush nor the
+#   eraser is chosen, choose the brush;
+# - a slider moved with the keyboard never sends "release" (Gradio listens for pointerup), so the latent grid's ring
+#   would not follow arrow keys: a key on a walk slider sends the same pointerup a mouse does.
+PAGE_JS = """
 () => {
-  const pick = () => {
-    const btn = document.querySelector('#sketch button[aria-label="Brush"]');
-    if (btn) { btn.click(); return true; }
-    return false;
+  const tools = () => ['Brush', 'Erase'].map(n => document.querySelector(`#sketch button[aria-label="${n}"]`));
+  const ensureTool = () => {
+    const [brush, erase] = tools();
+    if (brush && !brush.classList.contains('highlight') && !(erase && erase.classList.contains('highlight'))) brush.click();
   };
-  if (!pick()) { const t = setInterval(() => { if (pick()) clearInterval(t); }, 200); setTimeout(() => clearInterval(t), 15000); }
+  const watch = () => {
+    const sketch = document.querySelector('#sketch');
+    if (!sketch) return false;
+    ensureTool();
+    new MutationObserver(() => setTimeout(ensureTool, 50)).observe(sketch, {subtree: true, attributes: true, attributeFilter: ['class'], childList: true});
+    return true;
+  };
+  if (!watch()) { const t = setInterval(() => { if (watch()) clearInterval(t); }, 200); setTimeout(() => clearInterval(t), 15000); }
+  document.addEventListener('keyup', (e) => {
+    const t = e.target;
+    if (t && t.type === 'range' && t.closest('.walk-slider') && /^(Arrow|Page|Home|End)/.test(e.key)) {
+      t.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));
+    }
+  });
 }
 """
+CSS = widgets.CSS
 
 
 def build_demo(hub: ModelHub) -> gr.Blocks:
     gradio_fixes.apply()
     with gr.Blocks(title="VAE Playground") as demo:
         gr.Markdown(explain.HEADER)
-        status = gr.Markdown(hub.status_markdown())
+        status = gr.Markdown(hub.status_markdown(), elem_id="status")
         timer = gr.Timer(1.0)
         with gr.Tabs():
             draw.build_tab(hub, demo)
@@ -34,5 +53,7 @@ def build_demo(hub: ModelHub) -> gr.Blocks:
             done = all(s in ("ready", "failed") for s in hub.status().values())
             return hub.status_markdown(), gr.Timer(active=not done)
 
+        # at load too: the page was built before training started, and its first words must be today's status
+        demo.load(tick, None, [status, timer], api_visibility="private", show_progress="hidden")
         timer.tick(tick, None, [status, timer], api_visibility="private", show_progress="hidden")
     return demo

@@ -12,12 +12,14 @@ from vae.analysis import decode_latents
 from vae.digits import InputError
 
 from . import explain, plots
-from .handling import QUIET, guard, or_wait
+from .handling import CLOSE_TOASTS_JS, QUIET, guard
+from .widgets import picture
 from .models import GRID_SCALE, ModelHub, Ready
 
 MODELS = ["healthy-2d", "healthy"]
 GRID_N = 15
 SPAN = 3.0
+TRAVERSAL_LABEL = 150  # px of row labels on the left of the one-dimension strip
 Z_LIMIT = 10.0  # API callers may pass any number; beyond this the decoder only extrapolates
 
 
@@ -63,11 +65,11 @@ def decode_point(ready: Ready, dims: tuple[int, int], z1: float, z2: float) -> n
 
 
 def grid_image(ready: Ready, dims: tuple[int, int], point: tuple[float, float] | None = None) -> np.ndarray:
-    """The cached n x n grid over two dimensions (the article's figure), with the slider point ringed."""
+    """The cached n x n grid over two dimensions (the article's figure) with its axis values, the slider point ringed."""
     _, values, tiled = ready.grid(dims, GRID_N)
-    if point is None:
-        return tiled
-    return plots.grid_with_marker(tiled, values, check_point(*point), scale=GRID_SCALE)
+    if point is not None:
+        tiled = plots.grid_with_marker(tiled, values, check_point(*point), scale=GRID_SCALE)
+    return plots.with_grid_axes(tiled, values, f"z1 = dimension {dims[0]}", f"z2 = dimension {dims[1]}", scale=GRID_SCALE)
 
 
 def traversals(ready: Ready, n_dims: int = 8, steps: int = 11) -> tuple[np.ndarray, list[int]]:
@@ -79,7 +81,15 @@ def traversals(ready: Ready, n_dims: int = 8, steps: int = 11) -> tuple[np.ndarr
     for r, dim in enumerate(dims):
         z[r, :, dim] = values
     images = decode_latents(ready.model, z.reshape(-1, d)).reshape(len(dims), steps, 28, 28)
-    return plots.labelled_rows({f"dim {dim} (KL {ready.latents.kl_per_dim[dim]:.2f})": images[r] for r, dim in enumerate(dims)}, scale=2, label_width=130), dims
+    strip = plots.labelled_rows({f"dim {dim} (KL {ready.latents.kl_per_dim[dim]:.2f})": images[r] for r, dim in enumerate(dims)}, scale=2, label_width=TRAVERSAL_LABEL)
+    return plots.with_column_values(strip, values, TRAVERSAL_LABEL, scale=2, caption="value of the dimension:"), dims
+
+
+def dims_note(ready: Ready, dims: tuple[int, int]) -> str:
+    d = ready.model.config.latent_dim
+    top = "the two with the most KL" if tuple(dims) == default_dims(ready) else "your choice"
+    return (f"Dimensions {dims[0]} (x) and {dims[1]} (y): {top}. The model has {d} dimensions, "
+            f"{ready.active} of them active.")
 
 
 # --- the handlers ------------------------------------------------------------------------------
@@ -103,15 +113,24 @@ class WalkHandlers:
         point = None if z1 is None and z2 is None else (z1, z2)
         return grid_image(ready, check_dims(ready, (dim_x, dim_y)), point)
 
-    @guard
+    @guard(outputs=3, message=2)
+    def change_dims(self, name, dim_x, dim_y, z1, z2):
+        """(decoded point, grid, note) for newly typed dimensions; invalid ones clear the grid rather than leave a
+        grid of other dimensions beside them."""
+        ready = self.hub.get(name)
+        try:
+            dims = check_dims(ready, (dim_x, dim_y))
+        except InputError as err:
+            return None, None, f"**{err}** The grid comes back once both dimensions are valid."
+        return decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), dims_note(ready, dims)
+
+    @guard(outputs=6, message=5)
     def choose_model(self, name, z1, z2):
         """(dim x, dim y, decoded point, grid, one-dimension strip, note) with the two highest-KL dimensions."""
         ready = self.hub.get(name)
         dx, dy = default_dims(ready)
         strip = ready.memo("traversal", lambda: traversals(ready)[0])
-        note = (f"Dimensions {dx} and {dy} are the two with the most KL. The model has {ready.model.config.latent_dim} "
-                f"dimensions, {ready.metrics.get('active_units', '?')} of them active.")
-        return dx, dy, decode_point(ready, (dx, dy), z1, z2), grid_image(ready, (dx, dy), (z1, z2)), strip, note
+        return dx, dy, decode_point(ready, (dx, dy), z1, z2), grid_image(ready, (dx, dy), (z1, z2)), strip, dims_note(ready, (dx, dy))
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -122,17 +141,17 @@ def build_tab(hub: ModelHub) -> None:
         gr.Markdown(explain.WALK_INTRO)
         with gr.Row():
             with gr.Column(scale=2):
-                model = gr.Radio(MODELS, value="healthy-2d", label="Model", info="2-D latent space, or two dimensions of the 128-d model")
+                model = gr.Radio(MODELS, value="healthy-2d", label="Model", info="2-D latent space, or two dimensions of the 128-d model", elem_id="walk-model")
                 with gr.Row():
-                    dim_x = gr.Number(value=0, precision=0, label="dimension on x (z1)", minimum=0)
-                    dim_y = gr.Number(value=1, precision=0, label="dimension on y (z2)", minimum=0)
-                z1 = gr.Slider(-3, 3, value=0, step=0.05, label="z1")
-                z2 = gr.Slider(-3, 3, value=0, step=0.05, label="z2")
-                point = gr.Image(label="decode(z)", format="png", height=240, interactive=False)
-                message = gr.Markdown("")
+                    dim_x = gr.Number(value=0, precision=0, label="dimension on x (z1)", minimum=0, elem_id="dim-x")
+                    dim_y = gr.Number(value=1, precision=0, label="dimension on y (z2)", minimum=0, elem_id="dim-y")
+                z1 = gr.Slider(-3, 3, value=0, step=0.05, label="z1", elem_id="z1", elem_classes=["walk-slider"])
+                z2 = gr.Slider(-3, 3, value=0, step=0.05, label="z2", elem_id="z2", elem_classes=["walk-slider"])
+                point = picture("decode(z)", height=240, elem_id="point")
+                message = gr.Markdown("", elem_id="walk-message")
             with gr.Column(scale=3):
-                grid = gr.Image(label="15 x 15 grid from -3 to 3 on both axes, other dimensions at 0 (red ring: the sliders)", format="png", interactive=False)
-        traversal = gr.Image(label="One dimension at a time: each row varies one dimension from -3 to 3, the rest at 0", format="png", interactive=False)
+                grid = picture("15 x 15 grid from -3 to 3 on both axes, other dimensions at 0 (red ring: the sliders)", elem_id="grid")
+        traversal = picture("One dimension at a time: each row varies one dimension from -3 to 3, the rest at 0", elem_id="traversal")
         gr.Markdown(explain.WALK_NOTES)
         grid_button = gr.Button("Show the grid", visible=False)  # the grid as an API endpoint of its own
 
@@ -140,11 +159,14 @@ def build_tab(hub: ModelHub) -> None:
     walk = [model, dim_x, dim_y, z1, z2]
     grid_button.click(h.grid, walk, grid, api_name="grid")  # first: a later event of the same function gets grid_1
     model.change(h.choose_model, [model, z1, z2], outputs, api_visibility="private", **QUIET)
-    # while a slider moves only the small decoded digit is redrawn; the big grid moves its ring on release
+    model.change(None, None, None, js=CLOSE_TOASTS_JS)  # the last model's error toasts no longer apply
+    # while a slider moves only the small decoded digit is redrawn; the big grid moves its ring on release (the page's
+    # script turns a key press on a slider into a release too, ui.PAGE_JS)
     z1.change(h.decode, walk, point, api_name="decode", trigger_mode="always_last", **QUIET)
     z2.change(h.decode, walk, point, api_visibility="private", trigger_mode="always_last", **QUIET)
     for slider in (z1, z2):
         slider.release(h.grid, walk, grid, api_visibility="private", trigger_mode="always_last", **QUIET)
     for number in (dim_x, dim_y):
-        number.submit(h.decode, walk, point, api_visibility="private", **QUIET).then(h.grid, walk, grid, api_visibility="private", **QUIET)
-    tab.select(or_wait(h.choose_model, len(outputs), outputs.index(message)), [model, z1, z2], outputs, api_visibility="private", **QUIET)
+        number.submit(h.change_dims, walk, [point, grid, message], api_visibility="private", **QUIET)
+    tab.select(h.choose_model, [model, z1, z2], outputs, api_visibility="private", **QUIET)
+

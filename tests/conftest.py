@@ -82,11 +82,11 @@ def free_port() -> int:
 def app_url(tiny_hub):
     """The real app (build_demo + launch, as app.py does) on a free localhost port."""
     from app import MAX_UPLOAD
-    from playground.ui import SELECT_BRUSH_JS, build_demo
+    from playground.ui import CSS, PAGE_JS, build_demo
 
     demo = build_demo(tiny_hub)
     demo.queue(default_concurrency_limit=4)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size=MAX_UPLOAD, js=SELECT_BRUSH_JS)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size=MAX_UPLOAD, js=PAGE_JS, css=CSS)
     yield f"http://127.0.0.1:{port}/"
     demo.close()

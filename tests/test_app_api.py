@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from playground import plots
+
 gradio_client = pytest.importorskip("gradio_client")
 
 
@@ -54,7 +56,8 @@ def test_decode_and_grid(client):
     assert _size(point) == (224, 224)
     ringed = client.predict("healthy-2d", 0, 1, 1.0, -1.0, api_name="/grid")
     w, h = _size(ringed)
-    assert w == h == 15 * 56 + 16 * 2
+    left, top, right, bottom = plots.GRID_MARGINS
+    assert (w, h) == (15 * 56 + 16 * 2 + left + right, 15 * 56 + 16 * 2 + top + bottom)  # the grid and its axes
     other = client.predict("healthy", 0, 3, 0.0, 0.0, api_name="/grid")
     assert _size(other) == (w, h)
     rgb = np.asarray(Image.open(ringed).convert("RGB")).astype(int)
@@ -77,6 +80,15 @@ def test_compare(client):
 def test_bad_uploads_get_a_sentence(client, tmp_path, make, words):
     with pytest.raises(Exception, match=words) as err:
         client.predict(_png(tmp_path, make()), "healthy", api_name="/reconstruct")
+    assert "Traceback" not in str(err.value)
+
+
+def test_a_file_that_is_not_a_picture_gets_a_sentence(client, tmp_path):
+    """Issue 10 defect 5: a text file named .png gave a broken thumbnail and a traceback in the terminal."""
+    fake = tmp_path / "digit.png"
+    fake.write_text("not a picture at all")
+    with pytest.raises(Exception, match="not a picture this app can read") as err:
+        client.predict(gradio_client.handle_file(str(fake)), "healthy", api_name="/reconstruct")
     assert "Traceback" not in str(err.value)
 
 

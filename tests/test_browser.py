@@ -55,3 +55,122 @@ def test_the_three_tabs_open(page):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_timeout(500)
     assert page.locator("text=Traceback").count() == 0
+
+
+# --- issue 10's browser defects ----------------------------------------------------------------
+
+def brush_ready(page) -> bool:
+    return "highlight" in (page.locator('#sketch button[aria-label="Brush"]').get_attribute("class") or "")
+
+
+def recon_src(page):
+    img = page.locator("#recon img")
+    return img.get_attribute("src") if img.count() else None
+
+
+def test_after_clearing_the_canvas_the_brush_draws_again(page):
+    """Defect 1: the trash icon also deselected the brush, and the next strokes selected page text."""
+    page.get_by_role("tab", name="Draw").click()
+    stroke(page, [(0.5, 0.2), (0.5, 0.8)])
+    page.wait_for_selector("#recon img", timeout=30_000)
+    page.locator('#sketch button[aria-label="Clear canvas"]').click()
+    page.wait_for_function("() => !document.querySelector('#recon img')", timeout=10_000)  # cleared outputs
+    page.wait_for_timeout(500)
+    assert brush_ready(page)
+    stroke(page, [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)])
+    page.wait_for_selector("#recon img", timeout=30_000)
+    assert "nats" in page.locator("#draw-message").inner_text()
+
+
+def dark_pixels(page) -> int:
+    """Ink on the canvas, counted on a screenshot of it (what the person sees, whatever the canvas's own API says)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    shot = Image.open(io.BytesIO(page.locator("#sketch canvas").first.screenshot())).convert("L")
+    return int((np.asarray(shot) < 100).sum())
+
+
+def test_picking_a_test_digit_clears_the_drawing(page):
+    """Defect 2: the previous drawing stayed on the canvas while the outputs showed the test digit."""
+    page.get_by_role("tab", name="Draw").click()
+    page.locator('#sketch button[aria-label="Clear canvas"]').click()
+    page.wait_for_timeout(800)
+    empty = dark_pixels(page)  # the tool panel floats over the canvas: its icons are dark too
+    stroke(page, [(0.5, 0.2), (0.5, 0.8)])
+    page.wait_for_selector("#recon img", timeout=30_000)
+    assert dark_pixels(page) > empty + 500  # the stroke is on the canvas
+    before = recon_src(page)
+    page.locator("#examples .thumbnail-item").nth(4).click()
+    page.wait_for_function(f"() => {{ const i = document.querySelector('#recon img'); return i && i.src !== {before!r}; }}", timeout=30_000)
+    page.wait_for_timeout(1500)  # the canvas's own change event must not wipe the digit's outputs
+    assert page.locator("#recon img").count() == 1
+    assert dark_pixels(page) <= empty + 20, "the canvas still holds the earlier drawing"
+    assert brush_ready(page)
+
+
+@pytest.mark.parametrize("width", [1400, 1024])
+def test_the_test_digits_all_fit(page, width):
+    """Defect 8: the gallery cut off digits 4 and 9 at 1400 px and 1024 px wide windows."""
+    page.set_viewport_size({"width": width, "height": 1600})
+    page.get_by_role("tab", name="Draw").click()
+    page.wait_for_timeout(800)
+    box = page.locator("#examples").bounding_box()
+    thumbs = page.locator("#examples .thumbnail-item")
+    assert thumbs.count() == 10
+    for i in range(10):
+        t = thumbs.nth(i).bounding_box()
+        assert box["x"] <= t["x"] and t["x"] + t["width"] <= box["x"] + box["width"] + 0.5, f"digit {i} cut off at {width} px"
+    page.set_viewport_size({"width": 1400, "height": 1600})
+
+
+def test_no_label_chip_covers_a_picture(page):
+    """Defect 6: Gradio's label chips covered the bubble's title, the grid's top row and the strips' first labels."""
+    page.get_by_role("tab", name="Draw").click()
+    for elem in ("bubble", "musigma", "samples", "recon"):
+        labels = page.locator(f'#{elem} [data-testid="block-label"]')
+        assert not any(labels.nth(i).is_visible() for i in range(labels.count())), elem
+        assert page.locator(f"#{elem}").inner_text().strip() == "", elem  # no words drawn over the picture
+
+
+def test_arrow_keys_move_the_grid_ring(page):
+    """Defect 11: moving a slider with the keyboard changed the digit but not the ring on the grid."""
+    page.get_by_role("tab", name="Latent walk").click()
+    page.wait_for_selector("#grid img", timeout=30_000)
+    before = page.locator("#grid img").get_attribute("src")
+    page.locator("#z1 input[type=range]").focus()
+    for _ in range(6):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => document.querySelector('#grid img') && document.querySelector('#grid img').src !== {before!r}", timeout=15_000)
+
+
+def test_an_invalid_dimension_leaves_no_stale_grid(page):
+    """Defect 11: an invalid dimension stayed beside the grid of the previous dimensions."""
+    page.get_by_role("tab", name="Latent walk").click()
+    page.wait_for_selector("#grid img", timeout=30_000)
+    was = page.locator("#dim-y input").input_value()
+    page.locator("#dim-y input").fill("7")
+    page.locator("#dim-y input").press("Enter")
+    page.wait_for_function("() => !document.querySelector('#grid img')", timeout=15_000)
+    assert "dimensions 0 to 1" in page.locator("#walk-message").inner_text()
+    page.locator("#dim-y input").fill(was)
+    page.locator("#dim-y input").press("Enter")
+    page.wait_for_selector("#grid img", timeout=15_000)
+
+
+def test_a_bad_upload_says_why_and_its_toast_goes_with_a_model_change(page, tmp_path):
+    """Defects 5 and 11: a text file named .png showed a broken thumbnail and no message; error toasts outlived a
+    model change."""
+    page.get_by_role("tab", name="Draw").click()
+    fake = tmp_path / "digit.png"
+    fake.write_text("not a picture")
+    page.get_by_text("…or upload a picture of a digit").click()
+    page.locator("#upload input[type=file]").set_input_files(str(fake))
+    toast = page.locator(".toast-body", has_text="not a picture this app can read")
+    toast.wait_for(timeout=15_000)
+    assert page.locator("text=Traceback").count() == 0
+    page.locator("#draw-model label", has_text="autoencoder").click()
+    toast.wait_for(state="detached", timeout=5_000)
+    page.locator("#draw-model label", has_text="healthy").click()

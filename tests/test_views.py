@@ -1,6 +1,7 @@
 """The tabs' views as plain functions: shapes and types, and that each figure shows what it claims."""
 from __future__ import annotations
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
@@ -82,15 +83,19 @@ def test_walk_views(tiny_hub):
     z = torch.tensor([[1.5, -0.5]])
     np.testing.assert_array_equal(img, plots.digit_image(ready.model.decode(z)[0, 0].numpy(), 8))
     g1 = walk.grid_image(ready, (0, 1), (0.0, 0.0))
-    assert g1.shape[2] == 3 and g1.shape[0] == g1.shape[1] == 15 * 56 + 16 * 2
+    left, top, right, bottom = plots.GRID_MARGINS
+    side = 15 * 56 + 16 * 2
+    assert g1.shape == (side + top + bottom, side + left + right, 3)
     assert ready.grid((0, 1), 15) is ready.grid((0, 1), 15)  # cached per model and pair
-    assert np.array_equal(walk.grid_image(ready, (0, 1)), plots.tile(ready.grid((0, 1), 15)[0], scale=2))
     plain = walk.WalkHandlers(tiny_hub).grid("healthy-2d", 0, 1)  # no point: no ring
-    assert plain.ndim == 2 and plain.shape == g1.shape[:2]
+    inner = plain[top : top + side, left : left + side, 0]
+    assert np.array_equal(inner, plots.tile(ready.grid((0, 1), 15)[0], scale=2))
+    # the axes carry their values (issue 10, defect 7): dark tick labels left of and below the grid
+    assert (plain[top : top + side, : left - 4] < 100).any() and (plain[top + side + 4 :, left : left + side] < 100).any()
     # the ring sits on the grid cell of the slider point: centre cell for (0, 0)
     ring = np.argwhere((g1[:, :, 0] > 200) & (g1[:, :, 1] < 80))
     centre = (ring.min(0) + ring.max(0)) / 2
-    assert np.allclose(centre, 2 + 7 * 58 + 28, atol=2)
+    assert np.allclose(centre, np.array([top, left]) + 2 + 7 * 58 + 28, atol=2)
     strip, dims = walk.traversals(tiny_hub.get("healthy"))
     assert strip.ndim == 3 and len(dims) == 6
     with pytest.raises(InputError):
@@ -137,9 +142,26 @@ def test_hub_says_what_it_waits_for(tmp_path):
     hub._set("collapsed", "queued to train")
     with pytest.raises(NotReady, match="queued to train and starts when healthy is done"):
         hub.get("collapsed")
-    with pytest.raises(NotReady, match="no model called"):
+    with pytest.raises(InputError, match="no model called"):  # a wrong name is the caller's mistake, not a wait
         hub.get("bogus")
+    hub._set("autoencoder", "loading")  # a cached model being loaded is not queued to train
+    with pytest.raises(NotReady, match="loading from its checkpoint"):
+        hub.get("autoencoder")
     assert "healthy" in hub.status_markdown()
+
+
+def test_a_wait_is_an_info_message_not_an_error(tmp_path):
+    """Issue 10 defect 12: a view opened while its model trains says what it waits for in its message, no red toast."""
+    from playground.handling import guard
+    from playground.models import ModelHub
+
+    hub = ModelHub(tmp_path)
+    hub._set("healthy", "training: epoch 1/8, batch 3/125, loss 900.0")
+    out = guard(outputs=3, message=1)(lambda: hub.get("healthy"))()
+    assert out[0] == out[2] == gr.skip() and "not ready yet (training: epoch 1/8" in out[1]
+    assert guard(lambda: hub.get("healthy"))() == gr.skip()
+    with pytest.raises(gr.Error, match="no model called"):
+        guard(lambda: hub.get("bogus"))()
 
 
 def test_regime_sentence_without_a_healthy_reference():

@@ -20,6 +20,24 @@ class BlankCanvas(InputError):
         super().__init__("The canvas is blank: draw a digit first.")
 
 
+def open_picture(path) -> Image.Image:
+    """A picture file read whole, or InputError saying in one sentence why it cannot be: not a picture (whatever its
+    name says), too many pixels (checked from the header, before decoding: a decompression bomb costs nothing), or
+    damaged."""
+    try:
+        img = Image.open(path)
+        if img.width * img.height > MAX_PIXELS:
+            raise InputError(f"The picture is {img.width}x{img.height} pixels; please use one under {MAX_PIXELS // 1_000_000} megapixels.")
+        img.load()
+        return img
+    except Image.DecompressionBombError:  # PIL refuses past twice its own limit while reading the header
+        raise InputError(f"The picture has far too many pixels; please use one under {MAX_PIXELS // 1_000_000} megapixels.") from None
+    except (Image.UnidentifiedImageError, Image.DecompressionBombWarning):
+        raise InputError("That file is not a picture this app can read; upload a PNG, JPEG or WebP of a digit.") from None
+    except (OSError, SyntaxError, ValueError) as err:  # a truncated or corrupt file of a known format
+        raise InputError(f"That picture file is damaged and cannot be read ({type(err).__name__}); try saving it again.") from None
+
+
 def ink_from_image(image: Image.Image | np.ndarray) -> np.ndarray:
     """Ink map (H, W) float32 in [0, 1] of any picture, whatever its mode and colours.
 

@@ -1,0 +1,24 @@
+"""Components the tabs share, built the same way everywhere."""
+from __future__ import annotations
+
+import gradio as gr
+
+# Gradio draws a component's label as a chip over the top-left corner of its picture, where it hid the bubble's
+# title, the grid's top row and the first row labels of the strips (issue 10, defect 6); pictures carry their caption
+# above them instead, and their buttons sit in a bar of their own (CSS below).
+CSS = """
+.picture .icon-button-wrapper { position: static; justify-content: flex-end; margin: 0 0 4px 0; }
+/* the test-digit gallery: ten thumbnails that shrink with the column (Gradio's are a fixed 100 px, and its fifth
+   column fell off the edge at 1400 and 1024 px wide windows) */
+#examples .grid-container { grid-template-columns: repeat(5, minmax(0, 1fr)); grid-auto-rows: min-content; grid-template-rows: none; }
+#examples .thumbnail-item { width: 100%; height: auto; aspect-ratio: 1 / 1; min-width: 0; }
+#examples .grid-wrap { height: auto !important; max-height: none; min-height: 0; }
+.caption p { font-size: var(--text-md); margin: 0; }
+"""
+
+
+def picture(caption: str, elem_id: str | None = None, **kwargs) -> gr.Image:
+    """An output picture with its caption above it, never on it."""
+    gr.Markdown(caption, elem_classes=["caption"])
+    return gr.Image(label=caption, show_label=False, format="png", interactive=False, elem_id=elem_id, elem_classes=["picture"],
+                    buttons=["download", "fullscreen"], **kwargs)
