@@ -168,23 +168,38 @@ def main_first(world: World, fn: Callable[[], T]) -> T:
 
 # --- BatchNorm over the global batch ---------------------------------------------------------------------------
 
+class _SumOverRanks(torch.autograd.Function):
+    """all_reduce(SUM) as an autograd op: every rank's loss depends on every rank's sums, so the gradient of a sum is
+    the sum over ranks of the gradients (what torch.distributed.nn's deprecated all_reduce did)."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor)
+        return tensor
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class CpuSyncBatchNorm(nn.BatchNorm2d):
     """BatchNorm2d normalising with the statistics of the global batch across ranks, on CPU, where PyTorch's
-    SyncBatchNorm refuses to run (its kernels are CUDA-only). Built from autograd-aware all_reduce
-    (torch.distributed.nn), so the backward is the global batch's too, as SyncBatchNorm's is."""
+    SyncBatchNorm refuses to run (its kernels are CUDA-only). Its sums go through _SumOverRanks, whose backward sums
+    the gradients too, so the backward is the global batch's, as SyncBatchNorm's is."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce  # autograd-aware (its backward all-reduces the gradient)
-
         xf = x.float()  # (B, C, H, W); sums in fp32 under bf16 autocast too
         dims = (0, 2, 3)
         count = torch.tensor([float(x.shape[0] * x.shape[2] * x.shape[3])], dtype=xf.dtype)
-        totals = all_reduce(torch.cat([count, xf.sum(dims)]))  # (1 + C): rows x pixels, per-channel sums
+        totals = _SumOverRanks.apply(torch.cat([count, xf.sum(dims)]))  # (1 + C): rows x pixels, per-channel sums
         n, mean = totals[0], totals[1:] / totals[0]
         centred = xf - mean.view(1, -1, 1, 1)
-        var = all_reduce(centred.pow(2).sum(dims)) / n  # biased, as BatchNorm normalises with
+        var = _SumOverRanks.apply(centred.pow(2).sum(dims)) / n  # biased, as BatchNorm normalises with
         y = centred * torch.rsqrt(var + self.eps).view(1, -1, 1, 1)
         if self.affine:
             y = y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
@@ -215,8 +230,7 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def wrap_ddp(module: nn.Module, device: torch.device) -> nn.Module:
-    """PyTorch's DistributedDataParallel around the training forward. Buffers are not re-broadcast before each forward:
-    the synchronised BatchNorm already keeps the running statistics equal on every rank."""
+    """PyTorch's DistributedDataParallel around the training forward (it starts every rank from rank 0's weights)."""
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)

@@ -27,7 +27,7 @@ _warned_offline = False
 def imagenet_resnet18_state() -> dict[str, torch.Tensor] | None:
     """ResNet-18 ImageNet weights from torch's cache (TORCH_HOME) or the internet; None when neither works.
 
-    torchvision writes 'Downloading: ...' to stderr before every attempt, also offline, where each preset would print
+    torch.hub prints 'Downloading: ...' on stdout before every attempt, also offline, where each preset would print
     it again: that line is held back and this says one sentence instead, once per process (a failed download is not
     retried, so offline starts do not wait on the network again for every preset)."""
     global _warned_offline
@@ -38,7 +38,7 @@ def imagenet_resnet18_state() -> dict[str, torch.Tensor] | None:
     try:
         if cached.is_file():
             return weights.get_state_dict(progress=False)
-        with contextlib.redirect_stderr(io.StringIO()):  # torchvision's own 'Downloading: ...' line
+        with contextlib.redirect_stdout(io.StringIO()):  # torch.hub's own 'Downloading: ...' line
             state = weights.get_state_dict(progress=False)
         logging.getLogger("vae").warning(f"downloaded ImageNet weights for ResNet-18 into {cached}")
         return state
