@@ -81,23 +81,37 @@ def process_group(world: World, device: torch.device, timeout_s: float = 1800) -
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         yield
-    finally:
+    except BaseException:  # stopping already: torchrun's SIGTERM must not cut the last sentence short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise
+    else:
         signal.signal(signal.SIGTERM, previous)
+    finally:
         dist.destroy_process_group()
 
 
 def _stop_on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise JobStopped("torchrun stopped this process because another process of the job stopped")
+
+
+def is_peer_failure(err: BaseException) -> bool:
+    """A collective failed because another rank vanished: gloo says 'Connection reset by peer' in a RuntimeError
+    from its transport, nccl raises DistError; an ordinary bug is neither."""
+    text = str(err)
+    return isinstance(err, dist.DistError) or (isinstance(err, RuntimeError) and ("gloo" in text or "NCCL" in text or "ProcessGroup" in text))
 
 
 @contextlib.contextmanager
 def peers_watched() -> Iterator[None]:
-    """Turn a collective failing because a peer vanished (gloo: connection closed) into JobStopped."""
+    """Turn a collective failing because a peer vanished into JobStopped, one sentence."""
     try:
         yield
-    except dist.DistError as err:
-        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise JobStopped(f"another process of the job stopped ({first})") from None
+    except (RuntimeError, dist.DistError) as err:
+        if not is_peer_failure(err):
+            raise
+        reason = "connection reset by peer" if "reset by peer" in str(err) else type(err).__name__
+        raise JobStopped(f"another process of the job stopped ({reason})") from None
 
 
 # --- sharding --------------------------------------------------------------------------------------------------
