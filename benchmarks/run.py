@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -417,6 +418,95 @@ def bench_tsne(quick: bool) -> dict:
     return {"tsne_s": statistics.median(ts), "tsne_points": len(mu), "tsne_library": f"scikit-learn {sklearn.__version__}"}
 
 
+# --- 6. scaling out (torchrun / DDP) -------------------------------------------------------------------------------
+
+def _scaling_rank(rank: int, size: int, port: int, device: str, path_name: str, steps: int, batch: int, results) -> None:
+    """One rank of a timed DDP run: the project's train_step on its shard of the same global batch, as under torchrun."""
+    import torch.distributed as dist
+
+    from vae import distributed
+    from vae.model import VAE
+    from vae.speed import FastPath
+    from vae.train import ElboForward, make_optimizer, train_step
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(rank))
+    if device == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))  # the cores shared out, as torchrun's ranks would
+    world = distributed.from_env() if size > 1 else distributed.SINGLE
+    dev = distributed.device_for(world, torch.device(device))
+    with distributed.process_group(world, dev):
+        config = VAEConfig(pretrained=False, batch_size=batch)
+        path = FastPath(dev, path_name)
+        torch.manual_seed(0)
+        model = path.prepare(VAE(config))
+        if world.distributed:
+            model = distributed.sync_batchnorm(model, dev)
+        opt = make_optimizer(model, config)
+        net = distributed.wrap_ddp(ElboForward(model), dev) if world.distributed else ElboForward(model)
+        x, eps = load_dataset().train.images[:batch], torch.randn(batch, config.latent_dim)
+
+        def step():
+            train_step(net, opt, distributed.shard(x, world), config, path, eps=distributed.shard(eps, world), world=world, batch_rows=batch)
+
+        for _ in range(2):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        distributed.barrier(world)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        distributed.barrier(world)
+        if world.is_main:
+            results.put(batch * steps / (time.perf_counter() - t0))
+        if dist.is_initialized():
+            distributed.barrier(world)
+
+
+def images_per_s(size: int, device: str, path_name: str, steps: int, batch: int) -> float:
+    """Training images/s of `size` processes on the same global batch (spawned the way torch.multiprocessing does)."""
+    import torch.multiprocessing as tmp
+
+    results = tmp.get_context("spawn").SimpleQueue()
+    tmp.spawn(_scaling_rank, args=(size, free_port(), device, path_name, steps, batch, results), nprocs=size)
+    return results.get()
+
+
+def bench_scaling(quick: bool) -> dict:
+    """Images/s of the default model's training step for 1 and 2 CPU processes (gloo DDP, global batch 32)."""
+    from vae.speed import choose
+
+    config = VAEConfig(pretrained=False)
+    batch = PRESETS["healthy"].config.batch_size
+    path = choose(dataclasses.replace(config, batch_size=batch), torch.device("cpu"), log=lambda m: print(m, file=sys.stderr)).name
+    steps = 5 if quick else 40
+    one = images_per_s(1, "cpu", path, steps, batch)
+    two = images_per_s(2, "cpu", path, steps, batch)
+    return {"cpu_fast_path": path, "global_batch": batch, "cpu_1_process_img_per_s": one, "cpu_2_processes_img_per_s": two,
+            "cpu_2_vs_1_ratio": two / one, "cores": os.cpu_count()}
+
+
+def bench_gpu(quick: bool) -> dict:
+    """With CUDA: images/s on 1 GPU and on every GPU (nccl DDP), the speed-up, and a full-MNIST epoch at that rate."""
+    if not torch.cuda.is_available():
+        return {"gpu": "not measured: no GPU"}
+    from vae.speed import choose
+
+    n = torch.cuda.device_count()
+    batch = 256  # a GPU batch; the global batch stays the same for 1 and N GPUs
+    path = choose(VAEConfig(pretrained=False, batch_size=batch), torch.device("cuda"), log=lambda m: print(m, file=sys.stderr)).name
+    steps = 10 if quick else 100
+    one = images_per_s(1, "cuda", path, steps, batch)
+    out = {"gpu": torch.cuda.get_device_name(0), "gpus": n, "gpu_fast_path": path, "global_batch": batch,
+           "gpu_1_img_per_s": one, "full_mnist_epoch_s_1_gpu": 60000 / one}
+    if n > 1:
+        many = images_per_s(n, "cuda", path, steps, batch)
+        out.update({f"gpu_{n}_img_per_s": many, f"full_mnist_epoch_s_{n}_gpus": 60000 / many, f"gpu_{n}_vs_1_speedup": many / one})
+    return out
+
+
 # --- report -------------------------------------------------------------------------------------------
 
 def machine() -> dict:
@@ -450,7 +540,7 @@ def write_results(results: dict, command: str, path: Path) -> None:
     for key, v in results["verdicts"].items():
         value = "not measured" if v["value"] is None else f"{v['value']:.3g}"
         lines.append(f"| {key} | {value} | {v['target']} | {'' if v['met'] is None else ('yes' if v['met'] else 'NO')} |")
-    for section in ("training", "cold_start", "latency", "quality", "tsne"):
+    for section in ("training", "cold_start", "latency", "quality", "tsne", "scaling", "gpu"):
         if section not in results:
             continue
         lines += ["", f"## {section.replace('_', ' ')}", "", "| figure | value |", "|---|---|"]
@@ -469,7 +559,8 @@ def write_results(results: dict, command: str, path: Path) -> None:
 
 
 def main() -> None:
-    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "quality": bench_quality, "tsne": bench_tsne}
+    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "quality": bench_quality, "tsne": bench_tsne,
+             "scaling": bench_scaling, "gpu": bench_gpu}
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats, no full cold start, 1-epoch quality runs")
     p.add_argument("--only", default=",".join(parts), help=f"comma-separated parts: {', '.join(parts)}")

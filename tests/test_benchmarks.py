@@ -20,3 +20,16 @@ def test_quick_training_benchmark_prints_json_and_writes_a_table(tmp_path):
     assert results["verdicts"]["training_speedup"]["value"] == training["training_speedup"]
     table = out.read_text()
     assert "| training_speedup |" in table and "python benchmarks/run.py --quick --only training" in table
+
+
+def test_gpu_section_says_not_measured_without_cuda(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        return  # measured for real on a GPU machine
+    out = tmp_path / "RESULTS.md"
+    r = subprocess.run([sys.executable, "benchmarks/run.py", "--quick", "--only", "gpu", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["gpu"] == {"gpu": "not measured: no GPU"}
+    assert "not measured: no GPU" in out.read_text()

@@ -94,3 +94,52 @@ def test_train_all_refuses_to_overwrite_a_foreign_checkpoint(trained, tmp_path):
     line = _one_line_error(r)
     assert "another config" in line and "move" in line
     assert (tmp_path / "checkpoints" / "healthy" / "model.safetensors").read_bytes() == (trained[0] / "model.safetensors").read_bytes()
+
+
+# --- issue 10, defect 13 -------------------------------------------------------------------------------------------
+
+def test_evaluate_shows_a_progress_bar_over_the_iw_nll(trained):
+    out, _ = trained
+    r = run("evaluate", str(out), "--iw-samples", "2")
+    assert r.returncode == 0 and "IW-NLL, 2 samples per image" in r.stderr
+
+
+def test_ctrl_c_says_exactly_what_is_saved(trained, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from vae import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("vae.train.train", interrupted)
+    assert cli.main(["train", "--preset", "healthy-2d", "--out", str(tmp_path / "fresh"), "--device", "cpu"]) == 130
+    assert "nothing is saved yet" in capsys.readouterr().err
+    shutil.copytree(trained[0], tmp_path / "one")
+    assert cli.main(["train", "--preset", "healthy-2d", "--epochs", "3", "--out", str(tmp_path / "one"), "--resume", "--device", "cpu"]) == 130
+    assert "epoch 1 is saved" in capsys.readouterr().err
+
+
+def test_resume_with_fewer_epochs_than_the_folder_holds_says_so(trained, tmp_path, capsys):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from vae import cli
+
+    folder = tmp_path / "three"
+    shutil.copytree(trained[0], folder)
+    save_file(load_file(str(folder / "model.safetensors")), str(folder / "model.safetensors"), metadata={"format": "pt", "epoch": "3"})
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert cli.main(["train", "--preset", "healthy-2d", "--epochs", "2", "--out", str(folder), "--resume", "--device", "cpu"]) == 0
+    said = capsys.readouterr().out
+    assert "already holds 3 epochs, more than the 2 asked; nothing to do" in said and "3 of 2" not in said
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_training_over_a_trained_folder_without_resume_is_refused(trained):
+    out, _ = trained
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    line = _one_line_error(run("train", "--preset", "collapsed", "--epochs", "1", "--out", str(out)))
+    assert "already holds the healthy-2d preset" in line and "nothing was changed" in line and "--resume" in line
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -63,3 +63,27 @@ def test_offline_download_names_the_offline_choice(tmp_path, monkeypatch):
 def test_unknown_dataset():
     with pytest.raises(DataUnavailableError, match="mnist-5k"):
         load_dataset("cifar")
+
+
+def test_idx_files_placed_in_data_dir_are_read_gzipped_or_not(tmp_path):
+    import gzip
+
+    tr_x, tr_y = _write_idx(tmp_path, "train", 7, 0)
+    te_x, te_y = _write_idx(tmp_path, "t10k", 3, 1)
+    for f in list(tmp_path.glob("t10k-*")):  # as the sites serve them: .gz
+        (tmp_path / (f.name + ".gz")).write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+    data = load_dataset("mnist", root=tmp_path)
+    assert data.train.images.shape == (7, 1, 28, 28) and data.test.labels.tolist() == te_y.tolist()
+    assert torch.allclose(data.train.images[:, 0] * 255, torch.from_numpy(tr_x).float())
+
+
+def test_offline_message_names_data_dir(tmp_path, monkeypatch):
+    import torchvision.datasets.mnist as tv_mnist
+
+    def offline(*args, **kwargs):
+        raise URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
+    with pytest.raises(DataUnavailableError, match="--data-dir DIR"):
+        load_torchvision("mnist", root=tmp_path)

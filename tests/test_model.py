@@ -230,3 +230,21 @@ def test_a_checkpoint_with_full_3x3_kernels_still_loads(tmp_path):
     loaded = VAE.from_pretrained(tmp_path / "old")
     x = torch.rand(3, 1, 28, 28)
     assert torch.allclose(loaded.encode(x)[0], model.encode(x)[0], atol=1e-6)
+
+
+def test_offline_imagenet_lookup_says_one_line_once(tmp_path, monkeypatch, capsys, caplog):
+    """torch.hub prints 'Downloading: ...' before every attempt; offline, every preset would repeat it."""
+    from urllib.error import URLError
+
+    import vae.model as m
+
+    def offline(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr("torch.hub.download_url_to_file", offline)
+    monkeypatch.setattr(m, "_warned_offline", False)
+    assert m.imagenet_resnet18_state() is None and m.imagenet_resnet18_state() is None
+    out = capsys.readouterr()
+    assert "Downloading" not in out.out + out.err
+    assert [r.getMessage() for r in caplog.records if "ImageNet" in r.getMessage()] == [caplog.records[-1].getMessage()]

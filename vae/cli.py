@@ -15,13 +15,17 @@ class UsageError(Exception):
 
 
 def _cmd_train(args) -> int:
+    from . import distributed
     from .cache import checkpoint_state
-    from .train import train
     from .workers import Task
 
+    world = distributed.from_env()
     if args.all:
-        if args.out or args.epochs or args.dataset or args.resume:
-            raise UsageError("--all trains every preset into checkpoints/ with its own settings; it takes no --out, --epochs, --dataset or --resume")
+        if world.distributed:
+            raise UsageError("--all trains presets side by side in worker processes; under torchrun train one --preset at a time")
+        if args.out or args.epochs or args.dataset or args.resume or args.batch_size or args.data_dir:
+            raise UsageError("--all trains every preset into checkpoints/ with its own settings; it takes no --out, --epochs, --dataset, "
+                             "--batch-size, --data-dir or --resume")
         tasks = []
         for name in PRESETS:
             directory = Path("checkpoints") / name
@@ -40,15 +44,73 @@ def _cmd_train(args) -> int:
         if args.epochs < 1:
             raise UsageError("--epochs must be at least 1")
         config = dataclasses.replace(config, epochs=args.epochs)
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise UsageError("--batch-size must be at least 1")
+        config = dataclasses.replace(config, batch_size=args.batch_size)
     if args.dataset:
         config = dataclasses.replace(config, dataset=args.dataset)
     out = Path(args.out or Path("checkpoints") / args.preset)
-    train(config, out, device=args.device, resume=args.resume, name=args.preset)
-    print(f"saved {out}")
+    if not args.resume:
+        refuse_to_overwrite(out)
+    return _train_one(config, out, args, world)
+
+
+def _train_one(config, out: Path, args, world) -> int:
+    """Train one preset, under torchrun in its process group; a stop says exactly which epochs are on disk."""
+    from . import distributed
+    from .train import resolve_device, train
+
+    device = distributed.device_for(world, resolve_device(args.device))
+    try:
+        with distributed.process_group(world, device):
+            train(config, out, device=str(device), resume=args.resume, name=args.preset, world=world, data_dir=args.data_dir or "data")
+    except KeyboardInterrupt:
+        if world.is_main:
+            print(f"interrupted; {saved_sentence(out)}", file=sys.stderr)
+        return 130
+    except distributed.JobStopped as err:
+        print(f"error: training stopped on rank {world.rank}: {err}; {saved_sentence(out, torchrun=True)}", file=sys.stderr)
+        return 1
+    if world.is_main:
+        print(f"saved {out}")
     return 0
 
 
-def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto") -> dict:
+def saved_sentence(out: Path, torchrun: bool = False) -> str:
+    """What a stopped run left in `out`, said exactly: nothing yet, or epochs 1..k (and how to continue)."""
+    from .train import saved_epoch
+
+    try:
+        k = saved_epoch(out) if (out / "model.safetensors").exists() else 0
+    except Exception:  # a damaged file: say what is certain
+        k = 0
+    if k == 0:
+        return f"nothing is saved yet in {out} (the first epoch had not finished)"
+    again = "rerun the same torchrun command with --resume" if torchrun else "continue it with --resume"
+    return f"{'epoch 1 is' if k == 1 else f'epochs 1..{k} are'} saved in {out}; {again}"
+
+
+def refuse_to_overwrite(out: Path) -> None:
+    """A folder that already holds a trained model is never trained over without --resume (no data loss)."""
+    from .model import read_config
+    from .store import CheckpointError
+    from .train import saved_epoch
+
+    if not (out / "model.safetensors").exists():
+        return
+    try:
+        held = read_config(out)
+        what = next((f"the {name} preset" for name, preset in PRESETS.items()
+                     if held.matches(dataclasses.replace(preset.config, epochs=held.epochs))), "a model")
+        what += f", {saved_epoch(out)} epoch(s)"
+    except Exception:  # unreadable: still someone's files
+        what = "a model"
+    raise UsageError(f"{out} already holds {what}; nothing was changed. Continue it with --resume, "
+                     "or train into a new --out folder (or move this one away first)")
+
+
+def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto", data_dir: str = "data", progress: bool = False) -> dict:
     """A checkpoint's metrics on the held-out split, judged, with its preset's checks when it is one."""
     from .analysis import check_preset, compute_metrics
     from .data import load_dataset
@@ -62,9 +124,9 @@ def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto") 
         raise UsageError(f"{directory} does not exist")
     model = VAE.from_pretrained(directory, device=resolve_device(device))
     model = to_channels_last(model)  # decodes 1.7-2.4x faster than NCHW on CPU; the IW estimate is all decodes
-    data = load_dataset(model.config.dataset)
+    data = load_dataset(model.config.dataset, data_dir)
     judge = load_or_train_judge(data, directory.resolve().parent, log=lambda m: print(m, file=sys.stderr))
-    metrics = compute_metrics(model, data, iw_samples=iw_samples, judge=judge)
+    metrics = compute_metrics(model, data, iw_samples=iw_samples, judge=judge, progress=progress)
     for name, preset in PRESETS.items():
         if model.config.matches(dataclasses.replace(preset.config, epochs=model.config.epochs)):
             metrics["preset"] = name
@@ -124,7 +186,8 @@ def _train_in_workers(tasks: list, jobs: int | None, device: str) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    print(json.dumps(evaluate_checkpoint(Path(args.dir), args.iw_samples, args.device), indent=2))
+    metrics = evaluate_checkpoint(Path(args.dir), args.iw_samples, args.device, args.data_dir or "data", progress=True)
+    print(json.dumps(metrics, indent=2))
     return 0
 
 
@@ -207,29 +270,54 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    """Train one short run per beta and print a table of kl, mse, active units, knn_acc and the judged samples."""
+    """Train one short run per beta and print a table of kl, mse, active units, knn_acc and the judged samples.
+
+    Under torchrun the betas are shared out over the processes (one configuration per rank at a time, each on its own
+    GPU when there are GPUs); rank 0 waits for all of them and prints the table."""
+    import torch
+
+    from . import distributed
     from .config import VAEConfig
     from .store import read_json
-    from .train import train
+    from .train import resolve_device, train
 
+    world = distributed.from_env()
+    device = distributed.device_for(world, resolve_device(args.device))
     keys = ("kl", "mse", "active_units", "knn_acc", "mean_abs_mu", "sample_valid", "sample_coverage", "recon_keeps_digit")
-    rows = []
-    for beta in args.betas:
-        config = VAEConfig(beta=beta, sigma=args.sigma, latent_dim=args.latent_dim, epochs=args.epochs)
-        out = Path(args.out) / f"beta{beta:g}-sigma{args.sigma:g}-d{args.latent_dim}"
-        train(config, out, device=args.device, resume=True, name=out.name, progress=False)
-        m = read_json(out / "metrics.json")["final"]
-        rows.append({"beta": beta, "sigma": args.sigma, "beta_eff": config.beta_eff, **{k: m.get(k) for k in keys}})
-        print(json.dumps(rows[-1]), flush=True)
+
+    def run_dir(beta: float) -> Path:
+        return Path(args.out) / f"beta{beta:g}-sigma{args.sigma:g}-d{args.latent_dim}"
+
+    def config_for(beta: float) -> VAEConfig:
+        return VAEConfig(beta=beta, sigma=args.sigma, latent_dim=args.latent_dim, epochs=args.epochs)
+
+    if world.distributed and world.is_main:
+        print(f"sweeping {len(args.betas)} betas over {world.size} processes", flush=True)
+    # Only a barrier crosses processes here, so gloo serves on GPUs too; runs can be long, hence the long timeout.
+    with distributed.process_group(world, torch.device("cpu"), timeout_s=7 * 24 * 3600):
+        for beta in distributed.share(args.betas, world):
+            out = run_dir(beta)
+            train(config_for(beta), out, device=str(device), resume=True, name=out.name, progress=False,
+                  log=print if world.is_main else (lambda m: None), data_dir=args.data_dir or "data")
+            if not world.distributed:
+                print(json.dumps(sweep_row(beta, config_for(beta), read_json(out / "metrics.json")["final"], keys)), flush=True)
+        distributed.barrier(world)
+    if not world.is_main:
+        return 0
+    rows = [sweep_row(beta, config_for(beta), read_json(run_dir(beta) / "metrics.json")["final"], keys) for beta in args.betas]
     command = (f"python -m vae sweep --betas {','.join(f'{b:g}' for b in args.betas)} --sigma {args.sigma:g} "
                f"--latent-dim {args.latent_dim} --epochs {args.epochs}")
-    print(f"\n{provenance(command)}:\n")
+    print(f"\n{provenance(command)}{f' ({world.size} processes)' if world.distributed else ''}:\n")
     print("| beta | sigma | beta_eff | KL (nats) | MSE/pixel | active units | 5-NN acc | mean abs mu | prior samples that are digits | classes covered | reconstructions keep the digit |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['beta']:g} | {r['sigma']:g} | {r['beta_eff']:.3g} | {r['kl']:.3g} | {r['mse']:.4f} | {r['active_units']} | {r['knn_acc']:.3f} | "
               f"{r['mean_abs_mu']:.2f} | {r['sample_valid']:.3f} | {r['sample_coverage']:.3f} | {r['recon_keeps_digit']:.3f} |")
     return 0
+
+
+def sweep_row(beta: float, config, final: dict, keys: tuple) -> dict:
+    return {"beta": beta, "sigma": config.sigma, "beta_eff": config.beta_eff, **{k: final.get(k) for k in keys}}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -252,12 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from the last epoch saved in the folder")
     t.add_argument("--jobs", type=int, help="with --all: presets trained side by side, one process each (default: one per core)")
+    t.add_argument("--batch-size", type=int, help="images per optimisation step (default: the preset's); under torchrun the global batch, shared out")
+    t.add_argument("--data-dir", help="folder of the MNIST / Fashion-MNIST files, placed there in advance or downloaded into it (default data/)")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="print a checkpoint's metrics on the held-out split as JSON")
     e.add_argument("dir", help="checkpoint folder, e.g. checkpoints/healthy")
     e.add_argument("--iw-samples", type=int, default=10, help="importance samples K for the nll estimate (0 skips it)")
     e.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    e.add_argument("--data-dir", help="folder of the MNIST / Fashion-MNIST files (default data/)")
     e.set_defaults(func=_cmd_evaluate)
 
     r = sub.add_parser("report", help="evaluate every preset and print the README's preset table (with date and commit)")
@@ -273,25 +364,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--latent-dim", type=int, default=128, help="latent dimensions")
     s.add_argument("--epochs", type=int, default=8, help="epochs per run")
     s.add_argument("--out", default="runs/sweep", help="folder for the runs")
-    s.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    s.add_argument("--device", default="auto", help="auto, cpu or cuda (under torchrun: each process its own GPU)")
+    s.add_argument("--data-dir", help="folder of the MNIST / Fashion-MNIST files (default data/)")
     s.set_defaults(func=_cmd_sweep)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from .data import DataUnavailableError
+    from .distributed import JobStopped, is_main_process
     from .store import CheckpointError
     from .train import TrainingDiverged
 
     args = build_parser().parse_args(argv)
+    say = is_main_process()  # under torchrun every rank meets the same error: rank 0 says it once
     try:
         return args.func(args)
     except (UsageError, CheckpointError, DataUnavailableError, ValueError, KeyError) as err:
-        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        if say:
+            print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
     except TrainingDiverged as err:
-        print(f"error: training stopped: {err}; the last good checkpoint is kept", file=sys.stderr)
+        if say:
+            print(f"error: training stopped: {err}; the last good checkpoint is kept", file=sys.stderr)
+        return 1
+    except JobStopped as err:  # only this rank knows it: every rank that meets it says it
+        print(f"error: {err}; finished epochs are kept, continue with --resume", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; the last finished epoch is saved, continue it with --resume", file=sys.stderr)
+        if say:
+            print("interrupted; every finished epoch is kept and --resume (or train --all) continues it", file=sys.stderr)
         return 130

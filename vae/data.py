@@ -51,7 +51,7 @@ def random_affine(x: torch.Tensor, gen: torch.Generator, degrees: float = 12.0, 
     shift = (torch.rand(b, 2, generator=gen) * 2 - 1) * (2 * shift_px / x.shape[-1])  # in [-1, 1] image coordinates
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)  # drawn on the CPU generator, applied where x is
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
@@ -65,10 +65,48 @@ def load_mnist_5k(seed: int = 0) -> DataBundle:
     return DataBundle("mnist-5k", _split(x_tr, y_tr), _split(x_te, y_te), MNIST_CLASSES)
 
 
+IDX_FILES = {  # the four files of MNIST and of Fashion-MNIST (same names), as their sites serve them
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (the MNIST format: big-endian dims after a magic number), plain or gzipped."""
+    import gzip
+
+    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4)
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def find_idx(root: Path, stem: str) -> Path | None:
+    """`stem` or `stem.gz` in root itself (files placed by hand), or None."""
+    for name in (stem, stem + ".gz"):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def load_idx_folder(name: str, root: Path) -> DataBundle | None:
+    """The data set from its four IDX files placed directly in `root` (a cluster without internet), or None."""
+    paths = {split: [find_idx(root, stem) for stem in stems] for split, stems in IDX_FILES.items()}
+    if any(p is None for pair in paths.values() for p in pair):
+        return None
+    classes = MNIST_CLASSES if name == "mnist" else FASHION_CLASSES
+    (tr_x, tr_y), (te_x, te_y) = ([read_idx(p) for p in paths[split]] for split in ("train", "test"))
+    return DataBundle(name, _split(tr_x, tr_y), _split(te_x, te_y), classes)
+
+
 def load_torchvision(name: str, root: str | Path = "data", download: bool = True) -> DataBundle:
-    """MNIST or Fashion-MNIST through torchvision, downloaded into `root` when online."""
+    """MNIST or Fashion-MNIST: the IDX files placed in `root` (--data-dir), else torchvision's copy in `root`,
+    downloaded there when online."""
     import torchvision
 
+    placed = load_idx_folder(name, Path(root))
+    if placed is not None:
+        return placed
     cls = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}[name]
     try:
         train = cls(str(root), train=True, download=download)
@@ -76,7 +114,8 @@ def load_torchvision(name: str, root: str | Path = "data", download: bool = True
     except Exception as err:  # no network (URLError, socket errors), missing or damaged files
         raise DataUnavailableError(
             f"Could not get the {name} data set into {root}/ ({type(err).__name__}); it downloads only when online. "
-            "Use --dataset mnist-5k, the 5,000 MNIST digits that work offline."
+            f"Offline, place its four IDX files ({', '.join(s for pair in IDX_FILES.values() for s in pair)}, .gz or not) "
+            "in a folder and pass it with --data-dir DIR, or use --dataset mnist-5k, the 5,000 MNIST digits that work offline."
         ) from None
     classes = MNIST_CLASSES if name == "mnist" else FASHION_CLASSES
     return DataBundle(name, _split(train.data.numpy(), train.targets.numpy()), _split(test.data.numpy(), test.targets.numpy()), classes)

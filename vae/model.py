@@ -1,6 +1,8 @@
 """The article's VAE: a ResNet-18 encoder giving (mu, logvar), the reparameterization trick, an Upsample+Conv decoder."""
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from pathlib import Path
 
@@ -23,17 +25,29 @@ _warned_offline = False
 
 
 def imagenet_resnet18_state() -> dict[str, torch.Tensor] | None:
-    """ResNet-18 ImageNet weights from torch's cache (TORCH_HOME) or the internet; None when neither works."""
+    """ResNet-18 ImageNet weights from torch's cache (TORCH_HOME) or the internet; None when neither works.
+
+    torch.hub prints 'Downloading: ...' on stdout before every attempt, also offline, where each preset would print
+    it again: that line is held back and this says one sentence instead, once per process (a failed download is not
+    retried, so offline starts do not wait on the network again for every preset)."""
     global _warned_offline
+    if _warned_offline:
+        return None
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     try:
-        return ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+        if cached.is_file():
+            return weights.get_state_dict(progress=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # torch.hub's own 'Downloading: ...' line
+            state = weights.get_state_dict(progress=False)
+        logging.getLogger("vae").warning(f"downloaded ImageNet weights for ResNet-18 into {cached}")
+        return state
     except Exception as err:  # offline: URLError, socket errors, a broken cache file
-        if not _warned_offline:
-            logging.getLogger("vae").warning(
-                f"ImageNet weights for ResNet-18 are not available ({type(err).__name__}); "
-                "the encoder starts from random initialisation and config.json records pretrained_loaded: false."
-            )
-            _warned_offline = True
+        logging.getLogger("vae").warning(
+            f"ImageNet weights for ResNet-18 are not available ({type(err).__name__}); "
+            "the encoder starts from random initialisation and config.json records pretrained_loaded: false."
+        )
+        _warned_offline = True
         return None
 
 
@@ -163,9 +177,12 @@ class VAE(nn.Module):
         return self.encoder(x)
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = mu + sigma * eps: the noise is an input, so gradients flow through mu and sigma (Kingma & Welling 2014)."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None,
+                       eps: torch.Tensor | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps: the noise is an input, so gradients flow through mu and sigma (Kingma & Welling 2014).
+        eps is drawn here unless given (a rank of a torchrun job passes its rows of the global batch's noise)."""
+        if eps is None:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from . import distributed
 from .analysis import compute_metrics
 from .config import VAEConfig
 from .data import DataBundle, Split, load_dataset, random_affine
+from .distributed import SINGLE, World, all_sum, shard
 from .judge import load_or_train_judge
 from .losses import LossParts, vae_loss
 from .model import VAE, read_config
@@ -73,27 +76,53 @@ def beta_at(config: VAEConfig, step: int, steps_per_epoch: int) -> float:
     return config.beta * min(1.0, step / (config.kl_warmup_epochs * steps_per_epoch))
 
 
-def train_step(model: VAE, optimizer, x: torch.Tensor, config: VAEConfig, path: FastPath, beta: float | None = None) -> LossParts | None:
-    """One optimisation step on a batch; returns the loss parts, or None (and no update) when the loss is not finite."""
+class ElboForward(nn.Module):
+    """The training forward pass as one module call: x and its noise eps -> (mu, logvar, logits). DistributedDataParallel
+    synchronises gradients only for what runs through its forward, so under torchrun this is what it wraps."""
+
+    def __init__(self, vae: VAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor):
+        mu, logvar = self.vae.encode(x)
+        return mu, logvar, self.vae.decoder.logits(self.vae.reparameterize(mu, logvar, eps=eps))
+
+
+def train_step(net, optimizer, x: torch.Tensor, config: VAEConfig, path: FastPath, beta: float | None = None,
+               eps: torch.Tensor | None = None, world: World = SINGLE, batch_rows: int | None = None) -> LossParts | None:
+    """One optimisation step; returns the global batch's mean loss parts, or None (and no update) when the loss is
+    not finite.
+
+    net is the VAE, its ElboForward, or that wrapped in DistributedDataParallel. Under torchrun x and eps are this
+    rank's rows of a global batch of batch_rows rows: each rank's mean loss is weighted by its share of the rows, so
+    DDP's average of the ranks' gradients is the gradient of the global batch's mean, even when shards differ by a row.
+    """
+    net = ElboForward(net) if isinstance(net, VAE) else net
+    batch_rows = batch_rows or len(x)
     x = path.batch(x)
+    if eps is None:
+        eps = torch.randn(len(x), config.latent_dim, device=path.device)
     with path.autocast():
-        mu, logvar = model.encode(x)
-        z = model.reparameterize(mu, logvar)
-        logits = model.decoder.logits(z)
+        mu, logvar, logits = net(x, eps.to(path.device, non_blocking=True))
     parts = vae_loss(x, logits, mu, logvar, config, beta=beta)
-    if not math.isfinite(parts.total.item()):
+    sums = all_sum(torch.stack([p.detach().float() for p in parts]) * len(x), world)  # every rank sees the same sums
+    if not torch.isfinite(sums[0]):  # every rank skips the same step, so none waits alone on a gradient sync
         return None
     optimizer.zero_grad(set_to_none=True)
-    parts.total.backward()
+    (parts.total * (len(x) * world.size / batch_rows)).backward()
     optimizer.step()
-    return parts
+    return LossParts(*(sums / batch_rows))
 
 
-def train_epoch(model: VAE, optimizer, split: Split, config: VAEConfig, path: FastPath, epoch: int, bar_desc: str = "", progress: bool = True, on_batch: Callable | None = None) -> dict:
+def train_epoch(model, optimizer, split: Split, config: VAEConfig, path: FastPath, epoch: int, bar_desc: str = "", progress: bool = True,
+                on_batch: Callable | None = None, world: World = SINGLE) -> dict:
     """One pass over the training split in a seeded order; returns the mean loss parts.
 
     The learning rate and beta follow their schedules by global step; augmentation draws from a generator seeded by
-    the epoch, so a resumed run sees exactly the batches, rates and warps of an uninterrupted one.
+    the epoch, so a resumed run sees exactly the batches, rates and warps of an uninterrupted one. Under torchrun every
+    rank draws the same order, warps and noise for the whole global batch and keeps its strided shard of them, so the
+    rows, warps and noise of an image are those it gets in one process.
     """
     model.train()
     gen = torch.Generator().manual_seed(config.seed * 1000 + epoch)
@@ -109,8 +138,10 @@ def train_epoch(model: VAE, optimizer, split: Split, config: VAEConfig, path: Fa
             group["lr"] = lr_at(config, step, total)
         x = split.images[idx]
         if config.augment:
-            x = random_affine(x, gen)
-        parts = train_step(model, optimizer, x, config, path, beta=beta_at(config, step, len(batches)))
+            x = random_affine(x, gen)  # the whole batch: the generator's draws must not depend on the world size
+        eps = torch.randn(len(idx), config.latent_dim, device=path.device)  # the noise of the whole batch, from the epoch's seed
+        parts = train_step(model, optimizer, shard(x, world), config, path, beta=beta_at(config, step, len(batches)),
+                           eps=shard(eps, world), world=world, batch_rows=len(idx))
         if parts is None:
             raise TrainingDiverged(f"the loss became non-finite at epoch {epoch}, batch {i + 1}")
         n = len(idx)
@@ -126,20 +157,25 @@ def train_epoch(model: VAE, optimizer, split: Split, config: VAEConfig, path: Fa
 
 
 @torch.no_grad()
-def evaluate(model: VAE, split: Split, config: VAEConfig, path: FastPath, batch_size: int = 500, seed: int = 0) -> dict:
-    """Mean loss parts on a split, with one seeded sample z ~ q(z|x) per image (the single-sample ELBO, full beta)."""
+def evaluate(model: VAE, split: Split, config: VAEConfig, path: FastPath, batch_size: int = 500, seed: int = 0, world: World = SINGLE) -> dict:
+    """Mean loss parts on a split, with one seeded sample z ~ q(z|x) per image (the single-sample ELBO, full beta).
+    Under torchrun each rank scores its shard of every batch (with the batch's own noise rows) and the sums are added."""
     model.eval()
     gen = torch.Generator(device=path.device).manual_seed(seed)
-    sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
+    sums = torch.zeros(3, dtype=torch.float64)
     for start in range(0, len(split), batch_size):
-        x = path.batch(split.images[start : start + batch_size])
+        rows = split.images[start : start + batch_size]
+        eps = torch.randn(len(rows), config.latent_dim, generator=gen, device=path.device)
+        x = path.batch(shard(rows, world))
+        if not len(x):
+            continue
         with path.autocast():
             mu, logvar = model.encode(x)
-            logits = model.decoder.logits(model.reparameterize(mu, logvar, gen))
+            logits = model.decoder.logits(model.reparameterize(mu, logvar, eps=shard(eps, world)))
         parts = vae_loss(x, logits, mu, logvar, config)
-        for k, v in zip(sums, parts):
-            sums[k] += v.item() * len(x)
-    return {k: v / len(split) for k, v in sums.items()}
+        sums += torch.tensor([v.item() for v in parts], dtype=torch.float64) * len(x)
+    sums = all_sum(sums, world)
+    return {k: float(v) / len(split) for k, v in zip(("loss", "recon", "kl"), sums)}
 
 
 # --- training state (optimizer) without pickle ------------------------------------
@@ -190,37 +226,56 @@ def train(
     on_progress: Callable[[dict], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     log: Callable[[str], None] = print,
+    world: World = SINGLE,
+    data_dir: str | Path = "data",
 ) -> VAE:
     """Train `config` into `out_dir`, saving after every epoch; with resume, continue from the last saved epoch.
 
     on_progress receives {"name", "epoch", "epochs", "batch", "batches", "loss", "recon", "kl"} as training goes;
     on_epoch receives each epoch's history record once that epoch is saved (its model can be loaded from out_dir).
+
+    Under torchrun (`world` from vae.distributed.from_env, its process group started) every rank runs this same loop
+    on its shard of each global batch through DistributedDataParallel; rank 0 alone logs, shows progress, writes
+    out_dir and computes the final metrics.
     """
     out_dir = Path(out_dir)
     name = name or out_dir.name
-    dev = resolve_device(device)
-    data = data or load_dataset(config.dataset)
+    dev = distributed.device_for(world, resolve_device(device))
+    if not world.is_main:
+        progress, on_progress, on_epoch, log = False, None, None, _silent
+    data = data or distributed.main_first(world, lambda: load_dataset(config.dataset, data_dir))  # rank 0 downloads
+    distributed.check_batches(len(data.train), config.batch_size, world)
     set_seed(config.seed)
 
     start_epoch, history = 0, []
-    for stale in out_dir.glob(".*.tmp"):  # left by a run killed mid-save; the real files are whole
-        stale.unlink(missing_ok=True)
+    if world.is_main:
+        for stale in out_dir.glob(".*.tmp"):  # left by a run killed mid-save; the real files are whole
+            stale.unlink(missing_ok=True)
     if resume and (out_dir / "model.safetensors").exists():
         saved = read_config(out_dir)
         if not saved.matches(_with_epochs(config, saved.epochs)):
             raise CheckpointError(f"{out_dir} holds a run of another config; train into a new --out folder or drop --resume")
+        start_epoch = saved_epoch(out_dir)
+        if start_epoch > config.epochs:
+            log(f"{name}: {out_dir} already holds {start_epoch} epochs, more than the {config.epochs} asked; nothing to do "
+                f"(ask for more epochs to continue it, or train a shorter run into a new --out folder)")
+            return VAE.from_pretrained(out_dir, device=dev)
         config.pretrained_loaded = saved.pretrained_loaded
         config.fast_path_used = saved.fast_path_used
         model = VAE.from_pretrained(out_dir, device=dev)
-        start_epoch = saved_epoch(out_dir)
         history = _read_history(out_dir, start_epoch)
     else:
-        model = VAE(config, load_imagenet=True).to(dev)
+        model = VAE(config, load_imagenet=world.is_main).to(dev)  # DDP copies rank 0's weights to the others
     # A resumed run keeps the precision and layout it started with, so it repeats the uninterrupted run exactly.
-    path = FastPath(dev, config.fast_path_used) if config.fast_path_used else choose_fast_path(config, dev, log=log)
+    if config.fast_path_used:
+        path = FastPath(dev, config.fast_path_used)
+    else:  # measured once, by rank 0, so every rank runs the same precision and layout
+        path = FastPath(dev, distributed.broadcast_object(choose_fast_path(config, dev, log=log).name if world.is_main else None, world))
     config.fast_path_used = path.name
     model.config = config
     model = path.prepare(model)
+    if world.distributed:  # BatchNorm over the global batch, so N processes compute what one would
+        model = distributed.sync_batchnorm(model, dev)
     optimizer = make_optimizer(model, config)
     if start_epoch:
         state_path = out_dir / "train_state.safetensors"
@@ -230,37 +285,42 @@ def train(
         except Exception as err:
             log(f"{name}: optimizer state not usable ({err}); resuming epoch {start_epoch + 1} with a fresh optimizer")
             optimizer = make_optimizer(model, config)
-        if start_epoch >= config.epochs:
-            log(f"{name}: already trained for {start_epoch} of {config.epochs} epochs")
+        if start_epoch == config.epochs:
+            log(f"{name}: all {config.epochs} epochs are already trained")
         else:
             log(f"{name}: resuming after epoch {start_epoch} of {config.epochs}")
+    net = distributed.wrap_ddp(ElboForward(model), dev) if world.distributed else ElboForward(model)
+    train_split, test_split = place_on_device(data.train, dev), place_on_device(data.test, dev)
+    log(f"{name}: {run_sentence(path, world, config.batch_size)}")
 
-    for epoch in range(start_epoch + 1, config.epochs + 1):
-        torch.manual_seed(config.seed * 1000 + epoch)  # the eps draws of each epoch, so a resumed run repeats them
-        t0 = time.perf_counter()
+    with distributed.peers_watched():
+        for epoch in range(start_epoch + 1, config.epochs + 1):
+            torch.manual_seed(config.seed * 1000 + epoch)  # the eps draws of each epoch, so a resumed run repeats them
+            t0 = time.perf_counter()
 
-        def on_batch(b, nb, means, epoch=epoch):
-            if on_progress is not None:
-                on_progress({"name": name, "epoch": epoch, "epochs": config.epochs, "batch": b, "batches": nb, **means})
+            def on_batch(b, nb, means, epoch=epoch):
+                if on_progress is not None:
+                    on_progress({"name": name, "epoch": epoch, "epochs": config.epochs, "batch": b, "batches": nb, **means})
 
-        tr = train_epoch(model, optimizer, data.train, config, path, epoch, f"{name} epoch {epoch}/{config.epochs}", progress, on_batch)
-        va = evaluate(model, data.test, config, path)
-        if not all(math.isfinite(v) for v in va.values()):
-            raise TrainingDiverged(f"the validation loss became {va['loss']} after epoch {epoch}")
-        seconds = time.perf_counter() - t0
-        history.append({"epoch": epoch, "seconds": round(seconds, 2), **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()}})
-        if progress:
-            tqdm.write(f"{name} epoch {epoch}: val loss {va['loss']:.1f} (recon {va['recon']:.1f}, kl {va['kl']:.2f}) in {seconds:.1f}s")
-        # Order matters: the optimizer state, then the model (whose stamped epoch is the truth), then the history.
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_train_state(optimizer, out_dir / "train_state.safetensors", epoch)
-        model.save_pretrained(out_dir, metadata={"epoch": str(epoch)})
-        atomic_write_json(out_dir / "metrics.json", {"status": "training", "epochs_done": epoch, "history": history})
-        if on_epoch is not None:
-            on_epoch(history[-1])
+            tr = train_epoch(net, optimizer, train_split, config, path, epoch, f"{name} epoch {epoch}/{config.epochs}", progress, on_batch, world)
+            va = evaluate(model, test_split, config, path, world=world)
+            if not all(math.isfinite(v) for v in va.values()):
+                raise TrainingDiverged(f"the validation loss became {va['loss']} after epoch {epoch}")
+            seconds = time.perf_counter() - t0
+            history.append({"epoch": epoch, "seconds": round(seconds, 2), **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()}})
+            if progress:
+                tqdm.write(f"{name} epoch {epoch}: val loss {va['loss']:.1f} (recon {va['recon']:.1f}, kl {va['kl']:.2f}) in {seconds:.1f}s")
+            if world.is_main:
+                # Order matters: the optimizer state, then the model (whose stamped epoch is the truth), then the history.
+                out_dir.mkdir(parents=True, exist_ok=True)
+                save_train_state(optimizer, out_dir / "train_state.safetensors", epoch)
+                model.save_pretrained(out_dir, metadata={"epoch": str(epoch)})
+                atomic_write_json(out_dir / "metrics.json", {"status": "training", "epochs_done": epoch, "history": history})
+            if on_epoch is not None:
+                on_epoch(history[-1])
 
     model.eval()
-    if _read_status(out_dir) != "complete":
+    if world.is_main and _read_status(out_dir) != "complete":
         judge = load_or_train_judge(data, out_dir.parent, log=log)
         final = compute_metrics(model, data, iw_samples=FINAL_IW_SAMPLES, judge=judge)
         atomic_write_json(out_dir / "metrics.json", {
@@ -268,6 +328,29 @@ def train(
             "final": final, "history": history,
         })
     return model
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0: rank 0 speaks for the job."""
+
+
+def run_sentence(path: FastPath, world: World, batch_size: int) -> str:
+    """The one sentence said at the start of a run: device, precision and layout, processes and batch."""
+    if not world.distributed:
+        return f"training with {path.describe()}, 1 process, batch {batch_size}"
+    return (f"training with {path.describe()}, {world.size} processes (DistributedDataParallel over "
+            f"{distributed.backend_for(path.device)}), global batch {batch_size} ({batch_size / world.size:g} per process)")
+
+
+def place_on_device(split: Split, device: torch.device) -> Split:
+    """The split where training reads it: on a GPU whole when it takes under a quarter of the free memory (mnist-5k is
+    16 MB, MNIST 188 MB), else in pinned host memory so batches copy while the GPU computes; on CPU as it is."""
+    if device.type != "cuda":
+        return split
+    free, _ = torch.cuda.mem_get_info(device)
+    if split.images.nbytes < free // 4:
+        return Split(split.images.to(device), split.labels)
+    return Split(split.images.pin_memory(), split.labels)
 
 
 def _read_status(out_dir: Path) -> str | None:
