@@ -14,6 +14,17 @@ log = logging.getLogger("playground")
 QUIET = dict(show_progress="hidden")  # views that redraw on every stroke or slider move: no spinner over them
 
 
+def _sentence(err: Exception, name: str) -> gr.Error:
+    """The gr.Error a person sees for a failure inside handler `name`: our own errors as they are, the rest logged."""
+    if isinstance(err, gr.Error):
+        return err
+    if isinstance(err, (InputError, NotReady)):
+        return gr.Error(str(err), print_exception=False)
+    log.exception("handler %s failed", name)
+    return gr.Error(f"Sorry, that failed inside the app ({type(err).__name__}). The app is still running; try another input.",
+                    print_exception=False)
+
+
 def guard(fn):
     """Every failure reaches the person as one sentence (gr.Error), never a stack trace; the app stays up."""
 
@@ -21,14 +32,21 @@ def guard(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except (InputError, NotReady) as err:
-            raise gr.Error(str(err), print_exception=False) from None
         except Exception as err:
-            log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(f"Sorry, that failed inside the app ({type(err).__name__}). The app is still running; try another input.",
-                           print_exception=False) from None
+            raise _sentence(err, fn.__name__) from None
+
+    return wrapper
+
+
+def guard_stream(fn):
+    """guard for a generator handler (a streamed view): a failure at any step ends the stream with one sentence."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+        except Exception as err:
+            raise _sentence(err, fn.__name__) from None
 
     return wrapper
 

@@ -235,6 +235,9 @@ def train(
         else:
             log(f"{name}: resuming after epoch {start_epoch} of {config.epochs}")
 
+    train_split = data.train
+    if config.train_digits:  # a subset for short runs; the held-out split, the judge and the metrics stay whole
+        train_split = Split(data.train.images[: config.train_digits], data.train.labels[: config.train_digits])
     for epoch in range(start_epoch + 1, config.epochs + 1):
         torch.manual_seed(config.seed * 1000 + epoch)  # the eps draws of each epoch, so a resumed run repeats them
         t0 = time.perf_counter()
@@ -243,7 +246,7 @@ def train(
             if on_progress is not None:
                 on_progress({"name": name, "epoch": epoch, "epochs": config.epochs, "batch": b, "batches": nb, **means})
 
-        tr = train_epoch(model, optimizer, data.train, config, path, epoch, f"{name} epoch {epoch}/{config.epochs}", progress, on_batch)
+        tr = train_epoch(model, optimizer, train_split, config, path, epoch, f"{name} epoch {epoch}/{config.epochs}", progress, on_batch)
         va = evaluate(model, data.test, config, path)
         if not all(math.isfinite(v) for v in va.values()):
             raise TrainingDiverged(f"the validation loss became {va['loss']} after epoch {epoch}")
