@@ -281,10 +281,10 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks) -> None:
                 status = gr.Markdown(explain.TRAIN_WAITING, elem_id="train-status")
             with gr.Column(scale=3):
                 losses = gr.Image(label="Reconstruction against beta x KL, per batch (lines) and per epoch on held-out digits (dots)", format="png",
-                                  interactive=False, elem_id="train-losses")
+                                  interactive=False, show_label=False, elem_id="train-losses")  # the figures carry their titles
                 with gr.Row():
-                    cloud = gr.Image(label="The latent cloud after each epoch", format="png", interactive=False, elem_id="train-cloud")
-                    kl = gr.Image(label="KL per dimension after each epoch", format="png", interactive=False, elem_id="train-kl")
+                    cloud = gr.Image(label="The latent cloud after each epoch", format="png", interactive=False, show_label=False, elem_id="train-cloud")
+                    kl = gr.Image(label="KL per dimension after each epoch", format="png", interactive=False, show_label=False, elem_id="train-kl")
         digits = gr.Image(label="After each epoch: held-out digits, their reconstructions, and samples from the prior", format="png",
                           interactive=False, elem_id="train-digits")
         record = gr.JSON(visible=False)  # the status for code: run, state, position, epoch, batch, model
