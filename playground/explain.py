@@ -62,3 +62,24 @@ them in, so a z drawn from N(0, I) lands in the empty middle and its prior sampl
 codes sit in one cloud around the origin, a few units across, and still separate by digit (high 5-NN accuracy). The
 collapsed model's codes all sit exactly at the origin: zero active units, KL near 0, one average blur for every input.
 """
+
+TRAIN_INTRO = """
+Train your own VAE and watch the two forces of its loss fight. **Reconstruction** wants each digit's code far from the
+others so it can be redrawn exactly; **beta x KL** is the spring pulling every code back to the origin and puffing it up
+to the prior's size. Pick beta, press **Train**, and watch the curves and, after every epoch, the latent cloud: a weak
+spring lets the clusters fly apart past the prior's circles, a stiff one pulls them into one blur at the centre.
+"""
+
+TRAIN_WAITING = "Choose beta and press **Train**. One run trains at a time on this machine; if others are ahead, yours waits its turn."
+
+TRAIN_NOTES = """
+**Reading it.** The lines are the two parts of the loss over the last few training batches, the dots the same parts on
+the held-out digits after each epoch. With beta = 0 the red line stays at 0 (no spring) and the cloud spills out of the
+window (codes beyond it are ringed on its edge). Around beta_eff 0.2 both forces stay in play: the cloud fills the
+prior's circles with distinct digit clusters. From beta_eff about 2 the spring wins: KL falls towards 0, the bars go
+grey (inactive dimensions sit exactly at the prior) and every reconstruction turns into the same average digit.
+
+A run trains on 2,000 of the 4,000 training digits in a process of its own (one core, lower priority, so the other tabs
+stay quick). Stop keeps every finished epoch. Your last 3 runs stay while this page is open and are deleted when you
+close it; nobody else sees them.
+"""

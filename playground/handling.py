@@ -17,6 +17,17 @@ WAIT_TOAST_S = 5
 CLOSE_TOASTS_JS = "() => { document.querySelectorAll('.toast-body .toast-close').forEach(b => b.click()); }"
 
 
+def _sentence(err: Exception, name: str) -> gr.Error:
+    """The gr.Error a person sees for a failure inside handler `name`: our own errors as they are, the rest logged."""
+    if isinstance(err, gr.Error):
+        return err
+    if isinstance(err, (InputError, NotReady)):
+        return gr.Error(str(err), duration=ERROR_TOAST_S, print_exception=False)
+    log.exception("handler %s failed", name)
+    return gr.Error(f"Sorry, that failed inside the app ({type(err).__name__}). The app is still running; try another input.",
+                    duration=ERROR_TOAST_S, print_exception=False)
+
+
 def guard(fn=None, *, outputs: int = 1, message: int | None = None):
     """Every failure reaches the person as one sentence (gr.Error), never a stack trace; the app stays up.
 
@@ -31,8 +42,6 @@ def guard(fn=None, *, outputs: int = 1, message: int | None = None):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
         except NotReady as wait:
             gr.Info(str(wait), duration=WAIT_TOAST_S, title="Waiting")
             if message is None:
@@ -40,11 +49,20 @@ def guard(fn=None, *, outputs: int = 1, message: int | None = None):
             out = [gr.skip()] * outputs
             out[message] = str(wait)
             return tuple(out)
-        except InputError as err:
-            raise gr.Error(str(err), duration=ERROR_TOAST_S, print_exception=False) from None
         except Exception as err:
-            log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(f"Sorry, that failed inside the app ({type(err).__name__}). The app is still running; try another input.",
-                           duration=ERROR_TOAST_S, print_exception=False) from None
+            raise _sentence(err, fn.__name__) from None
+
+    return wrapper
+
+
+def guard_stream(fn):
+    """guard for a generator handler (a streamed view): a failure at any step ends the stream with one sentence."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+        except Exception as err:
+            raise _sentence(err, fn.__name__) from None
 
     return wrapper

@@ -121,7 +121,7 @@ class ModelHub:
                  jobs: int | None = None):
         self.root = Path(root)
         self.jobs = jobs
-        self._data_given = data is not None  # tests hand in a small data set, which the workers must use too
+        self.worker_data = data  # handed to training workers (tests' small data set); None: each loads `dataset` itself
         self.names = tuple(names)
         self.dataset = dataset
         self.data: DataBundle | None = data  # the held-out digits the views show; loaded at start when not given
@@ -169,7 +169,7 @@ class ModelHub:
                     state, reason = "train", f"{name}'s checkpoint cannot be loaded: {err}"
             self._set(name, "queued to train")
             tasks.append(Task(name, preset_config(name), directory, state, reason))
-        run_tasks(tasks, self._on_event, jobs=self.jobs, data=self.data if self._data_given else None, device="cpu")
+        run_tasks(tasks, self._on_event, jobs=self.jobs, data=self.worker_data, device="cpu")
         self.warm()
 
     def _on_event(self, e: Event) -> None:

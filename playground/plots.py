@@ -167,24 +167,39 @@ def scatter_digits(ax, xy: np.ndarray, labels: np.ndarray, size: float = 7, lege
 
 
 def bubble_background(pca_xy: np.ndarray, labels: np.ndarray, prior_center: np.ndarray, title: str = "", size: tuple[float, float] = (4.6, 4.4),
-                      include: np.ndarray | None = None) -> tuple[Figure, Raster]:
-    """The model's test codes on their PCA plane, with the N(0, I) prior's 1- and 2-sigma circles; the axes also
-    span the points `include` (an unusual input's bubble)."""
+                      include: np.ndarray | None = None, half_width: float | None = None,
+                      axis_names: tuple[str, str] = ("PC 1", "PC 2")) -> tuple[Figure, Raster]:
+    """The model's test codes on their PCA plane, with the N(0, I) prior's 1- and 2-sigma circles. The axes fit the
+    codes and the points `include` (an unusual input's bubble), or with `half_width` are a fixed window of that
+    half-width around the prior's centre (the Train tab's one scale for every epoch and run), codes outside it drawn
+    on its edge as open rings and counted in the title."""
     fig = new_figure(*size)
     ax = fig.add_subplot()
-    scatter_digits(ax, pca_xy, labels)
+    if half_width is None:
+        scatter_digits(ax, pca_xy, labels)
+    else:
+        offset = pca_xy - prior_center
+        inside = np.abs(offset).max(1) <= half_width
+        scatter_digits(ax, pca_xy[inside], np.asarray(labels)[inside])
+        if (~inside).any():  # pulled onto the window's edge along their direction from the prior's centre
+            edge = prior_center + offset[~inside] * (half_width / np.abs(offset[~inside]).max(1))[:, None]
+            ax.scatter(edge[:, 0], edge[:, 1], s=14, facecolors="none", edgecolors=np.array(DIGIT_COLORS)[np.asarray(labels)[~inside] % 10], linewidths=0.8)
+            title = f"{title}\n{int((~inside).sum())} of {len(pca_xy)} codes beyond the window, ringed on its edge"
     for k, style in ((1, "-"), (2, "--")):
         ax.add_patch(Circle(prior_center, k, fill=False, ls=style, lw=1.2, color="0.35"))
     ax.annotate("prior N(0, I)", prior_center + np.array([0.72, 2.0]), fontsize=7, color="0.35")
-    extent = pca_xy if include is None else np.vstack([pca_xy, np.asarray(include).reshape(-1, 2)])
-    lo = np.minimum(extent.min(0), prior_center - 2.2)
-    hi = np.maximum(extent.max(0), prior_center + 2.2)
+    if half_width is None:
+        extent = pca_xy if include is None else np.vstack([pca_xy, np.asarray(include).reshape(-1, 2)])
+        lo = np.minimum(extent.min(0), prior_center - 2.2)
+        hi = np.maximum(extent.max(0), prior_center + 2.2)
+    else:
+        lo, hi = prior_center - half_width, prior_center + half_width
     pad = 0.06 * (hi - lo).max()
     ax.set_xlim(lo[0] - pad, hi[0] + pad)
     ax.set_ylim(lo[1] - pad, hi[1] + pad)
     ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel("PC 1", fontsize=8)
-    ax.set_ylabel("PC 2", fontsize=8)
+    ax.set_xlabel(axis_names[0], fontsize=8)
+    ax.set_ylabel(axis_names[1], fontsize=8)
     ax.tick_params(labelsize=7)
     ax.set_title(title, fontsize=9)
     return fig, rasterize(fig, ax)
@@ -290,3 +305,48 @@ def regime_scatter(panels: dict[str, tuple[np.ndarray, np.ndarray]], title: str,
         axes[0].set_ylim(-lim, lim)
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+# --- the Train tab's live figures -----------------------------------------------------------------------------
+
+RECON_COLOR, KL_COLOR = "#1f77b4", "#d62728"
+
+
+def loss_curves(x: np.ndarray, recon: np.ndarray, beta_kl: np.ndarray, epochs: int, val: list[tuple[float, float, float]] | None = None,
+                title: str = "", size: tuple[float, float] = (6.4, 3.0)) -> np.ndarray:
+    """The two forces of the loss apart: reconstruction NLL and beta x KL (nats per image) against epochs, training
+    batches as lines, each finished epoch's held-out value as a marker; val = [(epoch, recon, beta x KL)]."""
+    fig = new_figure(*size)
+    ax = fig.add_subplot()
+    ax.plot(x, recon, color=RECON_COLOR, lw=1.4, label="reconstruction NLL")
+    ax.plot(x, beta_kl, color=KL_COLOR, lw=1.4, label="beta x KL")
+    if val:
+        e, r, k = np.array(val, dtype=np.float64).T
+        ax.scatter(e, r, color=RECON_COLOR, marker="o", s=28, zorder=3, label="held out, per epoch")
+        ax.scatter(e, k, color=KL_COLOR, marker="o", s=28, zorder=3)
+    ax.set_xlim(0, max(epochs, 1))
+    ax.axhline(0, color="0.7", lw=0.6)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.set_ylabel("nats per image", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(loc="upper right", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return figure_to_image(fig)
+
+
+def kl_bars(kl_per_dim: np.ndarray, active: np.ndarray, title: str = "", size: tuple[float, float] = (6.4, 2.6)) -> np.ndarray:
+    """KL of each latent dimension to the prior (nats, mean over the held-out digits), sorted, active units coloured."""
+    order = np.argsort(-kl_per_dim)
+    fig = new_figure(*size)
+    ax = fig.add_subplot()
+    colors = np.where(np.asarray(active)[order], KL_COLOR, "0.65")
+    ax.bar(np.arange(len(order)), kl_per_dim[order], color=colors, width=0.85)
+    ax.bar([], [], color=KL_COLOR, label="active unit")
+    ax.bar([], [], color="0.65", label="inactive (at the prior)")
+    ax.set_xlim(-1, len(order))
+    ax.set_xlabel("latent dimension, sorted by KL", fontsize=8)
+    ax.set_ylabel("KL (nats)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(loc="upper right", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return figure_to_image(fig)

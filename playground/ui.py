@@ -1,10 +1,11 @@
-"""The Gradio app: the header, the models' status line and one tab per module (draw.py, walk.py, compare.py)."""
+"""The Gradio app: the header, the models' status line and one tab per module (draw.py, walk.py, compare.py, train_tab.py)."""
 from __future__ import annotations
 
 import gradio as gr
 
-from . import compare, draw, explain, gradio_fixes, walk, widgets
+from . import compare, draw, explain, gradio_fixes, train_tab, walk, widgets
 from .models import ModelHub
+from .runs import RunManager
 
 # The page's own script and style (launch(js=PAGE_JS, css=CSS)), for what Gradio 6 leaves to the browser:
 # - the image editor opens with no tool chosen, and loses its tool whenever it is cleared (its Clear button, or a test
@@ -38,8 +39,13 @@ PAGE_JS = """
 CSS = widgets.CSS
 
 
-def build_demo(hub: ModelHub) -> gr.Blocks:
+def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
+    """The app over `hub`'s presets; `runs` holds visitors' training runs (default: under runs/, the live recipe)."""
     gradio_fixes.apply()
+    if runs is None:
+        runs = RunManager("runs", hub, train_tab.live_base())
+    if runs.build_view is None:
+        runs.build_view = lambda run, ready: train_tab.epoch_view(ready, hub.data.test, f"epoch {ready.epoch}")
     with gr.Blocks(title="VAE Playground") as demo:
         gr.Markdown(explain.HEADER)
         status = gr.Markdown(hub.status_markdown(), elem_id="status")
@@ -48,6 +54,7 @@ def build_demo(hub: ModelHub) -> gr.Blocks:
             draw.build_tab(hub, demo)
             walk.build_tab(hub)
             compare.build_tab(hub)
+            train_tab.build_tab(hub, runs, demo)
 
         def tick():
             done = all(s in ("ready", "failed") for s in hub.status().values())

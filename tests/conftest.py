@@ -79,12 +79,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url(tiny_hub):
+def train_runs(tiny_hub, tmp_path_factory):
+    """The Train tab's runs for the test app: tiny models on the tiny data, in a folder of this test session."""
+    from playground.runs import RunManager
+
+    return RunManager(tmp_path_factory.mktemp("runs"), tiny_hub, tiny_config())
+
+
+@pytest.fixture(scope="session")
+def app_url(tiny_hub, train_runs):
     """The real app (build_demo + launch, as app.py does) on a free localhost port."""
     from app import MAX_UPLOAD
     from playground.ui import CSS, PAGE_JS, build_demo
 
-    demo = build_demo(tiny_hub)
+    demo = build_demo(tiny_hub, train_runs)
     demo.queue(default_concurrency_limit=4)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size=MAX_UPLOAD, js=PAGE_JS, css=CSS)

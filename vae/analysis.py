@@ -49,9 +49,14 @@ def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     return kl_per_dim(torch.from_numpy(mu), torch.from_numpy(logvar)).mean(0).numpy()
 
 
+def active_mask(mu: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> np.ndarray:
+    """(D,) bool: the dimensions whose mean code varies across inputs, Cov_x(E_q[z_u]) > threshold."""
+    return mu.var(axis=0) > threshold
+
+
 def active_units(mu: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
-    """Dimensions whose mean code varies across inputs: Cov_x(E_q[z_u]) > threshold."""
-    return int((mu.var(axis=0) > threshold).sum())
+    """How many dimensions are active (active_mask)."""
+    return int(active_mask(mu, threshold).sum())
 
 
 def knn_accuracy(mu_train: np.ndarray, y_train: np.ndarray, mu_test: np.ndarray, y_test: np.ndarray, k: int = 5) -> float:

@@ -39,6 +39,7 @@ class VAEConfig:
     # training
     dataset: Dataset = "mnist-5k"
     epochs: int = 8
+    train_digits: int = 0  # train on the first N digits of the (shuffled) training split, 0 = all: short live runs
     batch_size: int = 64
     lr: float = 1e-3  # Adam's learning rate (the peak of the schedule)
     lr_schedule: LRSchedule = "constant"  # onecycle: warm up to lr over 30% of the steps, then anneal (Smith 2018)
@@ -64,6 +65,8 @@ class VAEConfig:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
         if self.lr_schedule not in ("constant", "onecycle", "cosine"):
             raise ValueError(f"lr_schedule must be constant, onecycle or cosine, got {self.lr_schedule!r}")
+        if self.train_digits < 0:
+            raise ValueError(f"train_digits must be >= 0 (0 = all), got {self.train_digits}")
         if self.kl_warmup_epochs < 0:
             raise ValueError(f"kl_warmup_epochs must be >= 0, got {self.kl_warmup_epochs}")
         if self.fast_path not in ("auto", *FAST_PATHS):

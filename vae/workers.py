@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,8 @@ class Task:
 @dataclass
 class Event:
     """What a worker reports: start (data = its pid), progress (the batch dict of train's on_progress), epoch (the
-    history record of an epoch just saved), log (a sentence), done, failed (data = one sentence)."""
+    history record of an epoch just saved), log (a sentence), done, failed (data = one sentence); and for a
+    TaskProcess ended by stop(), stopped."""
 
     kind: str
     name: str
@@ -130,3 +132,61 @@ def run_tasks(tasks: list[Task], on_event: Callable[[Event], None], jobs: int | 
                 p.terminate()
         for p in procs:
             p.join(timeout=10)
+
+
+class TaskProcess:
+    """One task trained in a worker process of its own (the Train tab: one per visitor's run).
+
+    Its events reach `on_event` from a relay thread, ending with exactly one of done, failed or stopped. stop() ends
+    the process at once (SIGTERM; no clean-up is needed, each finished epoch was saved atomically) and returns once
+    the relay has reported "stopped".
+    """
+
+    def __init__(self, task: Task, on_event: Callable[[Event], None], threads: int = 1, nice: int = 10, data=None, device: str = "cpu"):
+        ctx = mp.get_context("spawn")
+        self.task = task
+        self.on_event = on_event
+        self._tasks, self._events = ctx.Queue(), ctx.Queue()
+        self._tasks.put(task)
+        self._tasks.put(None)
+        self.process = ctx.Process(target=_worker, args=(self._tasks, self._events, threads, nice, data, device), name=f"vae-run-{task.name}", daemon=True)
+        self._relay_thread = threading.Thread(target=self._relay, name=f"relay-{task.name}", daemon=True)
+        self._stopping = threading.Event()
+
+    def start(self) -> "TaskProcess":
+        self.process.start()
+        self._relay_thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout)
+        if threading.current_thread() is not self._relay_thread:
+            self._relay_thread.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        self._relay_thread.join(timeout)
+        self.process.join(timeout)
+
+    def _relay(self) -> None:
+        name = self.task.name
+        while True:
+            if self._stopping.is_set():  # what the worker was saying when stopped is moot (and may be half-written)
+                self.process.join()
+                self.on_event(Event("stopped", name))
+                return
+            try:
+                event = self._events.get(timeout=0.1)
+            except queue.Empty:
+                if not self.process.is_alive() and not self._stopping.is_set():
+                    self.on_event(Event("failed", name, f"its training process stopped unexpectedly (exit code {self.process.exitcode})"))
+                    return
+                continue
+            if self._stopping.is_set():
+                continue
+            self.on_event(event)
+            if event.kind in ("done", "failed"):
+                self.process.join(timeout=10)
+                return

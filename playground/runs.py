@@ -1,0 +1,376 @@
+"""Visitors' training runs (the Train tab): one queue for the machine, each visitor's runs kept apart.
+
+One run trains at a time, in a worker process of its own (vae.workers.TaskProcess, through vae.train.train, the
+presets' path); the others wait in order, and all of them wait while the presets train. A visitor has at most one run
+queued or training, keeps their last KEEP_PER_VISITOR finished runs and loses them when their session ends (forget);
+all runs together stay under a disk cap, the oldest finished run going first. Run folders are named here, never from
+anything a visitor sends. The app process loads each saved epoch to draw it (the views are the Train tab's, handed in
+as `build_view`), so a visitor sees the cloud move while the worker trains on.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import logging
+import secrets
+import shutil
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from vae.config import VAEConfig
+from vae.digits import InputError
+from vae.workers import Event, Task, TaskProcess
+
+from .models import ModelHub, Ready, prepare
+
+log = logging.getLogger("playground")
+
+KEEP_PER_VISITOR = 3  # finished runs a visitor keeps; an older one is deleted when a newer one finishes
+DISK_CAP_BYTES = 2 * 1024**3  # all runs together; a finished D=128 run is about 20 MB once its optimizer state is dropped
+MAX_QUEUED = 20  # runs waiting at once, all visitors together
+EXPORT_FILES = ("model.safetensors", "config.json", "metrics.json")  # what VAE.from_pretrained needs, and the metrics
+
+
+class RunRefused(InputError):
+    """A run that cannot be started, stopped or exported; the message says why in one sentence."""
+
+
+@dataclass
+class Run:
+    """One visitor's training run and what the Train tab shows of it. Changed only under the manager's lock; every
+    change bumps `version`, which the streamed view waits on."""
+
+    id: str  # made by the manager: the folder's name
+    owner: str  # the visitor's session
+    number: int  # 1, 2, 3 ... per visitor, for the labels people read
+    config: VAEConfig
+    directory: Path
+    created: float
+    state: str = "queued"  # queued, training, done, stopped, failed
+    message: str = ""
+    started: float | None = None
+    ended: float | None = None
+    epochs_done: int = 0
+    history: list[dict] = field(default_factory=list)  # train's epoch records
+    curve: list[tuple[float, float, float]] = field(default_factory=list)  # (epoch position, recon, beta x KL) per report
+    progress: dict | None = None  # train's latest on_progress dict
+    progress_since: float | None = None  # when its first batch was reported (the time left counts from here)
+    view: object = None  # build_view's result for the latest drawn epoch
+    ready: Ready | None = None  # that epoch's model as the views serve it
+    settled: bool = False  # finished, and the last epoch drawn: nothing more will change
+    version: int = 0
+    _end: tuple[str, object] | None = None  # the worker's last word: (done | failed | stopped, detail)
+    _proc: TaskProcess | None = None
+    _stop_asked: bool = False  # stop() came before the process did
+    _forgotten: bool = False  # the visitor's session ended: nothing of it stays on disk
+    _last_report: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)  # (epoch, batch, mean recon, mean kl) reported last
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "stopped", "failed")
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        shape = f"gaussian sigma {c.sigma:g}" if c.likelihood == "gaussian" else c.likelihood
+        return f"my run {self.number}: beta {c.beta:g}, {shape}, D = {c.latent_dim}"
+
+
+def folder_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) if directory.exists() else 0
+
+
+class RunManager:
+    """Every visitor's runs; `build_view(run, ready)` draws a saved epoch (called in the scheduler thread)."""
+
+    def __init__(self, root: str | Path, hub: ModelHub, base: VAEConfig, build_view: Callable[[Run, Ready], object] | None = None,
+                 threads: int = 1, keep: int = KEEP_PER_VISITOR, disk_cap: int = DISK_CAP_BYTES):
+        self.root = Path(root)
+        self.hub = hub
+        self.base = base  # what every run shares; the Train tab sets beta, likelihood, sigma, latent_dim, epochs, seed
+        self.build_view = build_view
+        self.threads = threads  # PyTorch threads of the training process: 1 leaves a core to the views (vae/workers.py)
+        self.keep = keep
+        self.disk_cap = disk_cap
+        self._runs: list[Run] = []
+        self._queue: list[Run] = []
+        self._active: Run | None = None
+        self._numbers: dict[str, itertools.count] = {}
+        self._cond = threading.Condition()
+        self._seq = itertools.count(1)
+        self._scheduler = threading.Thread(target=self._schedule, name="run-scheduler", daemon=True)
+        self._scheduler.start()
+
+    # -- what visitors ask ----------------------------------------------------------------------------
+    def submit(self, owner: str, config: VAEConfig) -> Run:
+        """Queue a run for `owner`; RunRefused when they already have one queued or training, or the queue is full."""
+        with self._cond:
+            mine = [r for r in self._runs if r.owner == owner and not r.finished]
+            if mine:
+                raise RunRefused(f"Your {mine[0].label} is still {mine[0].state}; stop it or let it finish before starting another.")
+            if len(self._queue) >= MAX_QUEUED:
+                raise RunRefused(f"{len(self._queue)} runs are already waiting to train; please try again in a few minutes.")
+            run_id = f"{next(self._seq):04d}-{secrets.token_hex(4)}"
+            number = next(self._numbers.setdefault(owner, itertools.count(1)))
+            run = Run(run_id, owner, number, config, self.root / run_id, time.time())
+            self._runs.append(run)
+            self._queue.append(run)
+            self._touch(run)
+            return run
+
+    def stop(self, owner: str) -> str:
+        """Stop `owner`'s queued or training run; returns once its process has ended, every finished epoch kept."""
+        with self._cond:
+            run = next((r for r in self._runs if r.owner == owner and not r.finished), None)
+            if run is None:
+                raise RunRefused("You have no run queued or training to stop.")
+            if run in self._queue:
+                self._queue.remove(run)
+                self._end(run, "stopped", "Stopped before it started; nothing was trained.")
+                run.settled = True
+                self._touch(run)
+                return run.message
+            run._stop_asked = True
+            proc = run._proc
+        if proc is not None:
+            proc.stop()
+        with self._cond:
+            self._cond.wait_for(lambda: run.finished, timeout=10)
+            return run.message
+
+    def runs(self, owner: str) -> list[Run]:
+        """This visitor's runs, newest first."""
+        with self._cond:
+            return [r for r in reversed(self._runs) if r.owner == owner]
+
+    def get(self, owner: str, run_id: str) -> Run:
+        """One of `owner`'s runs by id (another visitor's run is as unknown as a made-up id)."""
+        with self._cond:
+            for r in self._runs:
+                if r.owner == owner and r.id == run_id:
+                    return r
+        raise RunRefused(f"You have no run called {run_id!r}; your runs are listed in the table.")
+
+    def position(self, run: Run) -> int:
+        """How many runs train before this one starts (0 once it trains)."""
+        with self._cond:
+            if run not in self._queue:
+                return 0
+            return self._queue.index(run) + (self._active is not None)
+
+    def waiting_reason(self, run: Run) -> str:
+        """Why a queued run has not started: one sentence."""
+        ahead = self.position(run)
+        presets = self._presets_training()
+        if ahead:
+            return f"Waiting for {ahead} run{'s' if ahead > 1 else ''} ahead of yours; it starts on its own, keep this page open."
+        if presets:
+            return f"Waiting for the app's own models to finish training ({presets}); your run starts right after."
+        return "Starting: a fresh training process is loading PyTorch and the digits."
+
+    def wait(self, run: Run, seen: int, timeout: float) -> int:
+        """Block until `run` changes from version `seen` (or timeout); returns its version."""
+        with self._cond:
+            self._cond.wait_for(lambda: run.version != seen, timeout)
+            return run.version
+
+    def forget(self, owner: str | None) -> None:
+        """The visitor's session ended: stop their run and delete every run of theirs."""
+        if not owner:
+            return
+        with self._cond:
+            mine = [r for r in self._runs if r.owner == owner]
+            for r in mine:
+                r._forgotten = r._stop_asked = True
+                if r in self._queue:
+                    self._queue.remove(r)
+                self._runs.remove(r)
+            self._numbers.pop(owner, None)
+            procs = [r._proc for r in mine if r._proc is not None and not r.finished]
+        for proc in procs:
+            proc.stop()
+        for r in mine:
+            shutil.rmtree(r.directory, ignore_errors=True)
+
+    def export(self, owner: str, run_id: str) -> tuple[Path, Path]:
+        """(zip of the checkpoint folder, CSV of the held-out codes) for one of `owner`'s finished runs."""
+        run = self.get(owner, run_id)
+        with self._cond:
+            if not run.finished or not run.settled:
+                raise RunRefused(f"{run.label} is still {run.state}; export it once it has finished or you stopped it.")
+            ready = run.ready
+        if ready is None or run.epochs_done == 0:
+            raise RunRefused(f"{run.label} has no finished epoch to export.")
+        out = run.directory / "export"
+        out.mkdir(exist_ok=True)
+        archive = out / f"vae-run-{run.id}.zip"
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for name in EXPORT_FILES:
+                z.write(run.directory / name, arcname=name)
+        codes = out / f"vae-run-{run.id}-codes.csv"
+        lat = ready.latents
+        d = lat.mu.shape[1]
+        with open(codes, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["label", *[f"mu_{i + 1}" for i in range(d)], *[f"logvar_{i + 1}" for i in range(d)]])
+            for label, mu, logvar in zip(lat.labels, lat.mu, lat.logvar):
+                w.writerow([int(label), *[f"{v:.6g}" for v in mu], *[f"{v:.6g}" for v in logvar]])
+        return archive, codes
+
+    # -- the one training run at a time -----------------------------------------------------------------
+    def _presets_training(self) -> str:
+        busy = [n for n, s in self.hub.status().items() if s not in ("ready", "failed")]
+        return ", ".join(busy)
+
+    def _schedule(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue and not self._presets_training(), timeout=1.0)
+                if not self._queue or self._presets_training():
+                    continue
+                run = self._queue.pop(0)
+                self._active = run
+                run.state, run.started, run.message = "training", time.time(), "Starting a training process."
+                for waiting in self._queue:  # everyone behind moved up one place
+                    self._touch(waiting)
+                self._touch(run)
+            try:
+                self._train(run)
+            except Exception as err:  # whatever happens to one run, the queue goes on
+                log.exception("run %s failed in the app", run.id)
+                with self._cond:
+                    if not run.finished:
+                        self._end(run, "failed", f"The run failed inside the app ({type(err).__name__}).")
+            finally:
+                with self._cond:
+                    self._active = None
+                    run.settled = True
+                    self._touch(run)
+                self._evict(run.owner)
+
+    def _train(self, run: Run) -> None:
+        task = Task(run.id, run.config, run.directory, "train", f"{run.label} starts")
+        proc = TaskProcess(task, lambda e: self._on_event(run, e), threads=self.threads, data=self.hub.worker_data)
+        with self._cond:
+            if run._stop_asked:
+                self._end(run, "stopped", "Stopped before it started; nothing was trained.")
+                return
+            run._proc = proc
+        proc.start()
+        drawn, drew_final = 0, False
+        while True:  # draw each saved epoch (skipping any a faster worker already passed), then the final model
+            with self._cond:
+                self._cond.wait_for(lambda: run.epochs_done > drawn or run._end is not None, timeout=1.0)
+                saved, end = run.epochs_done, run._end
+            if saved > drawn:
+                self._draw(run)
+                drawn = saved
+            elif end is not None:
+                if end[0] == "done" and not drew_final:  # metrics.json now holds the final metrics
+                    self._draw(run)
+                    drew_final = True
+                break
+        proc.join(timeout=10)
+        (run.directory / "train_state.safetensors").unlink(missing_ok=True)  # only a resume needs it; runs never resume
+        with self._cond:
+            self._finish(run)
+
+    def _on_event(self, run: Run, e: Event) -> None:
+        """A worker's report (in its relay thread): progress into the curve, a saved epoch counted, the end noted."""
+        with self._cond:
+            if e.kind == "progress":
+                p = e.data
+                run.progress = p
+                run.progress_since = run.progress_since or time.time()
+                epoch, batch, recon_mean, kl_mean = run._last_report
+                if p["epoch"] != epoch:
+                    batch, recon_mean, kl_mean = 0, 0.0, 0.0
+                # train reports running means over the epoch; the batches since the last report have these means
+                n = p["batch"] - batch
+                if n > 0:
+                    recon = (p["recon"] * p["batch"] - recon_mean * batch) / n
+                    kl = (p["kl"] * p["batch"] - kl_mean * batch) / n
+                    x = p["epoch"] - 1 + (batch + p["batch"]) / 2 / p["batches"]
+                    run.curve.append((x, recon, run.config.beta * kl))
+                run._last_report = (p["epoch"], p["batch"], p["recon"], p["kl"])
+                run.message = ""
+            elif e.kind == "epoch":
+                run.history.append(e.data)
+                run.epochs_done = int(e.data["epoch"])
+            elif e.kind in ("done", "failed", "stopped"):
+                run._end = (e.kind, e.data)
+                if e.kind == "stopped":  # said at once: the process is gone, the last epoch may still be drawing
+                    self._end(run, "stopped", self._kept_sentence(run, "Stopped"))
+            elif e.kind == "log":
+                log.info("%s: %s", run.id, e.data)
+            self._touch(run)
+
+    def _draw(self, run: Run) -> None:
+        """Load the run's latest saved epoch in the app process and draw it; a failure is said, never raised."""
+        try:
+            ready = prepare(run.label, run.directory, self.hub.data)
+            view = self.build_view(run, ready) if self.build_view else None
+        except Exception as err:
+            if run.directory.exists():
+                log.exception("run %s: drawing its epoch failed", run.id)
+            with self._cond:
+                run.message = f"Could not draw its latest epoch ({type(err).__name__}); training goes on."
+                self._touch(run)
+            return
+        with self._cond:
+            run.ready, run.view = ready, view
+            self._touch(run)
+
+    def _finish(self, run: Run) -> None:
+        kind, detail = run._end or ("failed", "it ended without a word")
+        if kind == "done":
+            seconds = sum(h.get("seconds", 0) for h in run.history)
+            self._end(run, "done", f"Done: {run.epochs_done} epochs in {seconds:.0f} s. It is one of your models now.")
+        elif kind == "failed":
+            reason = str(detail).split(": ", 1)[-1]
+            self._end(run, "failed", self._kept_sentence(run, f"The run stopped: {reason}."))
+        elif not run.finished:
+            self._end(run, "stopped", self._kept_sentence(run, "Stopped"))
+        if run.epochs_done == 0 or run._forgotten:
+            shutil.rmtree(run.directory, ignore_errors=True)
+
+    @staticmethod
+    def _kept_sentence(run: Run, lead: str) -> str:
+        if run.epochs_done == 0:
+            return f"{lead} before its first epoch finished; nothing was kept."
+        kept = "its finished epoch is kept" if run.epochs_done == 1 else f"its {run.epochs_done} finished epochs are kept"
+        return f"{lead} after epoch {run.epochs_done} of {run.config.epochs}; {kept}."
+
+    def _end(self, run: Run, state: str, message: str) -> None:
+        run.state, run.message = state, message
+        run.ended = run.ended or time.time()
+
+    def _touch(self, run: Run) -> None:
+        run.version += 1
+        self._cond.notify_all()
+
+    # -- keeping the disk in check ----------------------------------------------------------------------
+    def _evict(self, owner: str) -> None:
+        """Keep `owner`'s newest finished runs, then drop the oldest finished runs of anyone while over the disk cap."""
+        with self._cond:
+            finished = [r for r in self._runs if r.owner == owner and r.finished and r.settled]
+            drop = finished[: max(0, len(finished) - self.keep)]
+            for r in drop:
+                self._runs.remove(r)
+        for r in drop:
+            shutil.rmtree(r.directory, ignore_errors=True)
+        while True:
+            with self._cond:
+                settled = sorted((r for r in self._runs if r.finished and r.settled), key=lambda r: r.ended or 0)
+                total = sum(folder_bytes(r.directory) for r in self._runs)
+                if total <= self.disk_cap or not settled:
+                    return
+                oldest = settled[0]
+                self._runs.remove(oldest)
+                self._touch(oldest)
+            log.info("runs over the disk cap (%d bytes): deleting the oldest, %s", total, oldest.id)
+            shutil.rmtree(oldest.directory, ignore_errors=True)

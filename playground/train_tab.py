@@ -1,0 +1,309 @@
+"""The Train tab: set beta yourself and watch reconstruction and the KL spring pull against each other, live.
+
+Builder (`build_tab`), thin handlers (`TrainHandlers`) and the pure views (`epoch_view`, `loss_view`, `status_text`)
+in one place; the queue, the training processes and the run folders are playground/runs.py's.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+
+from vae.analysis import PCA2, active_mask, decode_latents, prior_samples
+from vae.config import FAST, VAEConfig
+from vae.data import Split
+from vae.digits import InputError
+
+from . import explain, plots
+from .handling import guard, guard_stream
+from .models import ModelHub, Ready, first_of_each_digit
+from .runs import Run, RunManager, RunRefused
+
+BETAS = (0, 0.1, 1, 3, 10, 30, 100, 300, 1000)  # log-spaced, with the plain autoencoder
+LIKELIHOODS = ("gaussian", "bernoulli")
+LATENT_DIMS = (2, 8, 32, 128)
+MAX_EPOCHS = 10
+SIGMA_RANGE = (0.05, 1.0)
+DEFAULTS = dict(beta=10, likelihood="gaussian", sigma=0.1, latent_dim=2, epochs=2, seed=0)  # the healthy-2d regime
+TRAIN_DIGITS = 2000  # of the 4,000 training digits: an epoch is ~12 s on one core here, so the defaults finish in under a minute
+CLOUD_HALF_WIDTH = 4.0  # the latent cloud's one fixed window: +-4 around the prior's centre, for every epoch and run
+N_SHOWN = 8  # held-out digits reconstructed, and prior samples, per epoch
+SAMPLE_SEED = 0  # the same prior draws every epoch, so the samples change only because the decoder does
+MIN_UPDATE_S = 0.5  # the streamed view redraws at most this often (and at least once a second)
+SESSION_TTL_S = 3600  # a visitor's runs are deleted this long after their last /train, if the page never said goodbye
+RUN_HEADERS = ["run", "state", "beta", "likelihood", "sigma", "beta_eff", "latent dim", "epochs", "held-out recon NLL",
+               "held-out KL", "active units", "note"]
+
+
+def live_base(fast_path: str = "auto") -> VAEConfig:
+    """What every visitor's run shares: the presets' fast recipe (vae/config.py FAST), no KL warm-up (the curves show
+    beta x KL as set), TRAIN_DIGITS training digits."""
+    return VAEConfig(**FAST, train_digits=TRAIN_DIGITS, fast_path=fast_path)
+
+
+def measured_fast_path(hub: ModelHub) -> str:
+    """The precision and layout measured for the presets on this machine (their config.json), so a run does not spend
+    ~20 s measuring again for its own latent size; "auto" (measure once) while no preset has one."""
+    for name in hub.names:
+        if hub.is_ready(name) and hub.get(name).model.config.fast_path_used:
+            return hub.get(name).model.config.fast_path_used
+    return "auto"
+
+
+def live_config(base: VAEConfig, beta, likelihood, sigma, latent_dim, epochs, seed) -> VAEConfig:
+    """The run a person asked for, or InputError with a sentence saying what to change."""
+    try:
+        beta, sigma, latent_dim, epochs, seed = float(beta), float(sigma), int(latent_dim), int(epochs), int(seed)
+    except (TypeError, ValueError):
+        raise InputError("beta and sigma must be numbers; latent dimensions, epochs and seed whole numbers.") from None
+    if not (math.isfinite(beta) and 0 <= beta <= max(BETAS)):
+        raise InputError(f"beta must be between 0 and {max(BETAS)}, got {beta:g}.")
+    if likelihood not in LIKELIHOODS:
+        raise InputError(f"The likelihood must be {' or '.join(LIKELIHOODS)}, got {likelihood!r}.")
+    if not (math.isfinite(sigma) and SIGMA_RANGE[0] <= sigma <= SIGMA_RANGE[1]):
+        raise InputError(f"sigma must be between {SIGMA_RANGE[0]} and {SIGMA_RANGE[1]}, got {sigma:g}.")
+    if latent_dim not in LATENT_DIMS:
+        raise InputError(f"Latent dimensions must be one of {', '.join(map(str, LATENT_DIMS))}, got {latent_dim}.")
+    if not 1 <= epochs <= MAX_EPOCHS:
+        raise InputError(f"Epochs must be between 1 and {MAX_EPOCHS}, got {epochs}.")
+    if not 0 <= seed < 2**31:
+        raise InputError(f"The seed must be a whole number from 0 to {2**31 - 1}, got {seed}.")
+    return dataclasses.replace(base, beta=beta, likelihood=likelihood, sigma=sigma, latent_dim=latent_dim, epochs=epochs, seed=seed)
+
+
+def beta_eff_text(beta, likelihood, sigma) -> str:
+    """beta_eff beside the controls: the KL weight against a plain squared error, which is what decides the regime."""
+    try:
+        config = VAEConfig(beta=float(beta), likelihood=likelihood, sigma=float(sigma))
+    except (TypeError, ValueError):
+        return ""
+    if likelihood == "gaussian":
+        return (f"**beta_eff = 2 sigma^2 beta = {config.beta_eff:.3g}** (the healthy preset: 0.2; collapse sets in near 2). "
+                "Only beta_eff matters: beta 100 at sigma 0.1 trains like beta 1 at sigma 1.")
+    return f"**Bernoulli likelihood**: the KL weight is beta itself, **{config.beta:g}** (no sigma)."
+
+
+# --- the views ------------------------------------------------------------------------------------------
+
+@dataclass
+class EpochView:
+    """What the Train tab draws of one saved epoch."""
+
+    epoch: int
+    cloud: np.ndarray  # the held-out digits' mu on one fixed scale, with the prior's circles
+    kl: np.ndarray  # KL per dimension, active units coloured
+    digits: np.ndarray  # held-out digits, their reconstructions from mu, prior samples
+    active: int
+    kl_total: float
+
+
+def cloud_plane(ready: Ready) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
+    """(xy of the held-out codes, where z = 0 falls, axis names): 2-D codes as they are, larger ones on their PCA plane."""
+    lat = ready.latents
+    if lat.mu.shape[1] == 2:
+        plane = PCA2(np.zeros(2, np.float32), np.eye(2, dtype=np.float32))
+        return plane.project(lat.mu), plane.project(np.zeros(2, np.float32)), ("z1", "z2")
+    return lat.pca_xy, ready.prior_xy, ("PC 1", "PC 2")
+
+
+def epoch_view(ready: Ready, test: Split, title: str) -> EpochView:
+    """Draw one saved epoch: the latent cloud, KL per dimension, N_SHOWN reconstructions and prior samples."""
+    lat = ready.latents
+    xy, prior_xy, axes = cloud_plane(ready)
+    _, cloud = plots.bubble_background(xy, lat.labels, prior_xy, f"{title}: {len(xy):,} held-out digits (mu)", half_width=CLOUD_HALF_WIDTH,
+                                       axis_names=axes)
+    active = active_mask(lat.mu)
+    kl_total = float(lat.kl_per_dim.sum())
+    kl = plots.kl_bars(lat.kl_per_dim, active, f"{int(active.sum())} of {len(active)} dimensions active; KL {kl_total:.1f} nats per digit")
+    shown = first_of_each_digit(lat.labels, N_SHOWN)
+    digits = plots.labelled_rows({
+        "held-out digit": test.images[shown, 0].numpy(),
+        "reconstruction": decode_latents(ready.model, lat.mu[shown]),
+        "prior sample": prior_samples(ready.model, N_SHOWN, seed=SAMPLE_SEED),
+    }, scale=2, label_width=110)
+    return EpochView(ready.epoch, cloud.image, kl, digits, int(active.sum()), kl_total)
+
+
+def loss_view(run: Run, curve: list, history: list) -> np.ndarray:
+    """The two forces: reconstruction and beta x KL per batch, and each finished epoch's held-out values."""
+    beta = run.config.beta
+    val = [(h["epoch"], h["val_recon"], beta * h["val_kl"]) for h in history]
+    xs, recon, beta_kl = (np.array(v) for v in zip(*curve)) if curve else (np.zeros(0),) * 3
+    return plots.loss_curves(xs, recon, beta_kl, run.config.epochs, val, f"{run.label}: the two forces (nats per digit)")
+
+
+def time_left(run: Run, now: float) -> float | None:
+    """Seconds until the last epoch ends, from the pace of the batches so far (None before there is a pace)."""
+    p = run.progress
+    if p is None or run.progress_since is None:
+        return None
+    done = (p["epoch"] - 1) * p["batches"] + p["batch"]
+    total = run.config.epochs * p["batches"]
+    elapsed = now - run.progress_since
+    if done <= 0 or elapsed <= 0:
+        return None
+    return elapsed / done * (total - done)
+
+
+def status_text(run: Run, waiting: str, now: float) -> str:
+    """One line for the person: waiting (and why), training (epoch, batch, a bar, time left), or how it ended."""
+    if run.state == "queued":
+        return f"**{run.label}**: {waiting}"
+    if run.finished:
+        return f"**{run.label}**: {run.message}"
+    p = run.progress
+    if p is None:
+        return f"**{run.label}**: {run.message or 'starting'}"
+    if run.epochs_done >= run.config.epochs:
+        return f"**{run.label}**: all {run.config.epochs} epochs trained; measuring the final model (KL, 5-NN accuracy, sample quality)."
+    share = ((p["epoch"] - 1) * p["batches"] + p["batch"]) / (run.config.epochs * p["batches"])
+    bar = "█" * round(20 * share) + "░" * (20 - round(20 * share))
+    left = time_left(run, now)
+    eta = f", about {left:.0f} s left" if left is not None else ""
+    return f"**{run.label}**: epoch {p['epoch']}/{p['epochs']}, batch {p['batch']}/{p['batches']} `{bar}` {share:.0%}{eta}"
+
+
+def status_record(run: Run, position: int) -> dict:
+    """The same status for code (the /train stream's JSON output)."""
+    p = run.progress or {}
+    return {"run": run.id, "label": run.label, "state": run.state, "position": position, "epochs_done": run.epochs_done,
+            "epochs": run.config.epochs, "epoch": p.get("epoch"), "batch": p.get("batch"), "batches": p.get("batches"),
+            "message": run.message, "model": run.label if run.settled and run.ready is not None else None}
+
+
+def runs_table(runs: list[Run]) -> list[list]:
+    rows = []
+    for r in runs:
+        c, last = r.config, (r.history[-1] if r.history else {})
+        view = r.view if isinstance(r.view, EpochView) else None
+        rows.append([r.id, r.state, c.beta, c.likelihood, c.sigma if c.likelihood == "gaussian" else None, round(c.beta_eff, 4), c.latent_dim,
+                     f"{r.epochs_done}/{c.epochs}", round(last["val_recon"], 1) if last else None, round(last["val_kl"], 2) if last else None,
+                     view.active if view else None, r.message])
+    return rows
+
+
+# --- the handlers ---------------------------------------------------------------------------------------
+
+class TrainHandlers:
+    """Thin: each visitor is their Gradio session (request.session_hash); the runs and their processes are the manager's."""
+
+    def __init__(self, hub: ModelHub, runs: RunManager):
+        self.hub = hub
+        self.runs = runs
+
+    def config(self, beta, likelihood, sigma, latent_dim, epochs, seed) -> VAEConfig:
+        base = self.runs.base
+        if base.fast_path == "auto":
+            base = dataclasses.replace(base, fast_path=measured_fast_path(self.hub))
+        return live_config(base, beta, likelihood, sigma, latent_dim, epochs, seed)
+
+    @guard_stream
+    def train(self, beta, likelihood, sigma, latent_dim, epochs, seed, request: gr.Request):
+        owner = request.session_hash
+        run = self.runs.submit(owner, self.config(beta, likelihood, sigma, latent_dim, epochs, seed))
+        yield from self.watch(run, owner)
+
+    def watch(self, run: Run, owner: str):
+        """Yield the view of `run` as it changes (at most every MIN_UPDATE_S, at least every second) until it settles."""
+        seen, drawn, last = -1, None, 0.0
+        while True:
+            version = self.runs.wait(run, seen, timeout=1.0)
+            time.sleep(max(0.0, MIN_UPDATE_S - (time.monotonic() - last)))
+            with self.runs._cond:  # one consistent snapshot of the run
+                curve, history, view, settled = list(run.curve), list(run.history), run.view, run.settled
+            position = self.runs.position(run)
+            status = status_text(run, self.runs.waiting_reason(run) if run.state == "queued" else "", time.time())
+            losses = loss_view(run, curve, history)
+            fresh = view is not drawn or settled
+            drawn = view
+            images = (view.cloud, view.kl, view.digits) if fresh and view is not None else (gr.skip(),) * 3
+            choices = gr.skip()
+            if settled:
+                mine = [(r.label, r.id) for r in self.runs.runs(owner) if r.epochs_done]
+                choices = gr.update(choices=mine, value=run.id if run.epochs_done else None)
+            yield (status, status_record(run, position), losses, *images, runs_table(self.runs.runs(owner)), choices, owner)
+            last, seen = time.monotonic(), version
+            if settled:
+                return
+
+    @guard
+    def stop(self, request: gr.Request) -> str:
+        return self.runs.stop(request.session_hash)
+
+    @guard
+    def list_runs(self, request: gr.Request) -> list[list]:
+        return runs_table(self.runs.runs(request.session_hash))
+
+    @guard
+    def export(self, run_id, request: gr.Request):
+        owner = request.session_hash
+        if not run_id:
+            kept = [r for r in self.runs.runs(owner) if r.settled and r.ready is not None]
+            if not kept:
+                raise RunRefused("You have no finished run to export yet: train one first.")
+            run_id = kept[0].id
+        archive, codes = self.runs.export(owner, str(run_id))
+        return str(archive), str(codes)
+
+
+def forget_visitor(runs: RunManager):
+    """demo.unload: the page was closed or reloaded, so its runs go."""
+
+    def forget(request: gr.Request) -> None:
+        runs.forget(request.session_hash)
+
+    return forget
+
+
+# --- the builder ------------------------------------------------------------------------------------------
+
+def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks) -> None:
+    h = TrainHandlers(hub, runs)
+    with gr.Tab("Train"):
+        gr.Markdown(explain.TRAIN_INTRO)
+        owner = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=runs.forget)  # the session's key, for its clean-up
+        with gr.Row():
+            with gr.Column(scale=2, min_width=320):
+                beta = gr.Dropdown(list(BETAS), value=DEFAULTS["beta"], label="beta: the stiffness of the KL spring", elem_id="train-beta")
+                likelihood = gr.Radio(list(LIKELIHOODS), value=DEFAULTS["likelihood"], label="likelihood")
+                sigma = gr.Slider(*SIGMA_RANGE, value=DEFAULTS["sigma"], step=0.01, label="sigma of the Gaussian (its pixel noise)")
+                beta_eff = gr.Markdown(beta_eff_text(DEFAULTS["beta"], DEFAULTS["likelihood"], DEFAULTS["sigma"]))
+                latent_dim = gr.Radio(list(LATENT_DIMS), value=DEFAULTS["latent_dim"], label="latent dimensions")
+                epochs = gr.Slider(1, MAX_EPOCHS, value=DEFAULTS["epochs"], step=1, label=f"epochs (of {TRAIN_DIGITS:,} training digits each)")
+                seed = gr.Number(DEFAULTS["seed"], precision=0, label="seed", minimum=0)
+                with gr.Row():
+                    train = gr.Button("Train", variant="primary", elem_id="train-button")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop-button")
+                status = gr.Markdown(explain.TRAIN_WAITING, elem_id="train-status")
+            with gr.Column(scale=3):
+                losses = gr.Image(label="Reconstruction against beta x KL, per batch (lines) and per epoch on held-out digits (dots)", format="png",
+                                  interactive=False, show_label=False, elem_id="train-losses")  # the figures carry their titles
+                with gr.Row():
+                    cloud = gr.Image(label="The latent cloud after each epoch", format="png", interactive=False, show_label=False, elem_id="train-cloud")
+                    kl = gr.Image(label="KL per dimension after each epoch", format="png", interactive=False, show_label=False, elem_id="train-kl")
+        digits = gr.Image(label="After each epoch: held-out digits, their reconstructions, and samples from the prior", format="png",
+                          interactive=False, elem_id="train-digits")
+        record = gr.JSON(visible=False)  # the status for code: run, state, position, epoch, batch, model
+        with gr.Row():
+            table = gr.Dataframe(headers=RUN_HEADERS, label="Your runs (the last 3 are kept while this page is open)", interactive=False, wrap=True)
+        with gr.Row():
+            pick = gr.Dropdown([], label="Run to download", allow_custom_value=True)  # validated by the manager, against this visitor's runs
+            export = gr.Button("Download checkpoint and codes")
+            archive = gr.File(label="Checkpoint (zip: unzip, then VAE.from_pretrained(folder))")
+            codes = gr.File(label="Held-out codes (CSV: label, mu, logvar)")
+        gr.Markdown(explain.TRAIN_NOTES)
+
+    for control in (beta, likelihood, sigma):
+        control.change(beta_eff_text, [beta, likelihood, sigma], beta_eff, api_visibility="private", show_progress="hidden")
+    likelihood.change(lambda lk: gr.update(visible=lk == "gaussian"), likelihood, sigma, api_visibility="private", show_progress="hidden")
+    # The stream mostly waits on the run, so it takes no slot from the views' concurrency limit; nor does Stop.
+    train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], [status, record, losses, cloud, kl, digits, table, pick, owner],
+                api_name="train", concurrency_limit=None, show_progress="hidden")
+    stop.click(h.stop, None, status, api_name="stop", concurrency_limit=None)
+    demo.load(h.list_runs, None, table, api_name="runs")
+    export.click(h.export, pick, [archive, codes], api_name="export")
+    demo.unload(forget_visitor(runs))

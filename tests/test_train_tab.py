@@ -1,0 +1,119 @@
+"""The Train tab through gradio_client, as a visitor's script would use it: tiny models on 128 digits."""
+from __future__ import annotations
+
+import csv
+import time
+import zipfile
+
+import pytest
+
+from vae.model import VAE
+
+gradio_client = pytest.importorskip("gradio_client")
+
+RECORD = 1  # the /train stream's outputs: status, record, losses, cloud, kl, digits, runs table, run to download
+
+
+def args(beta=10, likelihood="gaussian", sigma=0.1, latent_dim=2, epochs=2, seed=0):
+    return (beta, likelihood, sigma, latent_dim, epochs, seed)
+
+
+def visitor(app_url):
+    return gradio_client.Client(app_url, verbose=False)
+
+
+def records(job) -> list[dict]:
+    return [out[RECORD] for out in job.outputs() if isinstance(out[RECORD], dict)]
+
+
+def wait_until(job, check):
+    """Poll a streaming job's records until check(record) holds for the latest one (or the job ends)."""
+    while True:
+        seen = records(job)
+        if seen and check(seen[-1]):
+            return seen[-1]
+        if job.done():
+            return records(job)[-1]
+        time.sleep(0.1)
+
+
+def test_streamed_updates_arrive_in_order_and_end_in_a_model(app_url, tmp_path, tiny_data):
+    client = visitor(app_url)
+    job = client.submit(*args(latent_dim=8, epochs=2), api_name="/train")
+    final = job.result()
+    seen = records(job)
+    assert len(seen) >= 3
+    progress = [(r["epochs_done"], r["epoch"] or 0, r["batch"] or 0) for r in seen]
+    assert progress == sorted(progress)  # never backwards
+    assert seen[-1]["state"] == "done" and seen[-1]["epochs_done"] == 2 and seen[-1]["model"]
+    status, record, losses, cloud, kl, digits, table, pick = final
+    assert "Done" in status and all(path for path in (losses, cloud, kl, digits))
+    assert [row[1] for row in table["data"]] == ["done"]
+
+    archive, codes = client.predict(record["run"], api_name="/export")
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == ["config.json", "metrics.json", "model.safetensors"]
+        z.extractall(tmp_path / "run")
+    model = VAE.from_pretrained(tmp_path / "run")
+    assert model.config.latent_dim == 8 and model.config.beta == 10
+    with open(codes) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["label", *[f"mu_{i}" for i in range(1, 9)], *[f"logvar_{i}" for i in range(1, 9)]]
+    assert len(rows) - 1 == len(tiny_data.test)
+
+
+def test_stop_keeps_the_finished_epochs(app_url, train_runs):
+    client = visitor(app_url)
+    job = client.submit(*args(epochs=10), api_name="/train")
+    wait_until(job, lambda r: r["epochs_done"] >= 1)
+    message = client.predict(api_name="/stop")
+    # /stop returns once the training process has ended: the run is stopped right then, its epochs kept
+    assert "Stopped after epoch" in message
+    run = next(r for r in train_runs._runs if r.owner == client.session_hash)
+    assert run.state == "stopped" and not run._proc.process.is_alive()
+    kept = run.epochs_done
+    assert 1 <= kept < 10
+    job.result()
+    assert records(job)[-1]["state"] == "stopped" and records(job)[-1]["epochs_done"] == kept
+    assert VAE.from_pretrained(run.directory).config.epochs == 10
+    table = client.predict(api_name="/runs")
+    assert table["data"][0][1] == "stopped" and table["data"][0][7] == f"{kept}/10"
+
+
+def test_two_visitors_never_see_each_others_runs(app_url):
+    alice, bob = visitor(app_url), visitor(app_url)
+    job = alice.submit(*args(epochs=1), api_name="/train")
+    done = job.result()[RECORD]
+    assert [row[0] for row in alice.predict(api_name="/runs")["data"]] == [done["run"]]
+    assert bob.predict(api_name="/runs")["data"] in ([], [[None] * 12])
+    with pytest.raises(Exception, match="no run called") as err:
+        bob.predict(done["run"], api_name="/export")
+    assert "Traceback" not in str(err.value)
+    with pytest.raises(Exception, match="no run queued or training"):
+        bob.predict(api_name="/stop")
+
+
+def test_the_queue_trains_one_run_at_a_time(app_url, train_runs):
+    first, second = visitor(app_url), visitor(app_url)
+    job1 = first.submit(*args(epochs=2), api_name="/train")
+    wait_until(job1, lambda r: r["state"] == "training")
+    job2 = second.submit(*args(epochs=1, beta=0), api_name="/train")
+    assert job1.result()[RECORD]["state"] == job2.result()[RECORD]["state"] == "done"
+    waiting = [r for r in records(job2) if r["state"] == "queued"]
+    assert waiting and waiting[0]["position"] == 1
+    assert any("Waiting for 1 run ahead" in out[0] for out in job2.outputs())
+    run1, run2 = (next(r for r in train_runs._runs if r.owner == c.session_hash) for c in (first, second))
+    assert run1.ended <= run2.started  # the second started only once the first had ended
+
+
+def test_one_run_at_a_time_per_visitor_and_bad_input_is_a_sentence(app_url):
+    client = visitor(app_url)
+    job = client.submit(*args(epochs=3), api_name="/train")
+    wait_until(job, lambda r: r["state"] in ("queued", "training"))
+    with pytest.raises(Exception, match="still (queued|training)"):
+        client.predict(*args(), api_name="/train")
+    client.predict(api_name="/stop")
+    job.result()
+    with pytest.raises(Exception, match="greater than maximum value 10") as err:  # the slider's own sentence
+        client.predict(*args(epochs=50), api_name="/train")
+    assert "Traceback" not in str(err.value)
