@@ -56,7 +56,7 @@ def start_tiny_hub(mp: pytest.MonkeyPatch, root, data):
 
     for name, overrides in TINY_PRESET_CONFIGS.items():
         mp.setitem(config_mod.PRESETS, name, Preset(name, tiny_config(**overrides), "tiny"))
-    mp.setattr("vae.train.load_dataset", lambda name: data)
+    mp.setattr("vae.train.load_dataset", lambda name, data_dir=None: data)
     hub = ModelHub(root, data=data).start()
     hub.wait(timeout=600)
     assert all(s == "ready" for s in hub.status().values()), hub.status()

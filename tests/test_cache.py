@@ -16,7 +16,7 @@ def tiny_presets(monkeypatch, tiny_data):
     """Two tiny presets trained on 128 digits, so each (re)training takes seconds."""
     monkeypatch.setitem(config_mod.PRESETS, "healthy", Preset("healthy", tiny_config(epochs=2), "tiny"))
     monkeypatch.setitem(config_mod.PRESETS, "collapsed", Preset("collapsed", tiny_config(epochs=2, sigma=1.0), "tiny"))
-    monkeypatch.setattr("vae.train.load_dataset", lambda name: tiny_data)
+    monkeypatch.setattr("vae.train.load_dataset", lambda name, data_dir=None: tiny_data)
     calls = []
     real_train = cache.train
 
