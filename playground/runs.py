@@ -79,6 +79,18 @@ class Run:
         shape = f"gaussian sigma {c.sigma:g}" if c.likelihood == "gaussian" else c.likelihood
         return f"my run {self.number}: beta {c.beta:g}, {shape}, D = {c.latent_dim}"
 
+    @property
+    def choice(self) -> str:
+        """How the other tabs' model lists name it."""
+        c = self.config
+        shape = "" if c.likelihood == "gaussian" else f", {c.likelihood}"
+        return f"your run {self.number} (beta {c.beta:g}{shape}, D {c.latent_dim})"
+
+    @property
+    def servable(self) -> bool:
+        """Finished (done, stopped or failed) with at least one epoch drawn: one of its visitor's models."""
+        return self.settled and self.ready is not None
+
 
 def folder_bytes(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) if directory.exists() else 0
@@ -220,6 +232,11 @@ class RunManager:
             for label, mu, logvar in zip(lat.labels, lat.mu, lat.logvar):
                 w.writerow([int(label), *[f"{v:.6g}" for v in mu], *[f"{v:.6g}" for v in logvar]])
         return archive, codes
+
+    def models_of(self, owner: str | None) -> list[Run]:
+        """`owner`'s runs the other tabs can use, oldest first (the order they were trained in)."""
+        with self._cond:
+            return [r for r in self._runs if owner and r.owner == owner and r.servable]
 
     # -- the one training run at a time -----------------------------------------------------------------
     def _presets_training(self) -> str:
@@ -374,3 +391,32 @@ class RunManager:
                 self._touch(oldest)
             log.info("runs over the disk cap (%d bytes): deleting the oldest, %s", total, oldest.id)
             shutil.rmtree(oldest.directory, ignore_errors=True)
+
+
+def visitor(request) -> str | None:
+    """The visitor's session (gr.Request.session_hash); None for a call from outside Gradio (scripts, tests)."""
+    return getattr(request, "session_hash", None)
+
+
+class VisitorModels:
+    """The one place a tab turns a model's name into a Ready for the visitor asking: a preset from the hub, or one of
+    the visitor's own finished runs by its id. Another visitor's run is as unknown here as a made-up name."""
+
+    def __init__(self, hub: ModelHub, runs: RunManager | None = None):
+        self.hub = hub
+        self.runs = runs
+
+    def get(self, name, owner: str | None = None) -> Ready:
+        if self.runs is not None and owner:
+            for run in self.runs.models_of(owner):
+                if run.id == name:
+                    return run.ready
+        if name not in self.hub.names:
+            mine = " or one of your finished runs" if self.runs is not None else ""
+            raise RunRefused(f"There is no model called {name!r}; choose a preset ({', '.join(self.hub.names)}){mine}.")
+        return self.hub.get(name)
+
+    def choices(self, presets, owner: str | None = None) -> list[tuple[str, str]]:
+        """A tab's model list for this visitor: its presets, then the visitor's finished runs."""
+        mine = self.runs.models_of(owner) if self.runs is not None else []
+        return [(p, p) for p in presets] + [(r.choice, r.id) for r in mine]

@@ -21,7 +21,7 @@ from vae.digits import InputError
 from . import explain, plots
 from .handling import guard, guard_stream
 from .models import ModelHub, Ready, first_of_each_digit
-from .runs import Run, RunManager, RunRefused
+from .runs import Run, RunManager, RunRefused, VisitorModels
 
 BETAS = (0, 0.1, 1, 3, 10, 30, 100, 300, 1000)  # log-spaced, with the plain autoencoder
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -189,11 +189,14 @@ def runs_table(runs: list[Run]) -> list[list]:
 # --- the handlers ---------------------------------------------------------------------------------------
 
 class TrainHandlers:
-    """Thin: each visitor is their Gradio session (request.session_hash); the runs and their processes are the manager's."""
+    """Thin: each visitor is their Gradio session (request.session_hash); the runs and their processes are the manager's.
+    `pickers`: the other tabs' model lists (their presets), which gain the visitor's run once it has finished."""
 
-    def __init__(self, hub: ModelHub, runs: RunManager):
+    def __init__(self, hub: ModelHub, runs: RunManager, pickers: tuple[list[str], ...] = ()):
         self.hub = hub
         self.runs = runs
+        self.models = VisitorModels(hub, runs)
+        self.pickers = pickers
 
     def config(self, beta, likelihood, sigma, latent_dim, epochs, seed) -> VAEConfig:
         base = self.runs.base
@@ -221,11 +224,12 @@ class TrainHandlers:
             fresh = view is not drawn or settled
             drawn = view
             images = (view.cloud, view.kl, view.digits) if fresh and view is not None else (gr.skip(),) * 3
-            choices = gr.skip()
+            choices, models = gr.skip(), (gr.skip(),) * len(self.pickers)
             if settled:
                 mine = [(r.label, r.id) for r in self.runs.runs(owner) if r.epochs_done]
                 choices = gr.update(choices=mine, value=run.id if run.epochs_done else None)
-            yield (status, status_record(run, position), losses, *images, runs_table(self.runs.runs(owner)), choices, owner)
+                models = tuple(gr.update(choices=self.models.choices(presets, owner)) for presets in self.pickers)
+            yield (status, status_record(run, position), losses, *images, runs_table(self.runs.runs(owner)), choices, *models, owner)
             last, seen = time.monotonic(), version
             if settled:
                 return
@@ -261,8 +265,9 @@ def forget_visitor(runs: RunManager):
 
 # --- the builder ------------------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks) -> None:
-    h = TrainHandlers(hub, runs)
+def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = ()) -> None:
+    """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them."""
+    h = TrainHandlers(hub, runs, tuple(presets for _, presets in pickers))
     with gr.Tab("Train"):
         gr.Markdown(explain.TRAIN_INTRO)
         owner = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=runs.forget)  # the session's key, for its clean-up
@@ -301,7 +306,7 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks) -> None:
         control.change(beta_eff_text, [beta, likelihood, sigma], beta_eff, api_visibility="private", show_progress="hidden")
     likelihood.change(lambda lk: gr.update(visible=lk == "gaussian"), likelihood, sigma, api_visibility="private", show_progress="hidden")
     # The stream mostly waits on the run, so it takes no slot from the views' concurrency limit; nor does Stop.
-    train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], [status, record, losses, cloud, kl, digits, table, pick, owner],
+    train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], [status, record, losses, cloud, kl, digits, table, pick, *(radio for radio, _ in pickers), owner],
                 api_name="train", concurrency_limit=None, show_progress="hidden")
     stop.click(h.stop, None, status, api_name="stop", concurrency_limit=None)
     demo.load(h.list_runs, None, table, api_name="runs")

@@ -11,7 +11,7 @@ from vae.model import VAE
 
 gradio_client = pytest.importorskip("gradio_client")
 
-RECORD = 1  # the /train stream's outputs: status, record, losses, cloud, kl, digits, runs table, run to download
+RECORD = 1  # the /train stream's outputs: status, record, losses, cloud, kl, digits, runs table, run to download, Draw's and Latent walk's models
 
 
 def args(beta=10, likelihood="gaussian", sigma=0.1, latent_dim=2, epochs=2, seed=0):
@@ -46,7 +46,7 @@ def test_streamed_updates_arrive_in_order_and_end_in_a_model(app_url, tmp_path, 
     progress = [(r["epochs_done"], r["epoch"] or 0, r["batch"] or 0) for r in seen]
     assert progress == sorted(progress)  # never backwards
     assert seen[-1]["state"] == "done" and seen[-1]["epochs_done"] == 2 and seen[-1]["model"]
-    status, record, losses, cloud, kl, digits, table, pick = final
+    status, record, losses, cloud, kl, digits, table, pick, draw_model, walk_model = final
     assert "Done" in status and all(path for path in (losses, cloud, kl, digits))
     assert [row[1] for row in table["data"]] == ["done"]
 
@@ -117,3 +117,28 @@ def test_one_run_at_a_time_per_visitor_and_bad_input_is_a_sentence(app_url):
     with pytest.raises(Exception, match="greater than maximum value 10") as err:  # the slider's own sentence
         client.predict(*args(epochs=50), api_name="/train")
     assert "Traceback" not in str(err.value)
+
+
+def test_a_finished_run_is_one_of_its_visitors_models_and_no_one_elses(app_url, train_runs, tiny_hub, tmp_path):
+    from PIL import Image
+
+    from playground.runs import RunRefused, VisitorModels
+
+    alice, bob = visitor(app_url), visitor(app_url)
+    run_id = alice.submit(*args(beta=3, latent_dim=2, epochs=1), api_name="/train").result()[RECORD]["run"]
+    digit = tmp_path / "digit.png"
+    Image.fromarray((255 - tiny_hub.data.test.images[0, 0].numpy() * 255).astype("uint8")).save(digit)
+    summary = alice.predict(gradio_client.handle_file(str(digit)), run_id, api_name="/reconstruct")[5]
+    assert "my run" in summary and "beta 3" in summary and "KL of this digit" in summary
+    assert alice.predict(run_id, 0, 1, 0.5, -0.5, api_name="/decode")  # the Latent walk decodes with it too
+    assert "nats" in alice.predict(gradio_client.handle_file(str(digit)), "healthy", api_name="/reconstruct")[5]  # presets stay
+
+    with pytest.raises(Exception, match="not in the list of choices") as err:  # bob's model lists never had it
+        bob.predict(gradio_client.handle_file(str(digit)), run_id, api_name="/reconstruct")
+    assert "Traceback" not in str(err.value)
+    models = VisitorModels(tiny_hub, train_runs)  # nor does naming it reach it: the lookup checks whose run it is
+    assert models.get(run_id, alice.session_hash).model.config.beta == 3
+    with pytest.raises(RunRefused, match="no model called"):
+        models.get(run_id, bob.session_hash)
+    assert [value for _, value in models.choices(["healthy"], bob.session_hash)] == ["healthy"]
+    assert [label for label, _ in models.choices(["healthy"], alice.session_hash)][-1].startswith("your run 1 (beta 3, D 2)")
