@@ -329,7 +329,7 @@ class RunManager:
     def _draw(self, run: Run) -> None:
         """Load the run's latest saved epoch in the app process and draw it; a failure is said, never raised."""
         try:
-            ready = prepare(run.label, run.directory, self.hub.data)
+            ready = prepare(run.choice, run.directory, self.hub.data)  # the name the other tabs list it by
             view = self.build_view(run, ready) if self.build_view else None
         except Exception as err:
             if run.directory.exists():

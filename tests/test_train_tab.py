@@ -11,7 +11,7 @@ from vae.model import VAE
 
 gradio_client = pytest.importorskip("gradio_client")
 
-RECORD = 1  # the /train stream's outputs: status, record, losses, cloud, kl, digits, runs table, run to download, Draw's and Latent walk's models
+RECORD = 1  # the /train stream's outputs: status, record, losses, cloud, kl, digits, runs table, rate-distortion plane, run to download, Draw's and Latent walk's models
 
 
 def args(beta=10, likelihood="gaussian", sigma=0.1, latent_dim=2, epochs=2, seed=0):
@@ -46,8 +46,8 @@ def test_streamed_updates_arrive_in_order_and_end_in_a_model(app_url, tmp_path, 
     progress = [(r["epochs_done"], r["epoch"] or 0, r["batch"] or 0) for r in seen]
     assert progress == sorted(progress)  # never backwards
     assert seen[-1]["state"] == "done" and seen[-1]["epochs_done"] == 2 and seen[-1]["model"]
-    status, record, losses, cloud, kl, digits, table, pick, draw_model, walk_model = final
-    assert "Done" in status and all(path for path in (losses, cloud, kl, digits))
+    status, record, losses, cloud, kl, digits, table, plane, pick, draw_model, walk_model = final
+    assert "Done" in status and all(path for path in (losses, cloud, kl, digits, plane))
     assert [row[1] for row in table["data"]] == ["done"]
 
     archive, codes = client.predict(record["run"], api_name="/export")
@@ -129,7 +129,7 @@ def test_a_finished_run_is_one_of_its_visitors_models_and_no_one_elses(app_url, 
     digit = tmp_path / "digit.png"
     Image.fromarray((255 - tiny_hub.data.test.images[0, 0].numpy() * 255).astype("uint8")).save(digit)
     summary = alice.predict(gradio_client.handle_file(str(digit)), run_id, api_name="/reconstruct")[5]
-    assert "my run" in summary and "beta 3" in summary and "KL of this digit" in summary
+    assert "your run 1 (beta 3, D 2)" in summary and "KL of this digit" in summary
     assert alice.predict(run_id, 0, 1, 0.5, -0.5, api_name="/decode")  # the Latent walk decodes with it too
     assert "nats" in alice.predict(gradio_client.handle_file(str(digit)), "healthy", api_name="/reconstruct")[5]  # presets stay
 
@@ -142,3 +142,38 @@ def test_a_finished_run_is_one_of_its_visitors_models_and_no_one_elses(app_url, 
         models.get(run_id, bob.session_hash)
     assert [value for _, value in models.choices(["healthy"], bob.session_hash)] == ["healthy"]
     assert [label for label, _ in models.choices(["healthy"], alice.session_hash)][-1].startswith("your run 1 (beta 3, D 2)")
+
+
+def orange_pixels(image) -> int:
+    import numpy as np
+
+    from matplotlib.colors import to_rgb
+
+    from playground import plots
+
+    target = np.array(to_rgb(plots.RUN_COLOR)) * 255
+    return int((np.abs(image[..., :3].astype(float) - target).max(axis=-1) < 12).sum())
+
+
+def test_rate_distortion_plane_draws_presets_and_runs():
+    from playground import plots
+
+    presets = [plots.PlanePoint("collapsed", 1e-4, 0.08, 2.0), plots.PlanePoint("healthy", 31.0, 0.03, 0.2), plots.PlanePoint("autoencoder", 3700.0, 0.03, 0.0)]
+    image = plots.rate_distortion(presets, "presets")
+    assert image.dtype.name == "uint8" and image.ndim == 3
+    with_run = plots.rate_distortion(presets + [plots.PlanePoint("your run 1", 12.0, 0.05, 0.6, own=True)], "with a run")
+    assert orange_pixels(with_run) > orange_pixels(image)  # the run's star and its label beside the legend's
+
+
+def test_a_stopped_runs_point_is_measured_as_the_final_metrics_are(tiny_hub):
+    import dataclasses
+
+    from playground.train_tab import plane_point
+
+    # a model whose metrics say nothing (a stopped run's last epoch) is measured, with the final metrics' definitions
+    ready = tiny_hub.get("healthy")
+    point = plane_point(ready, tiny_hub.data.test, "healthy", own=False)
+    assert (point.kl, point.mse) == (ready.metrics["kl"], ready.metrics["mse"])
+    assert point.beta_eff == 2 * ready.model.config.sigma**2 * ready.model.config.beta
+    measured = plane_point(dataclasses.replace(ready, metrics={}, _memo={}), tiny_hub.data.test, "stopped", own=True)
+    assert measured.kl == pytest.approx(point.kl, rel=1e-3) and measured.mse == pytest.approx(point.mse, rel=1e-3)
