@@ -263,11 +263,11 @@ class RunManager:
                     if not run.finished:
                         self._end(run, "failed", f"The run failed inside the app ({type(err).__name__}).")
             finally:
-                with self._cond:
+                with self._cond:  # evicting under the lock: whoever sees this run settled sees the disk as the cap left it
                     self._active = None
                     run.settled = True
+                    self._evict(run.owner)
                     self._touch(run)
-                self._evict(run.owner)
 
     def _train(self, run: Run) -> None:
         task = Task(run.id, run.config, run.directory, "train", f"{run.label} starts")
@@ -372,26 +372,23 @@ class RunManager:
 
     # -- keeping the disk in check ----------------------------------------------------------------------
     def _evict(self, owner: str) -> None:
-        """Keep `owner`'s newest finished runs, then drop the oldest finished runs of anyone while over the disk cap."""
+        """Keep `owner`'s newest finished runs, then drop the oldest finished runs of anyone while over the disk cap
+        (called under the lock, so the list of runs and the folders on disk never disagree)."""
         with self._cond:
             finished = [r for r in self._runs if r.owner == owner and r.finished and r.settled]
-            drop = finished[: max(0, len(finished) - self.keep)]
-            for r in drop:
+            for r in finished[: max(0, len(finished) - self.keep)]:
                 self._runs.remove(r)
-        for r in drop:
-            shutil.rmtree(r.directory, ignore_errors=True)
-        while True:
-            with self._cond:
+                shutil.rmtree(r.directory, ignore_errors=True)
+            while True:
                 settled = sorted((r for r in self._runs if r.finished and r.settled), key=lambda r: r.ended or 0)
                 total = sum(folder_bytes(r.directory) for r in self._runs)
                 if total <= self.disk_cap or not settled:
                     return
                 oldest = settled[0]
+                log.info("runs over the disk cap (%d bytes): deleting the oldest, %s", total, oldest.id)
                 self._runs.remove(oldest)
+                shutil.rmtree(oldest.directory, ignore_errors=True)
                 self._touch(oldest)
-            log.info("runs over the disk cap (%d bytes): deleting the oldest, %s", total, oldest.id)
-            shutil.rmtree(oldest.directory, ignore_errors=True)
-
 
 def visitor(request) -> str | None:
     """The visitor's session (gr.Request.session_hash); None for a call from outside Gradio (scripts, tests)."""

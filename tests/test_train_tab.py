@@ -177,3 +177,44 @@ def test_a_stopped_runs_point_is_measured_as_the_final_metrics_are(tiny_hub):
     assert point.beta_eff == 2 * ready.model.config.sigma**2 * ready.model.config.beta
     measured = plane_point(dataclasses.replace(ready, metrics={}, _memo={}), tiny_hub.data.test, "stopped", own=True)
     assert measured.kl == pytest.approx(point.kl, rel=1e-3) and measured.mse == pytest.approx(point.mse, rel=1e-3)
+
+
+def settle(manager, run):
+    """Wait (without a clock) until `run` has finished and its last epoch is drawn."""
+    seen = -1
+    while not run.settled:
+        seen = manager.wait(run, seen, timeout=1.0)
+    return run
+
+
+def test_the_disk_cap_evicts_the_oldest_finished_run(tiny_hub, tiny, tmp_path):
+    from playground.runs import RunManager, folder_bytes
+
+    manager = RunManager(tmp_path, tiny_hub, tiny())
+    first = settle(manager, manager.submit("alice", tiny(epochs=1)))
+    size = folder_bytes(first.directory)
+    assert first.state == "done" and size > 0
+    manager.disk_cap = int(1.5 * size)  # room for one run like it, not two
+    second = settle(manager, manager.submit("bob", tiny(epochs=1)))
+    assert second.state == "done" and second.directory.exists()
+    assert manager.runs("alice") == [] and not first.directory.exists()  # another visitor's older run went first
+    assert manager.runs("bob") == [second]
+
+
+def test_a_visitors_runs_vanish_when_the_session_ends(tiny_hub, tiny, tmp_path):
+    from playground.runs import RunManager, VisitorModels
+
+    manager = RunManager(tmp_path, tiny_hub, tiny())
+    done = settle(manager, manager.submit("alice", tiny(epochs=1)))
+    training = manager.submit("alice", tiny(epochs=10))
+    seen = -1
+    while training.epochs_done < 1:  # the second run is mid-training when the page closes
+        seen = manager.wait(training, seen, timeout=1.0)
+    assert VisitorModels(tiny_hub, manager).get(done.id, "alice").model is done.ready.model
+    manager.forget("alice")
+    settle(manager, training)
+    assert manager.runs("alice") == [] and manager.models_of("alice") == []
+    assert not done.directory.exists() and not training.directory.exists()
+    assert not training._proc.process.is_alive()
+    with pytest.raises(Exception, match="no model called"):
+        VisitorModels(tiny_hub, manager).get(done.id, "alice")
