@@ -18,6 +18,7 @@ from . import explain, plots
 from .widgets import picture
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, NotReady, Ready, first_of_each_digit
+from .runs import VisitorModels, visitor
 
 MODELS = ["healthy", "autoencoder", "collapsed"]
 CANVAS = 336  # px; with this brush a digit's stroke is about as thick, relative to its height, as MNIST's
@@ -85,31 +86,33 @@ BLANK = (None, None, None, None, None, explain.DRAW_WAITING, None)
 
 
 class DrawHandlers:
-    """Bound to the app's ModelHub (shared, read-only once models are ready); keeps nothing between calls."""
+    """Bound to the app's ModelHub (shared, read-only once models are ready) and the visitors' own models; keeps
+    nothing between calls."""
 
-    def __init__(self, hub: ModelHub):
+    def __init__(self, hub: ModelHub, models: VisitorModels | None = None):
         self.hub = hub
+        self.models = models or VisitorModels(hub)
 
-    def _show(self, x28: np.ndarray, name: str, seed: int):
-        v = draw_view(self.hub.get(name), x28, int(seed))
+    def _show(self, x28: np.ndarray, name: str, seed: int, request: gr.Request | None):
+        v = draw_view(self.models.get(name, visitor(request)), x28, int(seed))
         return v.seen, v.recon, v.samples, v.bubble, v.musigma, v.summary, x28
 
     @guard(outputs=len(BLANK), message=5)
-    def draw(self, value, name, seed=0):
+    def draw(self, value, name, seed=0, request: gr.Request = None):
         """A drawing; a blank canvas changes nothing (it is blank after a test digit was picked too: the outputs then
         show that digit), the Clear button empties the outputs (`clear`)."""
         try:
             x28 = to_mnist(ink_from_sketch(value))
         except BlankCanvas:
             return gr.skip()
-        return self._show(x28, name, seed)
+        return self._show(x28, name, seed, request)
 
     @staticmethod
     def clear():
         return BLANK
 
     @guard(outputs=len(BLANK), message=5)
-    def reconstruct(self, image, name, seed=0):
+    def reconstruct(self, image, name, seed=0, request: gr.Request = None):
         """An uploaded picture: a file path (the UI and the API), a PIL image or an array."""
         if image is None:
             raise InputError("Upload a picture of a digit first.")
@@ -119,20 +122,20 @@ class DrawHandlers:
             x28 = to_mnist(ink_from_image(image))
         except BlankCanvas:
             raise InputError("The uploaded picture is blank (one flat colour): upload a picture with a digit on it.") from None
-        return self._show(x28, name, seed)
+        return self._show(x28, name, seed, request)
 
     @guard(outputs=len(BLANK), message=5)
-    def redraw(self, x28, name, seed=0):
+    def redraw(self, x28, name, seed=0, request: gr.Request = None):
         if x28 is None:
             return (gr.skip(),) * len(BLANK)
-        return self._show(np.asarray(x28, dtype=np.float32), name, seed)
+        return self._show(np.asarray(x28, dtype=np.float32), name, seed, request)
 
     @guard(outputs=len(BLANK), message=5)
-    def example(self, index, name, seed=0):
+    def example(self, index, name, seed=0, request: gr.Request = None):
         digits = self.example_digits()
         if not isinstance(index, (int, np.integer)) or not 0 <= index < len(digits):
             raise InputError(f"There are {len(digits)} example digits; pick one by its number, 0 to {len(digits) - 1}.")
-        return self._show(digits[index], name, seed)
+        return self._show(digits[index], name, seed, request)
 
     def example_digits(self) -> np.ndarray:
         """The first test digit of each class: (10, 28, 28)."""
@@ -150,8 +153,9 @@ class DrawHandlers:
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, demo: gr.Blocks) -> None:
-    h = DrawHandlers(hub)
+def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = None) -> gr.Radio:
+    """The tab; returns its model list, which the Train tab extends with the visitor's own runs."""
+    h = DrawHandlers(hub, models)
     with gr.Tab("Draw"):
         gr.Markdown(explain.DRAW_INTRO)
         last = gr.State(None)  # this visitor's last 28x28 input, redrawn on a model change or a resample
@@ -185,9 +189,9 @@ def build_tab(hub: ModelHub, demo: gr.Blocks) -> None:
 
     outputs = [seen, recon, samples, bubble, musigma, message, last]
 
-    def pick_example(evt: gr.SelectData, name, s):
+    def pick_example(evt: gr.SelectData, name, s, request: gr.Request):
         # the canvas is cleared so that it and the outputs agree on which digit is shown (issue 10, defect 2)
-        return *h.example(evt.index, name, s), None
+        return *h.example(evt.index, name, s, request), None
 
     sketch.change(h.draw, [sketch, model, seed], outputs, api_name="draw", trigger_mode="always_last", **QUIET)
     sketch.clear(h.clear, None, outputs, api_visibility="private", **QUIET)
@@ -197,3 +201,4 @@ def build_tab(hub: ModelHub, demo: gr.Blocks) -> None:
     resample.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
     examples.select(pick_example, [model, seed], outputs + [sketch], api_visibility="private", **QUIET)
     demo.load(h.example_gallery, None, examples, api_visibility="private")
+    return model

@@ -83,3 +83,12 @@ A run trains on 2,000 of the 4,000 training digits in a process of its own (one 
 stay quick). Stop keeps every finished epoch. Your last 3 runs stay while this page is open and are deleted when you
 close it; nobody else sees them.
 """
+
+PLANE_NOTES = """
+**Reading the plane.** Every VAE buys reconstruction with rate: the nats of KL each code spends to say which digit it
+is. **Collapsed** (KL under 0.5 nats): the spring won, every code sits at the prior and every digit decodes to the same
+blur, so the error is high. **No KL force** (over 200 nats, more than a good model needs to describe a whole digit):
+codes spread far beyond the prior; reconstructions are sharp, but a random z lands where no digit lives. **Healthy**: in
+between, where most of the drawing survives and the prior's samples are digits. beta_eff sets where a model lands:
+raise it and the point slides left and up. The presets mark the three regimes; your runs are the stars.
+"""

@@ -350,3 +350,58 @@ def kl_bars(kl_per_dim: np.ndarray, active: np.ndarray, title: str = "", size: t
     ax.legend(loc="upper right", fontsize=7)
     ax.set_title(title, fontsize=9)
     return figure_to_image(fig)
+
+
+# --- the rate-distortion plane ------------------------------------------------------------------------------
+
+# Where a model sits on the plane names its regime. Collapse: KL under 0.5 nats per digit, the DESIGN's definition
+# (z says next to nothing about the input). No KL force: more than 200 nats per digit, over twice what a good VAE
+# needs to describe a whole MNIST digit (its negative log-likelihood is about 80-100 nats, Kingma & Welling 2014;
+# Burda et al. 2016): rate beyond that buys no better drawing, only codes spread far beyond the prior.
+COLLAPSE_KL = 0.5
+NO_KL_KL = 200.0
+REGIONS = (("collapsed", "#f4cccc"), ("healthy: the forces in balance", "#d9ead3"), ("no KL force", "#cfe2f3"))
+PRESET_COLOR, RUN_COLOR, RUN_TEXT_COLOR = "#333333", "#e69138", "#8a4504"
+
+
+@dataclass
+class PlanePoint:
+    """One finished model on the rate-distortion plane."""
+
+    label: str
+    kl: float  # rate: KL(q(z|x) || N(0, I)) in nats per held-out digit
+    mse: float  # distortion: squared error per pixel of the reconstruction from mu (comparable across likelihoods)
+    beta_eff: float  # 2 sigma^2 beta for the Gaussian likelihood, beta itself for Bernoulli
+    own: bool = False  # one of the visitor's runs (drawn apart from the presets)
+
+
+def rate_distortion(points: list[PlanePoint], title: str = "", size: tuple[float, float] = (6.4, 4.2)) -> np.ndarray:
+    """Every model as a point of KL (x, symmetric-log: 0 to thousands of nats) against reconstruction error (y),
+    labelled by beta_eff, over the three regions: collapsed, healthy, no KL force."""
+    fig = new_figure(*size)
+    ax = fig.add_subplot()
+    x_max = max([NO_KL_KL * 10] + [p.kl * 3 for p in points])
+    y_max = max([0.1] + [p.mse * 1.25 for p in points])
+    ax.set_xscale("symlog", linthresh=0.1, linscale=0.5)
+    edges = (0.0, COLLAPSE_KL, NO_KL_KL, x_max)
+    for (name, color), lo, hi in zip(REGIONS, edges[:-1], edges[1:]):
+        ax.axvspan(lo, hi, color=color, zorder=0, lw=0)
+        ax.text((lo * hi) ** 0.5 if lo > 0 else hi / 4, y_max * 0.97, name, ha="center", va="top", fontsize=7.5, color="0.25", wrap=True)
+    for p in points:
+        color, marker = (RUN_COLOR, "*") if p.own else (PRESET_COLOR, "o")
+        ax.scatter([p.kl], [p.mse], color=color, marker=marker, s=110 if p.own else 40, zorder=3, edgecolors="white", linewidths=0.6)
+        # presets labelled above their point, runs below, so a run landing beside a preset does not cover its label;
+        # near the right edge (the autoencoder) the label goes below-left, clear of a healthy model at the same error
+        right = p.kl > NO_KL_KL * 3
+        ax.annotate(f"{p.label}, beta_eff {p.beta_eff:.3g}", (p.kl, p.mse), xytext=(-6 if right else 6, -11 if p.own or right else 5),
+                    textcoords="offset points", ha="right" if right else "left", fontsize=6.5, zorder=4, color=RUN_TEXT_COLOR if p.own else color)
+    ax.scatter([], [], color=PRESET_COLOR, marker="o", s=40, label="presets")
+    ax.scatter([], [], color=RUN_COLOR, marker="*", s=110, label="your runs")
+    ax.set_xlim(0, x_max)
+    ax.set_ylim(0, y_max)
+    ax.set_xlabel("rate: KL to the prior (nats per digit, log scale above 0.1)", fontsize=8)
+    ax.set_ylabel("distortion: squared error per pixel", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(loc="lower left", fontsize=7)  # low rate and low error together is where no model can be
+    ax.set_title(title, fontsize=9)
+    return figure_to_image(fig)

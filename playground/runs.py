@@ -79,6 +79,18 @@ class Run:
         shape = f"gaussian sigma {c.sigma:g}" if c.likelihood == "gaussian" else c.likelihood
         return f"my run {self.number}: beta {c.beta:g}, {shape}, D = {c.latent_dim}"
 
+    @property
+    def choice(self) -> str:
+        """How the other tabs' model lists name it."""
+        c = self.config
+        shape = "" if c.likelihood == "gaussian" else f", {c.likelihood}"
+        return f"your run {self.number} (beta {c.beta:g}{shape}, D {c.latent_dim})"
+
+    @property
+    def servable(self) -> bool:
+        """Finished (done, stopped or failed) with at least one epoch drawn: one of its visitor's models."""
+        return self.settled and self.ready is not None
+
 
 def folder_bytes(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) if directory.exists() else 0
@@ -221,6 +233,11 @@ class RunManager:
                 w.writerow([int(label), *[f"{v:.6g}" for v in mu], *[f"{v:.6g}" for v in logvar]])
         return archive, codes
 
+    def models_of(self, owner: str | None) -> list[Run]:
+        """`owner`'s runs the other tabs can use, oldest first (the order they were trained in)."""
+        with self._cond:
+            return [r for r in self._runs if owner and r.owner == owner and r.servable]
+
     # -- the one training run at a time -----------------------------------------------------------------
     def _presets_training(self) -> str:
         busy = [n for n, s in self.hub.status().items() if s not in ("ready", "failed")]
@@ -246,11 +263,11 @@ class RunManager:
                     if not run.finished:
                         self._end(run, "failed", f"The run failed inside the app ({type(err).__name__}).")
             finally:
-                with self._cond:
+                with self._cond:  # evicting under the lock: whoever sees this run settled sees the disk as the cap left it
                     self._active = None
                     run.settled = True
+                    self._evict(run.owner)
                     self._touch(run)
-                self._evict(run.owner)
 
     def _train(self, run: Run) -> None:
         task = Task(run.id, run.config, run.directory, "train", f"{run.label} starts")
@@ -312,7 +329,7 @@ class RunManager:
     def _draw(self, run: Run) -> None:
         """Load the run's latest saved epoch in the app process and draw it; a failure is said, never raised."""
         try:
-            ready = prepare(run.label, run.directory, self.hub.data)
+            ready = prepare(run.choice, run.directory, self.hub.data)  # the name the other tabs list it by
             view = self.build_view(run, ready) if self.build_view else None
         except Exception as err:
             if run.directory.exists():
@@ -355,22 +372,48 @@ class RunManager:
 
     # -- keeping the disk in check ----------------------------------------------------------------------
     def _evict(self, owner: str) -> None:
-        """Keep `owner`'s newest finished runs, then drop the oldest finished runs of anyone while over the disk cap."""
+        """Keep `owner`'s newest finished runs, then drop the oldest finished runs of anyone while over the disk cap
+        (called under the lock, so the list of runs and the folders on disk never disagree)."""
         with self._cond:
             finished = [r for r in self._runs if r.owner == owner and r.finished and r.settled]
-            drop = finished[: max(0, len(finished) - self.keep)]
-            for r in drop:
+            for r in finished[: max(0, len(finished) - self.keep)]:
                 self._runs.remove(r)
-        for r in drop:
-            shutil.rmtree(r.directory, ignore_errors=True)
-        while True:
-            with self._cond:
+                shutil.rmtree(r.directory, ignore_errors=True)
+            while True:
                 settled = sorted((r for r in self._runs if r.finished and r.settled), key=lambda r: r.ended or 0)
                 total = sum(folder_bytes(r.directory) for r in self._runs)
                 if total <= self.disk_cap or not settled:
                     return
                 oldest = settled[0]
+                log.info("runs over the disk cap (%d bytes): deleting the oldest, %s", total, oldest.id)
                 self._runs.remove(oldest)
+                shutil.rmtree(oldest.directory, ignore_errors=True)
                 self._touch(oldest)
-            log.info("runs over the disk cap (%d bytes): deleting the oldest, %s", total, oldest.id)
-            shutil.rmtree(oldest.directory, ignore_errors=True)
+
+def visitor(request) -> str | None:
+    """The visitor's session (gr.Request.session_hash); None for a call from outside Gradio (scripts, tests)."""
+    return getattr(request, "session_hash", None)
+
+
+class VisitorModels:
+    """The one place a tab turns a model's name into a Ready for the visitor asking: a preset from the hub, or one of
+    the visitor's own finished runs by its id. Another visitor's run is as unknown here as a made-up name."""
+
+    def __init__(self, hub: ModelHub, runs: RunManager | None = None):
+        self.hub = hub
+        self.runs = runs
+
+    def get(self, name, owner: str | None = None) -> Ready:
+        if self.runs is not None and owner:
+            for run in self.runs.models_of(owner):
+                if run.id == name:
+                    return run.ready
+        if name not in self.hub.names:
+            mine = " or one of your finished runs" if self.runs is not None else ""
+            raise RunRefused(f"There is no model called {name!r}; choose a preset ({', '.join(self.hub.names)}){mine}.")
+        return self.hub.get(name)
+
+    def choices(self, presets, owner: str | None = None) -> list[tuple[str, str]]:
+        """A tab's model list for this visitor: its presets, then the visitor's finished runs."""
+        mine = self.runs.models_of(owner) if self.runs is not None else []
+        return [(p, p) for p in presets] + [(r.choice, r.id) for r in mine]

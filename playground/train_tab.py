@@ -20,8 +20,9 @@ from vae.digits import InputError
 
 from . import explain, plots
 from .handling import guard, guard_stream
+from .widgets import picture
 from .models import ModelHub, Ready, first_of_each_digit
-from .runs import Run, RunManager, RunRefused
+from .runs import Run, RunManager, RunRefused, VisitorModels
 
 BETAS = (0, 0.1, 1, 3, 10, 30, 100, 300, 1000)  # log-spaced, with the plain autoencoder
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -128,6 +129,28 @@ def epoch_view(ready: Ready, test: Split, title: str) -> EpochView:
     return EpochView(ready.epoch, cloud.image, kl, digits, int(active.sum()), kl_total)
 
 
+def plane_point(ready: Ready, test: Split, label: str, own: bool) -> plots.PlanePoint:
+    """A model's rate (KL) and distortion (squared error per pixel) on the held-out digits: from its final metrics
+    when it finished all its epochs, else measured once here (a stopped or diverged run's last good epoch)."""
+    m = ready.metrics
+    if m.get("kl") is not None and m.get("mse") is not None:
+        kl, mse = m["kl"], m["mse"]
+    else:
+        def measure():
+            lat = ready.latents
+            recon = decode_latents(ready.model, lat.mu)
+            return float(lat.kl_per_dim.sum()), float(((recon - test.images[:, 0].numpy()) ** 2).mean())
+        kl, mse = ready.memo("rate_distortion", measure)
+    return plots.PlanePoint(label, float(kl), float(mse), ready.model.config.beta_eff, own)
+
+
+def plane_view(hub: ModelHub, runs: list[Run]) -> np.ndarray:
+    """The rate-distortion plane: every preset served in full, and these finished runs of one visitor."""
+    points = [plane_point(hub.get(n), hub.data.test, n, own=False) for n in hub.names if hub.is_ready(n) and hub.get(n).final]
+    points += [plane_point(r.ready, hub.data.test, f"your run {r.number}", own=True) for r in runs]
+    return plots.rate_distortion(points, "Rate against distortion: where each finished model settled")
+
+
 def loss_view(run: Run, curve: list, history: list) -> np.ndarray:
     """The two forces: reconstruction and beta x KL per batch, and each finished epoch's held-out values."""
     beta = run.config.beta
@@ -189,11 +212,14 @@ def runs_table(runs: list[Run]) -> list[list]:
 # --- the handlers ---------------------------------------------------------------------------------------
 
 class TrainHandlers:
-    """Thin: each visitor is their Gradio session (request.session_hash); the runs and their processes are the manager's."""
+    """Thin: each visitor is their Gradio session (request.session_hash); the runs and their processes are the manager's.
+    `pickers`: the other tabs' model lists (their presets), which gain the visitor's run once it has finished."""
 
-    def __init__(self, hub: ModelHub, runs: RunManager):
+    def __init__(self, hub: ModelHub, runs: RunManager, pickers: tuple[list[str], ...] = ()):
         self.hub = hub
         self.runs = runs
+        self.models = VisitorModels(hub, runs)
+        self.pickers = pickers
 
     def config(self, beta, likelihood, sigma, latent_dim, epochs, seed) -> VAEConfig:
         base = self.runs.base
@@ -221,11 +247,13 @@ class TrainHandlers:
             fresh = view is not drawn or settled
             drawn = view
             images = (view.cloud, view.kl, view.digits) if fresh and view is not None else (gr.skip(),) * 3
-            choices = gr.skip()
+            choices, models = gr.skip(), (gr.skip(),) * len(self.pickers)
             if settled:
                 mine = [(r.label, r.id) for r in self.runs.runs(owner) if r.epochs_done]
                 choices = gr.update(choices=mine, value=run.id if run.epochs_done else None)
-            yield (status, status_record(run, position), losses, *images, runs_table(self.runs.runs(owner)), choices, owner)
+                models = tuple(gr.update(choices=self.models.choices(presets, owner)) for presets in self.pickers)
+            plane = plane_view(self.hub, self.runs.models_of(owner)) if settled else gr.skip()
+            yield (status, status_record(run, position), losses, *images, runs_table(self.runs.runs(owner)), plane, choices, *models, owner)
             last, seen = time.monotonic(), version
             if settled:
                 return
@@ -237,6 +265,10 @@ class TrainHandlers:
     @guard
     def list_runs(self, request: gr.Request) -> list[list]:
         return runs_table(self.runs.runs(request.session_hash))
+
+    @guard
+    def plane(self, request: gr.Request) -> np.ndarray:
+        return plane_view(self.hub, self.runs.models_of(request.session_hash))
 
     @guard
     def export(self, run_id, request: gr.Request):
@@ -261,8 +293,9 @@ def forget_visitor(runs: RunManager):
 
 # --- the builder ------------------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks) -> None:
-    h = TrainHandlers(hub, runs)
+def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = ()) -> None:
+    """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them."""
+    h = TrainHandlers(hub, runs, tuple(presets for _, presets in pickers))
     with gr.Tab("Train"):
         gr.Markdown(explain.TRAIN_INTRO)
         owner = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=runs.forget)  # the session's key, for its clean-up
@@ -291,6 +324,13 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks) -> None:
         with gr.Row():
             table = gr.Dataframe(headers=RUN_HEADERS, label="Your runs (the last 3 are kept while this page is open)", interactive=False, wrap=True)
         with gr.Row():
+            with gr.Column(scale=3):
+                plane = picture("The rate-distortion plane: every finished model as its KL (rate) against its reconstruction error "
+                                "(distortion), labelled by beta_eff (2 sigma^2 beta for the Gaussian likelihood, beta itself for "
+                                "Bernoulli). Each run of yours lands on it when it ends.", elem_id="train-plane")
+            with gr.Column(scale=2):
+                gr.Markdown(explain.PLANE_NOTES)
+        with gr.Row():
             pick = gr.Dropdown([], label="Run to download", allow_custom_value=True)  # validated by the manager, against this visitor's runs
             export = gr.Button("Download checkpoint and codes")
             archive = gr.File(label="Checkpoint (zip: unzip, then VAE.from_pretrained(folder))")
@@ -301,9 +341,10 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks) -> None:
         control.change(beta_eff_text, [beta, likelihood, sigma], beta_eff, api_visibility="private", show_progress="hidden")
     likelihood.change(lambda lk: gr.update(visible=lk == "gaussian"), likelihood, sigma, api_visibility="private", show_progress="hidden")
     # The stream mostly waits on the run, so it takes no slot from the views' concurrency limit; nor does Stop.
-    train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], [status, record, losses, cloud, kl, digits, table, pick, owner],
+    train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], [status, record, losses, cloud, kl, digits, table, plane, pick, *(radio for radio, _ in pickers), owner],
                 api_name="train", concurrency_limit=None, show_progress="hidden")
     stop.click(h.stop, None, status, api_name="stop", concurrency_limit=None)
     demo.load(h.list_runs, None, table, api_name="runs")
+    demo.load(h.plane, None, plane, api_visibility="private")
     export.click(h.export, pick, [archive, codes], api_name="export")
     demo.unload(forget_visitor(runs))

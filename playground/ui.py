@@ -5,7 +5,7 @@ import gradio as gr
 
 from . import compare, draw, explain, gradio_fixes, train_tab, walk, widgets
 from .models import ModelHub
-from .runs import RunManager
+from .runs import RunManager, VisitorModels
 
 # The page's own script and style (launch(js=PAGE_JS, css=CSS)), for what Gradio 6 leaves to the browser:
 # - the image editor opens with no tool chosen, and loses its tool whenever it is cleared (its Clear button, or a test
@@ -50,11 +50,12 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
         gr.Markdown(explain.HEADER)
         status = gr.Markdown(hub.status_markdown(), elem_id="status")
         timer = gr.Timer(1.0)
+        models = VisitorModels(hub, runs)  # presets and each visitor's own finished runs, by name
         with gr.Tabs():
-            draw.build_tab(hub, demo)
-            walk.build_tab(hub)
+            draw_model = draw.build_tab(hub, demo, models)
+            walk_model = walk.build_tab(hub, models)
             compare.build_tab(hub)
-            train_tab.build_tab(hub, runs, demo)
+            train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (walk_model, walk.MODELS)))
 
         def tick():
             done = all(s in ("ready", "failed") for s in hub.status().values())

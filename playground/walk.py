@@ -15,6 +15,7 @@ from . import explain, plots
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .widgets import picture
 from .models import GRID_SCALE, ModelHub, Ready
+from .runs import VisitorModels, visitor
 
 MODELS = ["healthy-2d", "healthy"]
 GRID_N = 15
@@ -95,29 +96,31 @@ def dims_note(ready: Ready, dims: tuple[int, int]) -> str:
 # --- the handlers ------------------------------------------------------------------------------
 
 class WalkHandlers:
-    """Bound to the app's ModelHub; what a visitor chose (model, dimensions, sliders) arrives with each request."""
+    """Bound to the app's ModelHub and the visitors' own models; what a visitor chose (model, dimensions, sliders)
+    arrives with each request."""
 
-    def __init__(self, hub: ModelHub):
+    def __init__(self, hub: ModelHub, models: VisitorModels | None = None):
         self.hub = hub
+        self.models = models or VisitorModels(hub)
 
     @guard
-    def decode(self, name, dim_x, dim_y, z1, z2):
+    def decode(self, name, dim_x, dim_y, z1, z2, request: gr.Request = None):
         """The digit at z (z1, z2 on the two dimensions, 0 elsewhere): live while a slider moves."""
-        ready = self.hub.get(name)
+        ready = self.models.get(name, visitor(request))
         return decode_point(ready, check_dims(ready, (dim_x, dim_y)), z1, z2)
 
     @guard
-    def grid(self, name, dim_x, dim_y, z1=None, z2=None):
+    def grid(self, name, dim_x, dim_y, z1=None, z2=None, request: gr.Request = None):
         """The grid over the two dimensions, with (z1, z2) ringed when given."""
-        ready = self.hub.get(name)
+        ready = self.models.get(name, visitor(request))
         point = None if z1 is None and z2 is None else (z1, z2)
         return grid_image(ready, check_dims(ready, (dim_x, dim_y)), point)
 
     @guard(outputs=3, message=2)
-    def change_dims(self, name, dim_x, dim_y, z1, z2):
+    def change_dims(self, name, dim_x, dim_y, z1, z2, request: gr.Request = None):
         """(decoded point, grid, note) for newly typed dimensions; invalid ones clear the grid rather than leave a
         grid of other dimensions beside them."""
-        ready = self.hub.get(name)
+        ready = self.models.get(name, visitor(request))
         try:
             dims = check_dims(ready, (dim_x, dim_y))
         except InputError as err:
@@ -125,9 +128,9 @@ class WalkHandlers:
         return decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), dims_note(ready, dims)
 
     @guard(outputs=6, message=5)
-    def choose_model(self, name, z1, z2):
+    def choose_model(self, name, z1, z2, request: gr.Request = None):
         """(dim x, dim y, decoded point, grid, one-dimension strip, note) with the two highest-KL dimensions."""
-        ready = self.hub.get(name)
+        ready = self.models.get(name, visitor(request))
         dx, dy = default_dims(ready)
         strip = ready.memo("traversal", lambda: traversals(ready)[0])
         return dx, dy, decode_point(ready, (dx, dy), z1, z2), grid_image(ready, (dx, dy), (z1, z2)), strip, dims_note(ready, (dx, dy))
@@ -135,8 +138,9 @@ class WalkHandlers:
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub) -> None:
-    h = WalkHandlers(hub)
+def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
+    """The tab; returns its model list, which the Train tab extends with the visitor's own runs."""
+    h = WalkHandlers(hub, models)
     with gr.Tab("Latent walk") as tab:
         gr.Markdown(explain.WALK_INTRO)
         with gr.Row():
@@ -169,4 +173,5 @@ def build_tab(hub: ModelHub) -> None:
     for number in (dim_x, dim_y):
         number.submit(h.change_dims, walk, [point, grid, message], api_visibility="private", **QUIET)
     tab.select(h.choose_model, [model, z1, z2], outputs, api_visibility="private", **QUIET)
+    return model
 

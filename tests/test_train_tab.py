@@ -11,7 +11,7 @@ from vae.model import VAE
 
 gradio_client = pytest.importorskip("gradio_client")
 
-RECORD = 1  # the /train stream's outputs: status, record, losses, cloud, kl, digits, runs table, run to download
+RECORD = 1  # the /train stream's outputs: status, record, losses, cloud, kl, digits, runs table, rate-distortion plane, run to download, Draw's and Latent walk's models
 
 
 def args(beta=10, likelihood="gaussian", sigma=0.1, latent_dim=2, epochs=2, seed=0):
@@ -46,8 +46,8 @@ def test_streamed_updates_arrive_in_order_and_end_in_a_model(app_url, tmp_path, 
     progress = [(r["epochs_done"], r["epoch"] or 0, r["batch"] or 0) for r in seen]
     assert progress == sorted(progress)  # never backwards
     assert seen[-1]["state"] == "done" and seen[-1]["epochs_done"] == 2 and seen[-1]["model"]
-    status, record, losses, cloud, kl, digits, table, pick = final
-    assert "Done" in status and all(path for path in (losses, cloud, kl, digits))
+    status, record, losses, cloud, kl, digits, table, plane, pick, draw_model, walk_model = final
+    assert "Done" in status and all(path for path in (losses, cloud, kl, digits, plane))
     assert [row[1] for row in table["data"]] == ["done"]
 
     archive, codes = client.predict(record["run"], api_name="/export")
@@ -117,3 +117,104 @@ def test_one_run_at_a_time_per_visitor_and_bad_input_is_a_sentence(app_url):
     with pytest.raises(Exception, match="greater than maximum value 10") as err:  # the slider's own sentence
         client.predict(*args(epochs=50), api_name="/train")
     assert "Traceback" not in str(err.value)
+
+
+def test_a_finished_run_is_one_of_its_visitors_models_and_no_one_elses(app_url, train_runs, tiny_hub, tmp_path):
+    from PIL import Image
+
+    from playground.runs import RunRefused, VisitorModels
+
+    alice, bob = visitor(app_url), visitor(app_url)
+    run_id = alice.submit(*args(beta=3, latent_dim=2, epochs=1), api_name="/train").result()[RECORD]["run"]
+    digit = tmp_path / "digit.png"
+    Image.fromarray((255 - tiny_hub.data.test.images[0, 0].numpy() * 255).astype("uint8")).save(digit)
+    summary = alice.predict(gradio_client.handle_file(str(digit)), run_id, api_name="/reconstruct")[5]
+    assert "your run 1 (beta 3, D 2)" in summary and "KL of this digit" in summary
+    assert alice.predict(run_id, 0, 1, 0.5, -0.5, api_name="/decode")  # the Latent walk decodes with it too
+    assert "nats" in alice.predict(gradio_client.handle_file(str(digit)), "healthy", api_name="/reconstruct")[5]  # presets stay
+
+    with pytest.raises(Exception, match="not in the list of choices") as err:  # bob's model lists never had it
+        bob.predict(gradio_client.handle_file(str(digit)), run_id, api_name="/reconstruct")
+    assert "Traceback" not in str(err.value)
+    models = VisitorModels(tiny_hub, train_runs)  # nor does naming it reach it: the lookup checks whose run it is
+    assert models.get(run_id, alice.session_hash).model.config.beta == 3
+    with pytest.raises(RunRefused, match="no model called"):
+        models.get(run_id, bob.session_hash)
+    assert [value for _, value in models.choices(["healthy"], bob.session_hash)] == ["healthy"]
+    assert [label for label, _ in models.choices(["healthy"], alice.session_hash)][-1].startswith("your run 1 (beta 3, D 2)")
+
+
+def orange_pixels(image) -> int:
+    import numpy as np
+
+    from matplotlib.colors import to_rgb
+
+    from playground import plots
+
+    target = np.array(to_rgb(plots.RUN_COLOR)) * 255
+    return int((np.abs(image[..., :3].astype(float) - target).max(axis=-1) < 12).sum())
+
+
+def test_rate_distortion_plane_draws_presets_and_runs():
+    from playground import plots
+
+    presets = [plots.PlanePoint("collapsed", 1e-4, 0.08, 2.0), plots.PlanePoint("healthy", 31.0, 0.03, 0.2), plots.PlanePoint("autoencoder", 3700.0, 0.03, 0.0)]
+    image = plots.rate_distortion(presets, "presets")
+    assert image.dtype.name == "uint8" and image.ndim == 3
+    with_run = plots.rate_distortion(presets + [plots.PlanePoint("your run 1", 12.0, 0.05, 0.6, own=True)], "with a run")
+    assert orange_pixels(with_run) > orange_pixels(image)  # the run's star and its label beside the legend's
+
+
+def test_a_stopped_runs_point_is_measured_as_the_final_metrics_are(tiny_hub):
+    import dataclasses
+
+    from playground.train_tab import plane_point
+
+    # a model whose metrics say nothing (a stopped run's last epoch) is measured, with the final metrics' definitions
+    ready = tiny_hub.get("healthy")
+    point = plane_point(ready, tiny_hub.data.test, "healthy", own=False)
+    assert (point.kl, point.mse) == (ready.metrics["kl"], ready.metrics["mse"])
+    assert point.beta_eff == 2 * ready.model.config.sigma**2 * ready.model.config.beta
+    measured = plane_point(dataclasses.replace(ready, metrics={}, _memo={}), tiny_hub.data.test, "stopped", own=True)
+    assert measured.kl == pytest.approx(point.kl, rel=1e-3) and measured.mse == pytest.approx(point.mse, rel=1e-3)
+
+
+def settle(manager, run):
+    """Wait (without a clock) until `run` has finished and its last epoch is drawn."""
+    seen = -1
+    while not run.settled:
+        seen = manager.wait(run, seen, timeout=1.0)
+    return run
+
+
+def test_the_disk_cap_evicts_the_oldest_finished_run(tiny_hub, tiny, tmp_path):
+    from playground.runs import RunManager, folder_bytes
+
+    manager = RunManager(tmp_path, tiny_hub, tiny())
+    first = settle(manager, manager.submit("alice", tiny(epochs=1)))
+    size = folder_bytes(first.directory)
+    assert first.state == "done" and size > 0
+    manager.disk_cap = int(1.5 * size)  # room for one run like it, not two
+    second = settle(manager, manager.submit("bob", tiny(epochs=1)))
+    assert second.state == "done" and second.directory.exists()
+    assert manager.runs("alice") == [] and not first.directory.exists()  # another visitor's older run went first
+    assert manager.runs("bob") == [second]
+
+
+def test_a_visitors_runs_vanish_when_the_session_ends(tiny_hub, tiny, tmp_path):
+    from playground.runs import RunManager, VisitorModels
+
+    manager = RunManager(tmp_path, tiny_hub, tiny())
+    done = settle(manager, manager.submit("alice", tiny(epochs=1)))
+    training = manager.submit("alice", tiny(epochs=10))
+    seen = -1
+    while training.epochs_done < 1:  # the second run is mid-training when the page closes
+        seen = manager.wait(training, seen, timeout=1.0)
+    assert VisitorModels(tiny_hub, manager).get(done.id, "alice").model is done.ready.model
+    manager.forget("alice")
+    settle(manager, training)
+    assert manager.runs("alice") == [] and manager.models_of("alice") == []
+    assert not done.directory.exists() and not training.directory.exists()
+    assert not training._proc.process.is_alive()
+    with pytest.raises(Exception, match="no model called"):
+        VisitorModels(tiny_hub, manager).get(done.id, "alice")
