@@ -326,12 +326,7 @@ def loss_curves(x: np.ndarray, recon: np.ndarray, beta_kl: np.ndarray, epochs: i
         ax.scatter(e, k, color=KL_COLOR, marker="o", s=28, zorder=3)
     ax.set_xlim(0, max(epochs, 1))
     ax.axhline(0, color="0.7", lw=0.6)
-    ax.set_xlabel("epoch", fontsize=8)
-    ax.set_ylabel("nats per image", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.legend(loc="upper right", fontsize=7)
-    ax.set_title(title, fontsize=9)
-    return figure_to_image(fig)
+    return _finished(fig, ax, "epoch", "nats per image", title)
 
 
 def kl_bars(kl_per_dim: np.ndarray, active: np.ndarray, title: str = "", size: tuple[float, float] = (6.4, 2.6)) -> np.ndarray:
@@ -344,8 +339,13 @@ def kl_bars(kl_per_dim: np.ndarray, active: np.ndarray, title: str = "", size: t
     ax.bar([], [], color=KL_COLOR, label="active unit")
     ax.bar([], [], color="0.65", label="inactive (at the prior)")
     ax.set_xlim(-1, len(order))
-    ax.set_xlabel("latent dimension, sorted by KL", fontsize=8)
-    ax.set_ylabel("KL (nats)", fontsize=8)
+    return _finished(fig, ax, "latent dimension, sorted by KL", "KL (nats)", title)
+
+
+def _finished(fig: Figure, ax, x_label: str, y_label: str, title: str) -> np.ndarray:
+    """The Train tab figures' common finish: axis names, small ticks, legend top right, title; as an image."""
+    ax.set_xlabel(x_label, fontsize=8)
+    ax.set_ylabel(y_label, fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(loc="upper right", fontsize=7)
     ax.set_title(title, fontsize=9)
