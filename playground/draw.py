@@ -150,7 +150,8 @@ class DrawHandlers:
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, demo: gr.Blocks) -> None:
+def build_tab(hub: ModelHub, demo: gr.Blocks) -> gr.State:
+    """The Draw tab; returns this visitor's last 28x28 input (other tabs can start from the drawing)."""
     h = DrawHandlers(hub)
     with gr.Tab("Draw"):
         gr.Markdown(explain.DRAW_INTRO)
@@ -197,3 +198,4 @@ def build_tab(hub: ModelHub, demo: gr.Blocks) -> None:
     resample.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
     examples.select(pick_example, [model, seed], outputs + [sketch], api_visibility="private", **QUIET)
     demo.load(h.example_gallery, None, examples, api_visibility="private")
+    return last

@@ -48,6 +48,23 @@ which digit), and the transitions are gradual because of the bubbles: nearby cod
 The grid is smooth and has no holes near the origin for the same reason: the KL spring packed the codes around 0.
 """
 
+INTERPOLATE_INTRO = """
+Halfway between a 1 and a 7, the healthy VAE decodes a plausible mix of both, because the KL spring packed the codes
+so closely that the decoder was trained on the space between them; the autoencoder's codes sit in islands, and the
+middle of the line runs through a dead zone no training code came near. Pick two test digits (or your drawing and a
+test digit): each row decodes the straight line between their codes, and the number under each step is how far that
+point lies from the nearest code of a training digit.
+"""
+
+INTERPOLATE_WAITING = "Open this tab, or pick two test digits by number; it needs the healthy and the autoencoder models."
+
+INTERPOLATE_NOTES = """
+**Reading the distances.** Each model's codes live on a scale of their own (the autoencoder's spread many times wider),
+so a raw distance says little across models. The figure in brackets divides it by how far a *real* unseen digit's code
+lies from its nearest training code (the median over the 1,000 held-out digits): about 1 means the decoder has seen
+codes like this one, well above 1 means the line crosses empty space where the decoder was never trained.
+"""
+
 COMPARE_INTRO = """
 The same network trained three ways, differing only in the weight of the KL spring. **beta = 0** removes the spring
 (a plain autoencoder); **healthy** keeps reconstruction and KL in balance; **collapsed** makes the spring so stiff that

@@ -46,17 +46,26 @@ def tile(images: np.ndarray, scale: int = 3, pad: int = 2, pad_value: int = 60) 
     return out
 
 
-def labelled_rows(rows: dict[str, np.ndarray], scale: int = 2, label_width: int = 120) -> np.ndarray:
-    """Rows (or blocks) of digits, each with a text label on its left: {label: (N, 28, 28) or (R, C, 28, 28)} -> RGB uint8."""
-    strips = [tile(v, scale=scale) for v in rows.values()]
+def labelled_rows(rows: dict[str, np.ndarray], scale: int = 2, label_width: int = 120, under: dict[str, list[str]] | None = None,
+                  pad: int = 2) -> np.ndarray:
+    """Rows (or blocks) of digits, each with a text label on its left: {label: (N, 28, 28) or (R, C, 28, 28)} -> RGB uint8.
+    `under`: for some one-row labels, a short text written under each of their digits (a measured value per digit)."""
+    under = under or {}
+    strips = [tile(v, scale=scale, pad=pad) for v in rows.values()]
+    note_h = 20
     width = label_width + max(s.shape[1] for s in strips)
-    out = Image.new("RGB", (width, sum(s.shape[0] for s in strips)), (255, 255, 255))
+    out = Image.new("RGB", (width, sum(s.shape[0] + (note_h if k in under else 0) for k, s in zip(rows, strips))), (255, 255, 255))
     draw = ImageDraw.Draw(out)
     y = 0
+    cell = 28 * scale + pad
     for label, strip in zip(rows, strips):
         out.paste(Image.fromarray(strip).convert("RGB"), (label_width, y))
         draw.text((6, y + strip.shape[0] // 2), label, fill=(0, 0, 0), font=_font(13), anchor="lm")
         y += strip.shape[0]
+        if label in under:
+            for i, text in enumerate(under[label]):
+                draw.text((label_width + pad + i * cell + 14 * scale, y + 3), text, fill=(0, 0, 0), font=_font(12), anchor="mt")
+            y += note_h
     return np.asarray(out)
 
 

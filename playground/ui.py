@@ -1,9 +1,9 @@
-"""The Gradio app: the header, the models' status line and one tab per module (draw.py, walk.py, compare.py, train_tab.py)."""
+"""The Gradio app: the header, the models' status line and one tab per module (draw.py, walk.py, interpolate.py, compare.py, train_tab.py)."""
 from __future__ import annotations
 
 import gradio as gr
 
-from . import compare, draw, explain, gradio_fixes, train_tab, walk, widgets
+from . import compare, draw, explain, gradio_fixes, interpolate, train_tab, walk, widgets
 from .models import ModelHub
 from .runs import RunManager
 
@@ -51,8 +51,9 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
         status = gr.Markdown(hub.status_markdown(), elem_id="status")
         timer = gr.Timer(1.0)
         with gr.Tabs():
-            draw.build_tab(hub, demo)
+            drawing = draw.build_tab(hub, demo)
             walk.build_tab(hub)
+            interpolate.build_tab(hub, drawing)
             compare.build_tab(hub)
             train_tab.build_tab(hub, runs, demo)
 

@@ -29,7 +29,7 @@ def _size(path):
 def test_named_endpoints_exist(client):
     api = client.view_api(return_format="dict", print_info=False)
     names = set(api["named_endpoints"])
-    assert {"/reconstruct", "/draw", "/decode", "/grid", "/compare"} <= names
+    assert {"/reconstruct", "/draw", "/decode", "/grid", "/compare", "/interpolate"} <= names
 
 
 def test_reconstruct_an_uploaded_digit(client, tiny_hub, tmp_path):
@@ -108,3 +108,17 @@ def test_odd_image_modes_work(client, tiny_hub, tmp_path):
                          ("grey16", _png(tmp_path, digit.astype(np.uint16) * 256, "g16.png"))]:
         out = client.predict(handle, "healthy", api_name="/reconstruct")
         assert "nats" in out[-1], name
+
+
+def test_interpolate_between_two_test_digits(client, tiny_hub):
+    """Issue 10, view 1: the strip and the distances of its steps to the nearest training code, healthy and autoencoder."""
+    labels = tiny_hub.data.test.labels.numpy()
+    a, b = int(np.flatnonzero(labels == 1)[0]), int(np.flatnonzero(labels == 7)[0])
+    summary, strip, table = client.predict(a, b, api_name="/interpolate")
+    assert f"test digit {a} (a 1)" in summary and "healthy" in summary and "autoencoder" in summary
+    w, h = _size(strip)
+    assert w > 9 * 84 and h > 2 * 84
+    assert len(table["data"]) == 9 and table["data"][0][:2] == [0, 0.0] and table["data"][-1][1] == 1.0
+    with pytest.raises(Exception, match="between 0 and 63") as err:
+        client.predict(a, 5000, api_name="/interpolate")
+    assert "Traceback" not in str(err.value)
