@@ -33,6 +33,11 @@ prior. Dimensions on the left carry the most information about digits (largest K
 sits at `mu = 0`, `sigma = 1`, exactly the prior, where the spring pulled it; the chart's title counts how many of its
 dimensions this model uses (active: their `mu` still varies from digit to digit). The collapsed model uses none, so
 every bar sits in the band; the autoencoder, with no spring, has bars far outside it.
+
+**What the code kept.** The bottom strip sets the training digits whose codes lie nearest to this digit's code beside
+the ones nearest pixel by pixel: the code was trained to keep what the decoder needs to redraw a digit, not where each
+pixel lies, so the two rows can disagree. With **healthy-2d** the whole code is two numbers: the bubble sits on the
+model's own z1, z2 plane (no PCA in between), the same map the Latent walk tab draws.
 """
 
 WALK_INTRO = """
@@ -49,11 +54,11 @@ The grid is smooth and has no holes near the origin for the same reason: the KL 
 """
 
 INTERPOLATE_INTRO = """
-Halfway between a 1 and a 7, the healthy VAE decodes a plausible mix of both, because the KL spring packed the codes
-so closely that the decoder was trained on the space between them; the autoencoder's codes sit in islands, and the
-middle of the line runs through a dead zone no training code came near. Pick two test digits (or your drawing and a
-test digit): each row decodes the straight line between their codes, and the number under each step is how far that
-point lies from the nearest code of a training digit.
+The article says that halfway between a 1 and a 7 a VAE decodes a plausible mix of both, because the KL spring packs the
+codes so closely that the decoder was trained on the space between them, while a plain autoencoder's codes sit in
+islands with dead zones between them. Check it here: pick two test digits (or your drawing and a test digit); each row
+decodes the straight line between their codes, and the number under each step says how far that point lies from the
+nearest training digit's code.
 """
 
 INTERPOLATE_WAITING = "Open this tab, or pick two test digits by number; it needs the healthy and the autoencoder models."

@@ -164,7 +164,7 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> None:
         strip = picture(f"The straight line from A's code (mu) to B's, decoded in {STEPS} steps by each model; under each step: its distance to the "
                         "nearest training code (in brackets: how many times a typical held-out digit's distance)", elem_id="interp-strip")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="Distance of each step's z to the nearest of the 4,000 training codes", interactive=False,
-                             wrap=True, elem_id="interp-table")
+                             wrap=True, elem_id="interp-table", column_widths=["7%", "8%", "25%", "17%", "26%", "17%"])
         gr.Markdown(explain.INTERPOLATE_NOTES)
         api_button = gr.Button("Interpolate", visible=False)  # the strip between two test digits as an API endpoint of its own
 

@@ -103,8 +103,7 @@ def plane_axes(latent_dim: int) -> tuple[str, str]:
 
 
 def bubble_title(name: str, latent_dim: int) -> str:
-    where = "on the model's whole 2-D latent plane, no PCA" if latent_dim == 2 else "on the PCA plane of mu"
-    return f"{name}: the 1,000 test digits {where}"
+    return f"{name}: the 1,000 test digits" + (" (z itself, no PCA)" if latent_dim == 2 else "")
 
 
 def prepare(name: str, directory: Path, data: DataBundle) -> Ready:

@@ -35,20 +35,22 @@ def test_named_endpoints_exist(client):
 def test_reconstruct_an_uploaded_digit(client, tiny_hub, tmp_path):
     digit = (255 - tiny_hub.data.test.images[5, 0].numpy() * 255).astype(np.uint8)  # black on white, like paper
     big = np.asarray(Image.fromarray(digit).resize((300, 300)))
-    seen, recon, samples, bubble, musigma, message = client.predict(_png(tmp_path, big), "healthy", api_name="/reconstruct")
+    seen, recon, samples, bubble, musigma, message, nearest = client.predict(_png(tmp_path, big), "healthy", api_name="/reconstruct")
     assert _size(seen) == _size(recon) == (224, 224)
     assert _size(bubble) == tiny_hub.get("healthy").bubble.image.shape[1::-1]
     assert "nats" in message
+    w, h = _size(nearest)  # two rows of 5 training digits: nearest by code, nearest by pixels
+    assert w > 5 * 84 and h > 2 * 84
     # what the model saw is white on black again
     seen_px = np.asarray(Image.open(seen).convert("L"), dtype=np.float32)
     assert seen_px[:8].mean() < 10 and seen_px.max() > 200
 
 
-@pytest.mark.parametrize("model", ["autoencoder", "collapsed"])
+@pytest.mark.parametrize("model", ["autoencoder", "collapsed", "healthy-2d"])
 def test_every_draw_model_answers(client, tiny_hub, tmp_path, model):
     digit = (tiny_hub.data.test.images[0, 0].numpy() * 255).astype(np.uint8)
     out = client.predict(_png(tmp_path, digit), model, api_name="/reconstruct")
-    assert f"**{model}**" in out[-1]
+    assert f"**{model}**" in out[5] and out[6] is not None
 
 
 def test_decode_and_grid(client):
@@ -107,7 +109,7 @@ def test_odd_image_modes_work(client, tiny_hub, tmp_path):
                          ("palette", _png(tmp_path, np.stack([digit] * 3, -1), "p.png")),
                          ("grey16", _png(tmp_path, digit.astype(np.uint16) * 256, "g16.png"))]:
         out = client.predict(handle, "healthy", api_name="/reconstruct")
-        assert "nats" in out[-1], name
+        assert "nats" in out[5], name
 
 
 def test_interpolate_between_two_test_digits(client, tiny_hub):
