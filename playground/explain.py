@@ -70,6 +70,23 @@ lies from its nearest training code (the median over the 1,000 held-out digits):
 codes like this one, well above 1 means the line crosses empty space where the decoder was never trained.
 """
 
+PRIOR_INTRO = """
+A VAE generates by drawing z from the prior N(0, I), so the prior must cover the codes of real digits and nothing else.
+Here the prior stands beside the distribution the codes really follow (the *aggregate posterior*, modelled by a Gaussian
+mixture fitted to the training codes): samples from both, and on the bubble's plane the **holes**, where the prior puts
+mass and no digit's code lives, with each digit class drawn as its own Gaussian.
+"""
+
+PRIOR_WAITING = "Open this tab to see the prior against the codes; it needs the healthy and the autoencoder models."
+
+PRIOR_NOTES = """
+**Reading it.** A z from the prior that lands in a hole decodes to something the decoder never learned to draw; a z
+from the codes' mixture lands where digits live. The sentences above measure it in all the dimensions at once (how far
+each kind of z lands from the nearest training code); the plane shows only two of them, where codes of many digits
+overlap, so a hole in 128 dimensions need not show on it. The KL spring is what pulls the codes over the prior's
+circles: without it (the autoencoder) they spread tens of units beyond them.
+"""
+
 COMPARE_INTRO = """
 The same network trained three ways, differing only in the weight of the KL spring. **beta = 0** removes the spring
 (a plain autoencoder); **healthy** keeps reconstruction and KL in balance; **collapsed** makes the spring so stiff that

@@ -1,9 +1,9 @@
-"""The Gradio app: the header, the models' status line and one tab per module (draw.py, walk.py, interpolate.py, compare.py, train_tab.py)."""
+"""The Gradio app: the header, the models' status line and one tab per module (draw.py, walk.py, interpolate.py, compare.py, prior.py, train_tab.py)."""
 from __future__ import annotations
 
 import gradio as gr
 
-from . import compare, draw, explain, gradio_fixes, interpolate, train_tab, walk, widgets
+from . import compare, draw, explain, gradio_fixes, interpolate, prior, train_tab, walk, widgets
 from .models import ModelHub
 from .runs import RunManager
 
@@ -55,6 +55,7 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
             walk.build_tab(hub)
             interpolate.build_tab(hub, drawing)
             compare.build_tab(hub)
+            prior.build_tab(hub)
             train_tab.build_tab(hub, runs, demo)
 
         def tick():

@@ -29,7 +29,7 @@ def _size(path):
 def test_named_endpoints_exist(client):
     api = client.view_api(return_format="dict", print_info=False)
     names = set(api["named_endpoints"])
-    assert {"/reconstruct", "/draw", "/decode", "/grid", "/compare", "/interpolate"} <= names
+    assert {"/reconstruct", "/draw", "/decode", "/grid", "/compare", "/interpolate", "/prior"} <= names
 
 
 def test_reconstruct_an_uploaded_digit(client, tiny_hub, tmp_path):
@@ -124,3 +124,10 @@ def test_interpolate_between_two_test_digits(client, tiny_hub):
     with pytest.raises(Exception, match="between 0 and 63") as err:
         client.predict(a, 5000, api_name="/interpolate")
     assert "Traceback" not in str(err.value)
+
+
+def test_prior_against_the_codes(client):
+    """Issue 10, view 2: prior samples beside the codes' mixture, and the plane of holes and class Gaussians."""
+    sentences, samples, planes = client.predict(api_name="/prior")
+    assert "**healthy**" in sentences and "**autoencoder**" in sentences and "holes" in sentences
+    assert min(_size(samples)) > 4 * 56 and min(_size(planes)) > 300
