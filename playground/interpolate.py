@@ -167,10 +167,11 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> None:
                              wrap=True, elem_id="interp-table", column_widths=["7%", "8%", "25%", "17%", "26%", "17%"])
         gr.Markdown(explain.INTERPOLATE_NOTES)
         api_button = gr.Button("Interpolate", visible=False)  # the strip between two test digits as an API endpoint of its own
+        # inside the tab: a component made between two tabs shifts the tab bar's labels (the next tab took the chosen one's name)
+        opened = gr.State(False)  # whether this visitor has seen the tab: its first opening shows a 1 and a 7
 
     inputs, outputs = [a, b, use_drawing, drawing], [a, b, message, strip, table]
     api_button.click(h.interpolate, [a, b], [message, strip, table], api_name="interpolate")
-    opened = gr.State(False)  # whether this visitor has seen the tab: its first opening shows a 1 and a 7
     tab.select(h.open_tab, [opened] + inputs, outputs, api_visibility="private", **QUIET).then(lambda: True, None, opened, api_visibility="private")
     for number in (a, b):
         number.submit(h.show, inputs, outputs, api_visibility="private", **QUIET)

@@ -197,3 +197,13 @@ def test_healthy_2d_draws_with_its_nearest_training_digits(page):
     page.wait_for_function("() => document.querySelector('#draw-message').innerText.includes('healthy-2d')", timeout=30_000)
     page.wait_for_selector("#nearest img", timeout=30_000)
     page.locator("#draw-model").get_by_label("healthy", exact=True).check()
+
+
+def test_the_tab_bar_keeps_its_names(page):
+    """A component made between two tabs shifted the bar's labels: choosing Compare renamed the next tab 'Compare'."""
+    names = [t.inner_text() for t in page.locator("[role=tablist] button").all()]
+    assert names == ["Draw", "Latent walk", "Interpolate", "Compare", "Prior", "Train"]
+    for tab in ("Compare", "Prior", "Interpolate", "Draw"):
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_timeout(800)
+        assert [t.inner_text() for t in page.locator("[role=tablist] button").all()] == names, tab
