@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from vae.cli import GAPS_BEGIN, GAPS_END  # noqa: E402
 from vae.config import PRESETS, VAEConfig  # noqa: E402
 from vae.data import load_dataset  # noqa: E402
 
@@ -555,7 +556,16 @@ def write_results(results: dict, command: str, path: Path) -> None:
                 lines.append(f"| {name} | " + " | ".join("" if m.get(c) is None else f"{m[c]:.4g}" for c in cols) + " |")
     if results.get("notes"):
         lines += ["", "## Notes", "", results["notes"]]
-    path.write_text("\n".join(lines) + "\n")
+    kept = _block(path, GAPS_BEGIN, GAPS_END)  # written by its own command (python -m vae gaps --results ...): kept as it is
+    path.write_text("\n".join(lines) + "\n" + (f"\n{kept}\n" if kept else ""))
+
+
+def _block(path: Path, begin: str, end: str) -> str:
+    """The text from `begin` to `end` (both included) in `path`, or ''."""
+    text = path.read_text() if path.exists() else ""
+    if begin not in text or end not in text:
+        return ""
+    return begin + text.split(begin, 1)[1].split(end, 1)[0] + end
 
 
 def main() -> None:

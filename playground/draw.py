@@ -11,20 +11,22 @@ import gradio as gr
 import numpy as np
 import torch
 
-from vae.analysis import ellipse_points, kl_per_dimension, project_gaussian
+from vae.analysis import ellipse_points, kl_per_dimension, nearest, project_gaussian
 from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, open_picture, to_mnist
 
 from . import explain, plots
 from .widgets import picture
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
-from .models import ModelHub, NotReady, Ready, first_of_each_digit
+from .models import ModelHub, NotReady, Ready, bubble_title, first_of_each_digit, plane_axes
 from .runs import VisitorModels, visitor
 
-MODELS = ["healthy", "autoencoder", "collapsed"]
+MODELS = ["healthy", "autoencoder", "collapsed", "healthy-2d"]
 CANVAS = 336  # px; with this brush a digit's stroke is about as thick, relative to its height, as MNIST's
 BRUSH = 24
 N_SAMPLES = 8  # reconstructions from z ~ q(z|x) per drawing
 N_EXAMPLES = 10
+N_NEAREST = 5  # training digits shown nearest by code and nearest by pixels
+NEAREST_LABEL = 170  # px of row labels left of the nearest-digits strip
 
 
 # --- the view -------------------------------------------------------------------------------
@@ -39,11 +41,34 @@ class DrawView:
     summary: str
     mu: np.ndarray  # (D,)
     logvar: np.ndarray  # (D,)
+    nearest: np.ndarray | None = None  # the training digits nearest by code against nearest by pixels (nearest_digits)
+
+
+@dataclass
+class TrainDigits:
+    """The training digits a drawing is compared with: pictures, labels and their codes under one model."""
+
+    images: np.ndarray  # (N, 28, 28)
+    labels: np.ndarray  # (N,)
+    mu: np.ndarray  # (N, D)
+
+
+def nearest_digits(x28: np.ndarray, mu: np.ndarray, train: TrainDigits, k: int = N_NEAREST) -> np.ndarray:
+    """Two rows of training digits: the k nearest to this digit's code mu, and the k nearest to its pixels, each with
+    its label and distance under it: what the code kept of the drawing, against what merely looks alike."""
+    by_code = nearest(mu, train.mu, k)
+    by_pixels = nearest(np.asarray(x28, dtype=np.float32).reshape(1, -1), train.images.reshape(len(train.images), -1), k)
+    rows, under = {}, {}
+    for label, (dist, idx) in (("nearest by code (mu)", by_code), ("nearest by pixels", by_pixels)):
+        rows[label] = train.images[idx[0]]
+        under[label] = [f"a {int(train.labels[i])}, {d:.2g}" for d, i in zip(dist[0], idx[0])]
+    return plots.labelled_rows(rows, scale=3, label_width=NEAREST_LABEL, under=under)
 
 
 @torch.no_grad()
-def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0) -> DrawView:
-    """Encode one digit, decode its mu and N_SAMPLES samples of its bubble, and draw the bubble."""
+def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0, train: TrainDigits | None = None) -> DrawView:
+    """Encode one digit, decode its mu and N_SAMPLES samples of its bubble, and draw the bubble (and with `train`,
+    the training digits nearest to it by code and by pixels)."""
     x28 = np.asarray(x28, dtype=np.float32)
     if x28.shape != (28, 28):
         raise InputError(f"Expected a 28x28 digit, got shape {x28.shape}.")
@@ -59,7 +84,9 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0) -> DrawView:
     raster = ready.bubble
     extent = np.vstack([ellipse_points(center, cov, 2, n=60), samples_xy, center[None]])
     if not raster.contains(extent):  # an unusual input lands off the test digits' plane: widen the axes to show it
-        _, raster = plots.bubble_background(ready.latents.pca_xy, ready.latents.labels, ready.prior_xy, bubble_title(ready), include=extent)
+        d = ready.model.config.latent_dim
+        _, raster = plots.bubble_background(ready.latents.pca_xy, ready.latents.labels, ready.prior_xy, bubble_title(ready.name, d), include=extent,
+                                            axis_names=plane_axes(d))
     bubble = plots.draw_bubble(raster, center, cov, samples_xy)
     order = ready.kl_order
     sigma = np.exp(0.5 * logvar)
@@ -73,16 +100,14 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0) -> DrawView:
     clipped = plots.clipped_note(mu)
     if clipped:
         summary += " " + clipped
-    return DrawView(plots.digit_image(x28, 8), plots.digit_image(decoded[0], 8), plots.tile(decoded[1:], scale=3), bubble, musigma, summary, mu, logvar)
+    near = None if train is None else nearest_digits(x28, mu, train)
+    return DrawView(plots.digit_image(x28, 8), plots.digit_image(decoded[0], 8), plots.tile(decoded[1:], scale=3), bubble, musigma, summary, mu, logvar,
+                    near)
 
 
-def bubble_title(ready: Ready) -> str:
-    return f"{ready.name}: the 1,000 test digits"
+# --- the handlers: outputs (seen, recon, samples, bubble, musigma, message, nearest, last input) ----------
 
-
-# --- the handlers: outputs (seen, recon, samples, bubble, musigma, message, last input) ----------
-
-BLANK = (None, None, None, None, None, explain.DRAW_WAITING, None)
+BLANK = (None, None, None, None, None, explain.DRAW_WAITING, None, None)
 
 
 class DrawHandlers:
@@ -94,8 +119,14 @@ class DrawHandlers:
         self.models = models or VisitorModels(hub)
 
     def _show(self, x28: np.ndarray, name: str, seed: int, request: gr.Request | None):
-        v = draw_view(self.models.get(name, visitor(request)), x28, int(seed))
-        return v.seen, v.recon, v.samples, v.bubble, v.musigma, v.summary, x28
+        ready = self.models.get(name, visitor(request))
+        v = draw_view(ready, x28, int(seed), self.train_digits(ready))
+        return v.seen, v.recon, v.samples, v.bubble, v.musigma, v.summary, v.nearest, x28
+
+    def train_digits(self, ready: Ready) -> TrainDigits:
+        """The training digits and their codes under `ready` (computed once per model by the hub)."""
+        codes = self.hub.train_codes(ready)
+        return TrainDigits(self.hub.data.train.images[: len(codes.mu), 0].numpy(), codes.labels, codes.mu)
 
     @guard(outputs=len(BLANK), message=5)
     def draw(self, value, name, seed=0, request: gr.Request = None):
@@ -153,8 +184,9 @@ class DrawHandlers:
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = None) -> gr.Radio:
-    """The tab; returns its model list, which the Train tab extends with the visitor's own runs."""
+def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = None) -> tuple[gr.Radio, gr.State]:
+    """The Draw tab; returns its model list (the Train tab extends it with the visitor's own runs) and this visitor's
+    last 28x28 input (other tabs can start from the drawing)."""
     h = DrawHandlers(hub, models)
     with gr.Tab("Draw"):
         gr.Markdown(explain.DRAW_INTRO)
@@ -167,7 +199,8 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
                     brush=gr.Brush(default_size=BRUSH, colors=["#000000"], color_mode="fixed"), type="numpy", image_mode="RGBA",
                     layers=False, transforms=(), height=CANVAS + 80, width=CANVAS + 40,
                 )
-                model = gr.Radio(MODELS, value="healthy", label="Model", info="healthy VAE, beta = 0 autoencoder, or collapsed VAE", elem_id="draw-model")
+                model = gr.Radio(MODELS, value="healthy", label="Model", elem_id="draw-model",
+                                 info="healthy VAE, beta = 0 autoencoder, collapsed VAE, or the healthy VAE with a 2-D latent space (its bubble on the real plane, no PCA)")
                 examples = gr.Gallery(label="Or click a test digit", columns=5, rows=2, height="auto", allow_preview=False, format="png",
                                       object_fit="contain", elem_id="examples")
                 with gr.Accordion("…or upload a picture of a digit", open=False):
@@ -182,12 +215,14 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
                         recon = picture("Reconstruction from mu (the dot)", height=180, elem_id="recon")
                 samples = picture("Reconstructions from z ~ q(z|x) (the bubble): same input, different samples", height=110, elem_id="samples")
                 resample = gr.Button("Draw new samples from the bubble", size="sm")
-                bubble = picture("The latent bubble: test digits on the PCA plane of mu; this digit's mu (cross), 1- and 2-sigma ellipses, "
-                                 "samples (black dots)", elem_id="bubble")
+                bubble = picture("The latent bubble: test digits on the PCA plane of mu (healthy-2d: on its own z1, z2 plane); this digit's mu "
+                                 "(cross), 1- and 2-sigma ellipses, samples (black dots)", elem_id="bubble")
         musigma = picture("mu and sigma of every dimension, sorted by KL (triangles at the edge: mu beyond the axis)", elem_id="musigma")
+        nearest_strip = picture(f"The {N_NEAREST} training digits nearest to this one by its code (mu), against the {N_NEAREST} nearest by pixels: "
+                                "what the code kept. Under each: its label and distance", elem_id="nearest")
         gr.Markdown(explain.DRAW_NOTES)
 
-    outputs = [seen, recon, samples, bubble, musigma, message, last]
+    outputs = [seen, recon, samples, bubble, musigma, message, nearest_strip, last]
 
     def pick_example(evt: gr.SelectData, name, s, request: gr.Request):
         # the canvas is cleared so that it and the outputs agree on which digit is shown (issue 10, defect 2)
@@ -201,4 +236,4 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
     resample.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
     examples.select(pick_example, [model, seed], outputs + [sketch], api_visibility="private", **QUIET)
     demo.load(h.example_gallery, None, examples, api_visibility="private")
-    return model
+    return model, last

@@ -33,6 +33,11 @@ prior. Dimensions on the left carry the most information about digits (largest K
 sits at `mu = 0`, `sigma = 1`, exactly the prior, where the spring pulled it; the chart's title counts how many of its
 dimensions this model uses (active: their `mu` still varies from digit to digit). The collapsed model uses none, so
 every bar sits in the band; the autoencoder, with no spring, has bars far outside it.
+
+**What the code kept.** The bottom strip sets the training digits whose codes lie nearest to this digit's code beside
+the ones nearest pixel by pixel: the code was trained to keep what the decoder needs to redraw a digit, not where each
+pixel lies, so the two rows can disagree. With **healthy-2d** the whole code is two numbers: the bubble sits on the
+model's own z1, z2 plane (no PCA in between), the same map the Latent walk tab draws.
 """
 
 WALK_INTRO = """
@@ -46,6 +51,40 @@ WALK_NOTES = """
 not told what a dimension should mean; the ones with the most KL usually pick up broad traits (slant, width, loops,
 which digit), and the transitions are gradual because of the bubbles: nearby codes had to decode to similar digits.
 The grid is smooth and has no holes near the origin for the same reason: the KL spring packed the codes around 0.
+"""
+
+INTERPOLATE_INTRO = """
+The article says that halfway between a 1 and a 7 a VAE decodes a plausible mix of both, because the KL spring packs the
+codes so closely that the decoder was trained on the space between them, while a plain autoencoder's codes sit in
+islands with dead zones between them. Check it here: pick two test digits (or your drawing and a test digit); each row
+decodes the straight line between their codes, and the number under each step says how far that point lies from the
+nearest training digit's code.
+"""
+
+INTERPOLATE_WAITING = "Open this tab, or pick two test digits by number; it needs the healthy and the autoencoder models."
+
+INTERPOLATE_NOTES = """
+**Reading the distances.** Each model's codes live on a scale of their own (the autoencoder's spread many times wider),
+so a raw distance says little across models. The figure in brackets divides it by how far a *real* unseen digit's code
+lies from its nearest training code (the median over the 1,000 held-out digits): about 1 means the decoder has seen
+codes like this one, well above 1 means the line crosses empty space where the decoder was never trained.
+"""
+
+PRIOR_INTRO = """
+A VAE generates by drawing z from the prior N(0, I), so the prior must cover the codes of real digits and nothing else.
+Here the prior stands beside the distribution the codes really follow (the *aggregate posterior*, modelled by a Gaussian
+mixture fitted to the training codes): samples from both, and on the bubble's plane the **holes**, where the prior puts
+mass and no digit's code lives, with each digit class drawn as its own Gaussian.
+"""
+
+PRIOR_WAITING = "Open this tab to see the prior against the codes; it needs the healthy and the autoencoder models."
+
+PRIOR_NOTES = """
+**Reading it.** A z from the prior that lands in a hole decodes to something the decoder never learned to draw; a z
+from the codes' mixture lands where digits live. The sentences above measure it in all the dimensions at once (how far
+each kind of z lands from the nearest training code); the plane shows only two of them, where codes of many digits
+overlap, so a hole in 128 dimensions need not show on it. The KL spring is what pulls the codes over the prior's
+circles: without it (the autoencoder) they spread tens of units beyond them.
 """
 
 COMPARE_INTRO = """

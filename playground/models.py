@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.analysis import Latents, active_units, latent_grid, latents_for
+from vae.analysis import Latents, active_units, latent_grid, latents_for, train_latents_for, typical_gap
 from vae.cache import checkpoint_state
 from vae.config import PRESETS, preset_config
 from vae.data import DataBundle, load_dataset
@@ -68,6 +68,7 @@ class Ready:
     bubble: plots.Raster  # the test codes on their PCA plane, rendered once
     musigma: plots.Raster  # empty mu +- sigma axes, rendered once
     prior_xy: np.ndarray  # where z = 0 falls on the PCA plane
+    directory: Path | None = None  # the checkpoint folder: caches derived from these weights live beside them
     active: int = 0  # active units on the held-out digits (vae.analysis.active_units, as the Compare table)
     musigma_title: str = ""
     epoch: int = 0  # the epoch these weights come from
@@ -97,6 +98,15 @@ class Ready:
         return result
 
 
+def plane_axes(latent_dim: int) -> tuple[str, str]:
+    """What the bubble plane's axes are: a 2-D model's own z1, z2 (fit_pca2 leaves them as they are), else PCA's."""
+    return ("z1", "z2") if latent_dim == 2 else ("PC 1", "PC 2")
+
+
+def bubble_title(name: str, latent_dim: int) -> str:
+    return f"{name}: the 1,000 test digits" + (" (z itself, no PCA)" if latent_dim == 2 else "")
+
+
 def prepare(name: str, directory: Path, data: DataBundle) -> Ready:
     """Load the checkpoint in `directory`, freeze it and compute what the views need from it (t-SNE later, on first use)."""
     model = VAE.from_pretrained(directory)
@@ -105,12 +115,13 @@ def prepare(name: str, directory: Path, data: DataBundle) -> Ready:
     lat = latents_for(model, directory, data.test)
     final = info.get("status") == "complete"
     prior_xy = lat.pca.project(np.zeros(model.config.latent_dim, dtype=np.float32))
-    _, bubble = plots.bubble_background(lat.pca_xy, lat.labels, prior_xy, f"{name}: the 1,000 test digits")
-    d, active = model.config.latent_dim, active_units(lat.mu)
+    d = model.config.latent_dim
+    _, bubble = plots.bubble_background(lat.pca_xy, lat.labels, prior_xy, bubble_title(name, d), axis_names=plane_axes(d))
+    active = active_units(lat.mu)
     title = f"{name}: one bar per latent dimension; {active} of {d} active (the rest sit at the prior)"
     _, musigma = plots.musigma_background(d, title)
     return Ready(name, model, lat, info.get("final", {}), np.argsort(-lat.kl_per_dim), bubble, musigma, prior_xy,
-                 active=active, musigma_title=title, epoch=int(info.get("epochs_done", 0)), final=final)
+                 directory=Path(directory), active=active, musigma_title=title, epoch=int(info.get("epochs_done", 0)), final=final)
 
 
 class ModelHub:
@@ -218,7 +229,9 @@ class ModelHub:
         """Once every model is served: compute what only later views need (t-SNE for Compare), so they open fast."""
         for name in self.names:
             if self.is_ready(name):
-                self.get(name).latents.tsne_xy
+                ready = self.get(name)
+                ready.latents.tsne_xy
+                self.train_codes(ready)
 
     def _set(self, name: str, state: str) -> None:
         with self._lock:
@@ -251,6 +264,17 @@ class ModelHub:
         if state == "starting":
             raise NotReady(f"The app is starting and has not looked at the {name} model yet; this view works as soon as it is ready.")
         raise NotReady(f"The {name} model is not ready yet ({state}); this view works as soon as it is ready.")
+
+    def train_codes(self, ready: Ready) -> Latents:
+        """The codes of the training digits (the first TRAIN_CODES) under `ready`'s weights: computed once (seconds),
+        cached beside the checkpoint; warm() computes them ahead, a view that needs them first computes them itself."""
+        if self.data is None:
+            raise NotReady("The digits are still loading; try again in a moment.")
+        return ready.memo("train_codes", lambda: train_latents_for(ready.model, ready.directory, self.data.train, ready.latents.fingerprint))
+
+    def typical_gap(self, ready: Ready) -> float:
+        """analysis.typical_gap for `ready`: how far a held-out digit's code lies from its nearest training code."""
+        return ready.memo("typical_gap", lambda: typical_gap(ready.latents.mu, self.train_codes(ready).mu))
 
     def memo(self, key: str, compute):
         """compute() once per key for the life of the app: for views of fully trained models only (get(final=True));

@@ -46,17 +46,26 @@ def tile(images: np.ndarray, scale: int = 3, pad: int = 2, pad_value: int = 60) 
     return out
 
 
-def labelled_rows(rows: dict[str, np.ndarray], scale: int = 2, label_width: int = 120) -> np.ndarray:
-    """Rows (or blocks) of digits, each with a text label on its left: {label: (N, 28, 28) or (R, C, 28, 28)} -> RGB uint8."""
-    strips = [tile(v, scale=scale) for v in rows.values()]
+def labelled_rows(rows: dict[str, np.ndarray], scale: int = 2, label_width: int = 120, under: dict[str, list[str]] | None = None,
+                  pad: int = 2) -> np.ndarray:
+    """Rows (or blocks) of digits, each with a text label on its left: {label: (N, 28, 28) or (R, C, 28, 28)} -> RGB uint8.
+    `under`: for some one-row labels, a short text written under each of their digits (a measured value per digit)."""
+    under = under or {}
+    strips = [tile(v, scale=scale, pad=pad) for v in rows.values()]
+    note_h = 20
     width = label_width + max(s.shape[1] for s in strips)
-    out = Image.new("RGB", (width, sum(s.shape[0] for s in strips)), (255, 255, 255))
+    out = Image.new("RGB", (width, sum(s.shape[0] + (note_h if k in under else 0) for k, s in zip(rows, strips))), (255, 255, 255))
     draw = ImageDraw.Draw(out)
     y = 0
+    cell = 28 * scale + pad
     for label, strip in zip(rows, strips):
         out.paste(Image.fromarray(strip).convert("RGB"), (label_width, y))
         draw.text((6, y + strip.shape[0] // 2), label, fill=(0, 0, 0), font=_font(13), anchor="lm")
         y += strip.shape[0]
+        if label in under:
+            for i, text in enumerate(under[label]):
+                draw.text((label_width + pad + i * cell + 14 * scale, y + 3), text, fill=(0, 0, 0), font=_font(12), anchor="mt")
+            y += note_h
     return np.asarray(out)
 
 
@@ -404,4 +413,46 @@ def rate_distortion(points: list[PlanePoint], title: str = "", size: tuple[float
     ax.tick_params(labelsize=7)
     ax.legend(loc="lower left", fontsize=7)  # low rate and low error together is where no model can be
     ax.set_title(title, fontsize=9)
+
+
+# --- the prior against the codes (the Prior tab) ----------------------------------------------------------------
+
+HOLE_COLOR = "0.15"
+
+
+def prior_against_codes(title: str, codes_xy: np.ndarray, prior_center: np.ndarray, grid: tuple[np.ndarray, np.ndarray, np.ndarray], hole_log: float,
+                        classes: dict[int, tuple[np.ndarray, np.ndarray]], axis_names: tuple[str, str] = ("PC 1", "PC 2"),
+                        size: tuple[float, float] = (8.8, 4.3)) -> np.ndarray:
+    """Two panels on one plane. Left: the training codes (grey), the edge of where they live (the codes' density at
+    `hole_log`, its log) and, shaded, the holes: inside the prior's 2-sigma circle, where that density is lower.
+    Right: each digit class as its own Gaussian (2-sigma ellipse, at its mean the digit), against the prior's circles.
+    `grid`: (x (G,), y (G,), log density (G, G) indexed [y, x])."""
+    fig = new_figure(*size)
+    left, right = fig.subplots(1, 2, sharex=True, sharey=True)
+    gx, gy, logq = grid
+    xx, yy = np.meshgrid(gx, gy)
+    inside = (xx - prior_center[0]) ** 2 + (yy - prior_center[1]) ** 2 <= 4.0
+    holes = inside & (logq < hole_log)
+    left.scatter(codes_xy[:, 0], codes_xy[:, 1], s=3, c="0.6", linewidths=0, label="training codes")
+    left.contourf(xx, yy, holes.astype(float), levels=[0.5, 1.5], colors=[HOLE_COLOR], alpha=0.45)
+    left.contour(xx, yy, logq, levels=[hole_log], colors=["0.35"], linewidths=0.8)
+    left.fill([], [], color=HOLE_COLOR, alpha=0.45, label="hole: prior mass, no codes")
+    for ax in (left, right):
+        for k, style in ((1, "-"), (2, "--")):
+            ax.add_patch(Circle(prior_center, k, fill=False, ls=style, lw=1.2, color="black"))
+        ax.set_xlim(gx[0], gx[-1])
+        ax.set_ylim(gy[0], gy[-1])
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel(axis_names[0], fontsize=8)
+        ax.tick_params(labelsize=7)
+    left.set_ylabel(axis_names[1], fontsize=8)
+    left.legend(loc="upper right", fontsize=7, framealpha=0.85)
+    left.set_title("where the codes live, and the prior's holes", fontsize=9)
+    for c, (mean, cov) in classes.items():
+        pts = ellipse_points(mean, cov, 2, n=120)
+        right.fill(pts[:, 0], pts[:, 1], color=DIGIT_COLORS[c % 10], alpha=0.18, lw=0)
+        right.plot(np.r_[pts[:, 0], pts[:1, 0]], np.r_[pts[:, 1], pts[:1, 1]], color=DIGIT_COLORS[c % 10], lw=1.4)
+        right.text(mean[0], mean[1], str(c), color=DIGIT_COLORS[c % 10], fontsize=10, fontweight="bold", ha="center", va="center")
+    right.set_title("each digit as its own Gaussian (2 sigma) against N(0, I)", fontsize=9)
+    fig.suptitle(title, fontsize=10)
     return figure_to_image(fig)

@@ -1,9 +1,9 @@
-"""The Gradio app: the header, the models' status line and one tab per module (draw.py, walk.py, compare.py, train_tab.py)."""
+"""The Gradio app: the header, the models' status line and one tab per module (draw.py, walk.py, interpolate.py, compare.py, prior.py, train_tab.py)."""
 from __future__ import annotations
 
 import gradio as gr
 
-from . import compare, draw, explain, gradio_fixes, train_tab, walk, widgets
+from . import compare, draw, explain, gradio_fixes, interpolate, prior, train_tab, walk, widgets
 from .models import ModelHub
 from .runs import RunManager, VisitorModels
 
@@ -52,9 +52,11 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
         timer = gr.Timer(1.0)
         models = VisitorModels(hub, runs)  # presets and each visitor's own finished runs, by name
         with gr.Tabs():
-            draw_model = draw.build_tab(hub, demo, models)
+            draw_model, drawing = draw.build_tab(hub, demo, models)
             walk_model = walk.build_tab(hub, models)
+            interpolate.build_tab(hub, drawing)
             compare.build_tab(hub)
+            prior.build_tab(hub)
             train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (walk_model, walk.MODELS)))
 
         def tick():

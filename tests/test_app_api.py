@@ -29,26 +29,28 @@ def _size(path):
 def test_named_endpoints_exist(client):
     api = client.view_api(return_format="dict", print_info=False)
     names = set(api["named_endpoints"])
-    assert {"/reconstruct", "/draw", "/decode", "/grid", "/compare"} <= names
+    assert {"/reconstruct", "/draw", "/decode", "/grid", "/compare", "/interpolate", "/prior"} <= names
 
 
 def test_reconstruct_an_uploaded_digit(client, tiny_hub, tmp_path):
     digit = (255 - tiny_hub.data.test.images[5, 0].numpy() * 255).astype(np.uint8)  # black on white, like paper
     big = np.asarray(Image.fromarray(digit).resize((300, 300)))
-    seen, recon, samples, bubble, musigma, message = client.predict(_png(tmp_path, big), "healthy", api_name="/reconstruct")
+    seen, recon, samples, bubble, musigma, message, nearest = client.predict(_png(tmp_path, big), "healthy", api_name="/reconstruct")
     assert _size(seen) == _size(recon) == (224, 224)
     assert _size(bubble) == tiny_hub.get("healthy").bubble.image.shape[1::-1]
     assert "nats" in message
+    w, h = _size(nearest)  # two rows of 5 training digits: nearest by code, nearest by pixels
+    assert w > 5 * 84 and h > 2 * 84
     # what the model saw is white on black again
     seen_px = np.asarray(Image.open(seen).convert("L"), dtype=np.float32)
     assert seen_px[:8].mean() < 10 and seen_px.max() > 200
 
 
-@pytest.mark.parametrize("model", ["autoencoder", "collapsed"])
+@pytest.mark.parametrize("model", ["autoencoder", "collapsed", "healthy-2d"])
 def test_every_draw_model_answers(client, tiny_hub, tmp_path, model):
     digit = (tiny_hub.data.test.images[0, 0].numpy() * 255).astype(np.uint8)
     out = client.predict(_png(tmp_path, digit), model, api_name="/reconstruct")
-    assert f"**{model}**" in out[-1]
+    assert f"**{model}**" in out[5] and out[6] is not None
 
 
 def test_decode_and_grid(client):
@@ -107,4 +109,25 @@ def test_odd_image_modes_work(client, tiny_hub, tmp_path):
                          ("palette", _png(tmp_path, np.stack([digit] * 3, -1), "p.png")),
                          ("grey16", _png(tmp_path, digit.astype(np.uint16) * 256, "g16.png"))]:
         out = client.predict(handle, "healthy", api_name="/reconstruct")
-        assert "nats" in out[-1], name
+        assert "nats" in out[5], name
+
+
+def test_interpolate_between_two_test_digits(client, tiny_hub):
+    """Issue 10, view 1: the strip and the distances of its steps to the nearest training code, healthy and autoencoder."""
+    labels = tiny_hub.data.test.labels.numpy()
+    a, b = int(np.flatnonzero(labels == 1)[0]), int(np.flatnonzero(labels == 7)[0])
+    summary, strip, table = client.predict(a, b, api_name="/interpolate")
+    assert f"test digit {a} (a 1)" in summary and "healthy" in summary and "autoencoder" in summary
+    w, h = _size(strip)
+    assert w > 9 * 84 and h > 2 * 84
+    assert len(table["data"]) == 9 and table["data"][0][:2] == [0, 0.0] and table["data"][-1][1] == 1.0
+    with pytest.raises(Exception, match="between 0 and 63") as err:
+        client.predict(a, 5000, api_name="/interpolate")
+    assert "Traceback" not in str(err.value)
+
+
+def test_prior_against_the_codes(client):
+    """Issue 10, view 2: prior samples beside the codes' mixture, and the plane of holes and class Gaussians."""
+    sentences, samples, planes = client.predict(api_name="/prior")
+    assert "**healthy**" in sentences and "**autoencoder**" in sentences and "holes" in sentences
+    assert min(_size(samples)) > 4 * 56 and min(_size(planes)) > 300

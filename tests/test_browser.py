@@ -173,4 +173,37 @@ def test_a_bad_upload_says_why_and_its_toast_goes_with_a_model_change(page, tmp_
     assert page.locator("text=Traceback").count() == 0
     page.locator("#draw-model label", has_text="autoencoder").click()
     toast.wait_for(state="detached", timeout=5_000)
-    page.locator("#draw-model label", has_text="healthy").click()
+    page.locator("#draw-model").get_by_label("healthy", exact=True).check()  # not healthy-2d
+
+
+# --- issue 10's views ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tab, pictures", [("Interpolate", ("interp-strip",)), ("Prior", ("prior-samples", "prior-planes"))])
+def test_the_new_tabs_show_their_pictures(page, tab, pictures):
+    """Views 1 and 2: each tab fills itself when opened, its pictures under their captions, never under a label chip."""
+    page.get_by_role("tab", name=tab).click()
+    for elem in pictures:
+        page.wait_for_selector(f"#{elem} img", timeout=60_000)
+        labels = page.locator(f'#{elem} [data-testid="block-label"]')
+        assert not any(labels.nth(i).is_visible() for i in range(labels.count())), elem
+    assert page.locator("text=Traceback").count() == 0
+
+
+def test_healthy_2d_draws_with_its_nearest_training_digits(page):
+    """View 5: healthy-2d is a Draw model, and a picked digit shows the training digits nearest by code and by pixels."""
+    page.get_by_role("tab", name="Draw").click()
+    page.locator("#draw-model label", has_text="healthy-2d").click()
+    page.locator("#examples .thumbnail-item").nth(3).click()
+    page.wait_for_function("() => document.querySelector('#draw-message').innerText.includes('healthy-2d')", timeout=30_000)
+    page.wait_for_selector("#nearest img", timeout=30_000)
+    page.locator("#draw-model").get_by_label("healthy", exact=True).check()
+
+
+def test_the_tab_bar_keeps_its_names(page):
+    """A component made between two tabs shifted the bar's labels: choosing Compare renamed the next tab 'Compare'."""
+    names = [t.inner_text() for t in page.locator("[role=tablist] button").all()]
+    assert names == ["Draw", "Latent walk", "Interpolate", "Compare", "Prior", "Train"]
+    for tab in ("Compare", "Prior", "Interpolate", "Draw"):
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_timeout(800)
+        assert [t.inner_text() for t in page.locator("[role=tablist] button").all()] == names, tab

@@ -7,7 +7,8 @@ import pytest
 import torch
 from matplotlib.collections import PathCollection
 
-from playground import compare, draw, plots, walk
+from playground import compare, draw, models, plots, walk
+from vae import analysis as A
 from playground.models import NotReady
 from vae.analysis import ellipse_points, project_gaussian
 from vae.digits import InputError
@@ -31,6 +32,39 @@ def test_draw_view_shapes(tiny_hub):
     assert np.array_equal(v.samples, again.samples) and not np.array_equal(v.samples, other.samples)
     with pytest.raises(InputError):
         draw.draw_view(ready, np.zeros((10, 10)))
+
+
+def test_nearest_training_digits_by_code_and_by_pixels(tiny_hub):
+    """Issue 10, view 5: the training digits nearest to a drawing's code, against those nearest by pixels."""
+    ready = tiny_hub.get("healthy")
+    train = draw.DrawHandlers(tiny_hub).train_digits(ready)
+    assert train.images.shape == (128, 28, 28) and train.mu.shape == (128, 6)
+    x = train.images[10]  # a training digit itself: nearest by pixels is itself, at distance 0
+    mu = ready.model.encode(torch.from_numpy(x)[None, None])[0][0].numpy()
+    strip = draw.nearest_digits(x, mu, train)
+    row, x0 = 84 + 2 * 2, draw.NEAREST_LABEL + 2  # a tiled row of 84 px digits with 2 px gaps, then 20 px of text under it
+    assert strip.shape == (2 * (row + 20), draw.NEAREST_LABEL + 5 * 84 + 6 * 2, 3)
+    first_by_pixels = strip[row + 20 + 2 : row + 20 + 2 + 84, x0 : x0 + 84, 0]
+    np.testing.assert_array_equal(first_by_pixels, plots.digit_image(x, 3))
+    by_code = A.nearest(mu, train.mu, 5)[1][0]
+    np.testing.assert_array_equal(strip[2 : 2 + 84, x0 : x0 + 84, 0], plots.digit_image(train.images[by_code[0]], 3))
+    v = draw.draw_view(ready, x, train=train)
+    assert np.array_equal(v.nearest, strip)
+
+
+def test_healthy_2d_bubble_sits_on_its_own_plane(tiny_hub):
+    """Issue 10, view 5: for D = 2 the bubble's plane is z1, z2 itself, no PCA rotation or centring."""
+    ready = tiny_hub.get("healthy-2d")
+    np.testing.assert_allclose(ready.latents.pca_xy, ready.latents.mu, atol=1e-6)
+    np.testing.assert_allclose(ready.prior_xy, [0, 0])
+    x = a_digit(tiny_hub, 2)
+    mu, logvar = (t[0].numpy() for t in ready.model.encode(torch.from_numpy(x)[None, None]))
+    center, cov = project_gaussian(ready.latents.pca, mu, logvar)
+    np.testing.assert_allclose(center, mu, atol=1e-6)
+    np.testing.assert_allclose(np.diag(cov), np.exp(logvar), rtol=1e-5)
+    fig, _ = plots.bubble_background(ready.latents.pca_xy, ready.latents.labels, ready.prior_xy, axis_names=models.plane_axes(2))
+    assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == ("z1", "z2")
+    assert "healthy-2d" in draw.MODELS and "no PCA" in models.bubble_title("healthy-2d", 2)
 
 
 def test_bubble_scatter_has_one_point_per_test_digit(tiny_hub):

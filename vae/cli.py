@@ -1,4 +1,4 @@
-"""Command line: `python -m vae train|evaluate|sweep`. Errors are one line on stderr and exit code 2."""
+"""Command line: `python -m vae train|evaluate|report|gaps|sweep`. Errors are one line on stderr and exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -269,6 +269,79 @@ def _cmd_report(args) -> int:
     return 0
 
 
+GAPS_BEGIN, GAPS_END = "<!-- gaps-table: python -m vae gaps -->", "<!-- /gaps-table -->"
+
+
+def gap_rows(checkpoints: Path, names: list[str], pairs: int, steps: int, seed: int) -> dict[str, dict]:
+    """For each preset: the straight lines between the codes of `pairs` seeded pairs of different held-out digits
+    (analysis.different_digit_pairs), and how far their points lie from the nearest training code, in the model's
+    own units and over its typical distance (analysis.typical_gap). The same measure the Interpolate tab shows."""
+    import numpy as np
+
+    from .analysis import different_digit_pairs, latents_for, line_between, nearest, train_latents_for, typical_gap
+    from .data import load_dataset
+    from .model import VAE
+
+    data = load_dataset("mnist-5k")
+    index = different_digit_pairs(data.test.labels.numpy(), pairs, seed)
+    rows = {}
+    for name in names:
+        directory = checkpoints / name
+        if not (directory / "model.safetensors").exists():
+            raise UsageError(f"{directory} has no trained model; run python -m vae train --preset {name} first")
+        print(f"measuring {name} ...", file=sys.stderr, flush=True)
+        model = VAE.from_pretrained(directory).eval().requires_grad_(False)
+        test_mu = latents_for(model, directory, data.test).mu
+        train_mu = train_latents_for(model, directory, data.train).mu
+        typical = typical_gap(test_mu, train_mu)
+        lines = np.stack([line_between(test_mu[a], test_mu[b], steps) for a, b in index])  # (pairs, steps, D)
+        dist = nearest(lines.reshape(-1, test_mu.shape[1]), train_mu)[0][:, 0].reshape(len(index), steps)
+        mid = dist[:, steps // 2]
+        rows[name] = {"typical": typical, "mid_mean": float(mid.mean()), "mid_median": float(np.median(mid)),
+                      "mid_ratio": float(mid.mean() / typical), "max_ratio": float(dist.max(1).mean() / typical),
+                      "ends_ratio": float(dist[:, [0, -1]].mean() / typical)}
+    return rows
+
+
+def gaps_table(rows: dict[str, dict], pairs: int, steps: int) -> str:
+    lines = [f"Straight lines between the codes (mu) of {pairs} seeded pairs of different held-out digits, {steps} steps each; "
+             "distance of a point to the nearest of the 4,000 training codes, in the model's own units and over its typical distance "
+             "(the median distance of a held-out digit's code to its nearest training code).", "",
+             "| preset | typical distance | midpoint: mean distance | midpoint: median | midpoint / typical | farthest point / typical | ends / typical |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['typical']:.3g} | {r['mid_mean']:.3g} | {r['mid_median']:.3g} | {r['mid_ratio']:.2f} | {r['max_ratio']:.2f} | {r['ends_ratio']:.2f} |")
+    return "\n".join(lines)
+
+
+def replace_block(path: Path, begin: str, end: str, block: str) -> None:
+    """Write `block` (which starts with `begin` and ends with `end`) into `path` in place of its old one, or at its end."""
+    text = path.read_text() if path.exists() else ""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def _cmd_gaps(args) -> int:
+    """Print (or write into a results file) how far interpolations run from the training codes, per preset."""
+    unknown = [n for n in args.presets if n not in PRESETS]
+    if unknown:
+        raise UsageError(f"no preset called {', '.join(unknown)}; choose among {', '.join(PRESETS)}")
+    if args.pairs < 1 or args.steps < 3 or args.steps % 2 == 0:
+        raise UsageError("--pairs must be at least 1 and --steps an odd number of at least 3 (its middle point is the midpoint)")
+    rows = gap_rows(Path(args.checkpoints), args.presets, args.pairs, args.steps, args.seed)
+    command = f"python -m vae gaps --pairs {args.pairs} --steps {args.steps} --seed {args.seed} --presets {','.join(args.presets)}"
+    block = f"{GAPS_BEGIN}\n## interpolation gaps\n\n{provenance(command)}:\n\n{gaps_table(rows, args.pairs, args.steps)}\n{GAPS_END}"
+    if args.results:
+        replace_block(Path(args.results), GAPS_BEGIN, GAPS_END, block)
+        print(f"wrote the gaps table into {args.results}", file=sys.stderr)
+    print(block)
+    return 0
+
+
 def _cmd_sweep(args) -> int:
     """Train one short run per beta and print a table of kl, mse, active units, knn_acc and the judged samples.
 
@@ -357,6 +430,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--readme", help="also write the table into this file, between its presets-table markers")
     r.add_argument("--device", default="auto", help="auto, cpu or cuda")
     r.set_defaults(func=_cmd_report)
+
+    g = sub.add_parser("gaps", help="measure how far interpolations between held-out digits run from the training codes, per preset")
+    g.add_argument("--checkpoints", default="checkpoints", help="folder of the trained presets")
+    g.add_argument("--presets", type=lambda v: v.split(","), default=["healthy", "autoencoder"], help="comma-separated presets")
+    g.add_argument("--pairs", type=int, default=50, help="seeded pairs of different held-out digits")
+    g.add_argument("--steps", type=int, default=9, help="points on each line, both ends included (odd: the middle one is the midpoint)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the pairs")
+    g.add_argument("--results", help="also write the table into this file (benchmarks/RESULTS.md), between its gaps-table markers")
+    g.set_defaults(func=_cmd_gaps)
 
     s = sub.add_parser("sweep", help="train one run per beta and print the beta sweep table")
     s.add_argument("--betas", type=lambda v: [float(b) for b in v.split(",")], default=[0, 0.1, 1, 10, 100], help="comma-separated betas")

@@ -1,0 +1,122 @@
+"""The Prior tab: the prior N(0, I) against the codes it should cover. Samples from the prior beside samples from the
+codes' own distribution (a Gaussian mixture fitted to the training codes), the holes where the prior has mass and no
+digit lives on the PCA plane, and each digit class as its own Gaussian.
+
+Builder (`build_tab`), thin handlers (`PriorHandlers`) and the pure view (`prior_view`) in one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+
+import torch
+
+from vae.analysis import (Latents, class_gaussians, codes_density, decode_latents, ellipse_points, fit_code_mixture, hole_log_density,
+                          mixture_samples, nearest, prior_holes, prior_samples, typical_gap)
+
+from . import explain, plots
+from .compare import samples_phrase
+from .handling import guard
+from .models import ModelHub, Ready, plane_axes
+from .widgets import picture
+
+MODELS = ("healthy", "autoencoder")
+N_SAMPLES = 10  # decoded samples per row
+N_MEASURED = 1000  # seeded samples of each kind whose distance to the nearest training code is measured
+GRID = 90  # points per side of the density grid on the plane
+LABEL_WIDTH = 230
+
+
+# --- the view ----------------------------------------------------------------------------------
+
+@dataclass
+class ModelPrior:
+    prior: np.ndarray  # (N_SAMPLES, 28, 28) decoded from z ~ N(0, I)
+    mixture: np.ndarray  # (N_SAMPLES, 28, 28) decoded from z ~ the codes' mixture
+    plane: np.ndarray  # RGB figure: holes and class Gaussians
+    holes: float  # share of the prior's mass on the plane that falls in holes
+    prior_gap: float  # median distance of a z ~ N(0, I) to the nearest training code, over the typical one (analysis.typical_gap)
+    mixture_gap: float  # the same for a z from the codes' mixture
+    sentence: str
+
+
+def model_prior(ready: Ready, train: Latents, seed: int = 0) -> ModelPrior:
+    """One model's part: samples from the prior and from the codes' mixture, and the plane of holes and classes.
+    Slow-ish (a mixture fit, a density on a grid): the hub caches it per model."""
+    model = ready.model
+    mixture = fit_code_mixture(train.mu, seed=seed)
+    prior = prior_samples(model, N_SAMPLES, seed=seed)  # the first N_SAMPLES of the measured z below
+    mixed = decode_latents(model, mixture_samples(mixture, N_SAMPLES, seed=seed))
+    # the holes in all D dimensions: how far the z each generator draws land from the codes the decoder was trained on
+    typical = typical_gap(ready.latents.mu, train.mu)
+    z_prior = torch.randn(N_MEASURED, model.config.latent_dim, generator=torch.Generator().manual_seed(seed)).numpy()
+    prior_gap = float(np.median(nearest(z_prior, train.mu)[0][:, 0]) / typical)
+    mixture_gap = float(np.median(nearest(mixture_samples(mixture, N_MEASURED, seed=seed), train.mu)[0][:, 0]) / typical)
+    xy = ready.latents.pca.project(train.mu)  # the training codes on the Draw tab's plane
+    center = ready.prior_xy
+    kde = codes_density(xy)
+    hole_log = hole_log_density(kde, xy)
+    classes = class_gaussians(xy, train.labels)
+    extent = np.vstack([xy, center - 2.5, center + 2.5] + [ellipse_points(m, c, 2, n=60) for m, c in classes.values()])  # codes, circles, ellipses
+    lo, hi = extent.min(0), extent.max(0)
+    gx, gy = np.linspace(lo[0], hi[0], GRID), np.linspace(lo[1], hi[1], GRID)
+    logq = kde.score_samples(np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)).reshape(GRID, GRID)
+    holes = prior_holes(kde, hole_log, center, seed=seed)
+    d = model.config.latent_dim
+    plane = plots.prior_against_codes(f"{ready.name}: the {len(xy):,} training codes on the Draw tab's plane, and the prior's circles", xy, center,
+                                      (gx, gy, logq), hole_log, classes, plane_axes(d))
+    said = samples_phrase(ready.metrics)
+    sentence = (f"**{ready.name}**: a z drawn from the prior lies a median **{prior_gap:.1f}x** the typical distance of a held-out digit's code "
+                f"from the nearest training code, a z from the codes' mixture **{mixture_gap:.1f}x**; on the plane below, {holes:.0%} of the prior's "
+                f"mass falls in holes (where the codes' density is below 1% of its peak)" + (f"; {said}" if said else "") + ".")
+    return ModelPrior(prior, mixed, plane, holes, prior_gap, mixture_gap, sentence)
+
+
+def prior_view(parts: dict[str, ModelPrior]) -> tuple[str, np.ndarray, np.ndarray]:
+    """(sentences, samples strip, planes stacked) for the models side by side."""
+    rows = {}
+    for name, p in parts.items():
+        rows[f"{name}: z ~ N(0, I)"] = p.prior
+        rows[f"{name}: z ~ the codes' mixture"] = p.mixture
+    strip = plots.labelled_rows(rows, scale=2, label_width=LABEL_WIDTH)
+    planes = np.vstack([p.plane for p in parts.values()])
+    return "\n\n".join(p.sentence for p in parts.values()), strip, planes
+
+
+# --- the handlers ------------------------------------------------------------------------------
+
+class PriorHandlers:
+    """Bound to the app's ModelHub; the view is the same for every visitor, so each model's part is computed once."""
+
+    def __init__(self, hub: ModelHub):
+        self.hub = hub
+
+    @guard(outputs=3, message=0)
+    def prior(self):
+        """(sentences, samples strip, planes): the `/prior` endpoint."""
+        parts = {}
+        for name in MODELS:
+            ready = self.hub.get(name)
+            parts[name] = ready.memo("prior", lambda: model_prior(ready, self.hub.train_codes(ready)))
+        return prior_view(parts)
+
+
+# --- the builder -------------------------------------------------------------------------------
+
+def build_tab(hub: ModelHub) -> None:
+    h = PriorHandlers(hub)
+    with gr.Tab("Prior") as tab:
+        gr.Markdown(explain.PRIOR_INTRO)
+        message = gr.Markdown(explain.PRIOR_WAITING, elem_id="prior-message")
+        samples = picture(f"{N_SAMPLES} samples per row: from the prior N(0, I), and from a Gaussian mixture (10 components) fitted to the 4,000 "
+                          "training codes", elem_id="prior-samples")
+        planes = picture("The plane of the Draw tab's bubble. Left: the training codes (grey), the line where their density falls to 1% of its peak, "
+                         "and shaded inside the prior's 2-sigma circle, its holes. Right: each digit as its own Gaussian", elem_id="prior-planes")
+        gr.Markdown(explain.PRIOR_NOTES)
+        api_button = gr.Button("Show the prior against the codes", visible=False)  # the view as an API endpoint of its own
+
+    outputs = [message, samples, planes]
+    api_button.click(h.prior, None, outputs, api_name="prior")
+    tab.select(h.prior, None, outputs, api_visibility="private")  # its first opening fits a mixture per model (seconds): a spinner says so
