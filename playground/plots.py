@@ -413,6 +413,7 @@ def rate_distortion(points: list[PlanePoint], title: str = "", size: tuple[float
     ax.tick_params(labelsize=7)
     ax.legend(loc="lower left", fontsize=7)  # low rate and low error together is where no model can be
     ax.set_title(title, fontsize=9)
+    return figure_to_image(fig)
 
 
 # --- the prior against the codes (the Prior tab) ----------------------------------------------------------------
