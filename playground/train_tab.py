@@ -318,8 +318,7 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
                 with gr.Row():
                     cloud = gr.Image(label="The latent cloud after each epoch", format="png", interactive=False, show_label=False, elem_id="train-cloud")
                     kl = gr.Image(label="KL per dimension after each epoch", format="png", interactive=False, show_label=False, elem_id="train-kl")
-        digits = gr.Image(label="After each epoch: held-out digits, their reconstructions, and samples from the prior", format="png",
-                          interactive=False, elem_id="train-digits")
+        digits = picture("After each epoch: held-out digits, their reconstructions, and samples from the prior", elem_id="train-digits")
         record = gr.JSON(visible=False)  # the status for code: run, state, position, epoch, batch, model
         with gr.Row():
             table = gr.Dataframe(headers=RUN_HEADERS, label="Your runs (the last 3 are kept while this page is open)", interactive=False, wrap=True)
