@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
-from vae.analysis import PCA2, active_mask, decode_latents, prior_samples
+from vae.analysis import active_mask, decode_latents, prior_samples
 from vae.config import FAST, VAEConfig
 from vae.data import Split
 from vae.digits import InputError
@@ -21,7 +21,7 @@ from vae.digits import InputError
 from . import explain, plots
 from .handling import guard, guard_stream
 from .widgets import picture
-from .models import ModelHub, Ready, first_of_each_digit
+from .models import ModelHub, Ready, first_of_each_digit, plane_axes
 from .runs import Run, RunManager, RunRefused, VisitorModels
 
 BETAS = (0, 0.1, 1, 3, 10, 30, 100, 300, 1000)  # log-spaced, with the plain autoencoder
@@ -102,21 +102,12 @@ class EpochView:
     kl_total: float
 
 
-def cloud_plane(ready: Ready) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
-    """(xy of the held-out codes, where z = 0 falls, axis names): 2-D codes as they are, larger ones on their PCA plane."""
-    lat = ready.latents
-    if lat.mu.shape[1] == 2:
-        plane = PCA2(np.zeros(2, np.float32), np.eye(2, dtype=np.float32))
-        return plane.project(lat.mu), plane.project(np.zeros(2, np.float32)), ("z1", "z2")
-    return lat.pca_xy, ready.prior_xy, ("PC 1", "PC 2")
-
-
 def epoch_view(ready: Ready, test: Split, title: str) -> EpochView:
     """Draw one saved epoch: the latent cloud, KL per dimension, N_SHOWN reconstructions and prior samples."""
     lat = ready.latents
-    xy, prior_xy, axes = cloud_plane(ready)
-    _, cloud = plots.bubble_background(xy, lat.labels, prior_xy, f"{title}: {len(xy):,} held-out digits (mu)", half_width=CLOUD_HALF_WIDTH,
-                                       axis_names=axes)
+    # the Draw tab's plane: a 2-D model's own z1, z2 (analysis.fit_pca2 leaves 2-D codes as they are), else PCA's
+    _, cloud = plots.bubble_background(lat.pca_xy, lat.labels, ready.prior_xy, f"{title}: {len(lat.pca_xy):,} held-out digits (mu)",
+                                       half_width=CLOUD_HALF_WIDTH, axis_names=plane_axes(lat.mu.shape[1]))
     active = active_mask(lat.mu)
     kl_total = float(lat.kl_per_dim.sum())
     kl = plots.kl_bars(lat.kl_per_dim, active, f"{int(active.sum())} of {len(active)} dimensions active; KL {kl_total:.1f} nats per digit")

@@ -146,10 +146,15 @@ def line_between(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     return (1 - t) * np.asarray(a, dtype=np.float32) + t * np.asarray(b, dtype=np.float32)
 
 
+def codes_line(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int) -> np.ndarray:
+    """(steps, D): the straight line between the codes (mu) of two images (1,28,28)."""
+    mu, _ = encode_images(model, torch.stack([x_a, x_b]))
+    return line_between(mu[0], mu[1], steps)
+
+
 def interpolate(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10) -> np.ndarray:
     """Decode a straight line between the codes (mu) of two images (1,28,28): (steps, 28, 28)."""
-    mu, _ = encode_images(model, torch.stack([x_a, x_b]))
-    return decode_latents(model, line_between(mu[0], mu[1], steps))
+    return decode_latents(model, codes_line(model, x_a, x_b, steps))
 
 
 def nearest(queries: np.ndarray, points: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -184,8 +189,7 @@ def interpolation_gaps(model, x_a: torch.Tensor, x_b: torch.Tensor, train_mu: np
     """Decode the straight line between the codes (mu) of two images (1,28,28), and measure how far each point of it
     lies from the nearest training code: (images (steps, 28, 28), distances (steps,)). A point far from every code is
     in a dead zone, where the decoder was never trained."""
-    mu, _ = encode_images(model, torch.stack([x_a, x_b]))
-    z = line_between(mu[0], mu[1], steps)
+    z = codes_line(model, x_a, x_b, steps)
     return decode_latents(model, z), nearest(z, train_mu)[0][:, 0]
 
 
