@@ -15,26 +15,37 @@ from .config import VAEConfig
 LOG_SIGMA_MIN, LOG_SIGMA_MAX = -7.0, 2.0
 
 
+def gaussian_pixel_nll(x: torch.Tensor, recon: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+    """-log N(x; recon, sigma^2) per pixel, shaped like x: the article's L2 loss plus its constant, a true NLL. sigma is
+    one number (fixed) or a tensor like x (one learned sigma per pixel)."""
+    log_sigma = torch.log(sigma) if isinstance(sigma, torch.Tensor) else math.log(sigma)
+    return 0.5 * ((x - recon) / sigma).pow(2) + log_sigma + 0.5 * math.log(2 * math.pi)
+
+
 def gaussian_nll(x: torch.Tensor, recon: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-    """-log N(x; recon, sigma^2) per image (B,): the article's L2 loss plus its constant, a true NLL. sigma is one
-    number (fixed) or a tensor like x (one learned sigma per pixel)."""
-    if isinstance(sigma, torch.Tensor):
-        per_pixel = 0.5 * ((x - recon) / sigma).pow(2) + torch.log(sigma) + 0.5 * math.log(2 * math.pi)
-        return per_pixel.flatten(1).sum(1)
-    sq = (x - recon).pow(2).flatten(1).sum(1)
-    n_pixels = x[0].numel()
-    return 0.5 * sq / sigma**2 + 0.5 * n_pixels * math.log(2 * math.pi * sigma**2)
+    """-log N(x; recon, sigma^2) per image (B,)."""
+    return gaussian_pixel_nll(x, recon, sigma).flatten(1).sum(1)
+
+
+def laplace_pixel_nll(x: torch.Tensor, recon: torch.Tensor, scale: float) -> torch.Tensor:
+    """-log Laplace(x; recon, scale) per pixel: the L1 loss plus its constant. Its optimum is the median of what the
+    bubble could decode to, where L2's is the mean (the article's table on blur)."""
+    return (x - recon).abs() / scale + math.log(2 * scale)
 
 
 def laplace_nll(x: torch.Tensor, recon: torch.Tensor, scale: float) -> torch.Tensor:
-    """-log Laplace(x; recon, scale) per image (B,): the L1 loss plus its constant. Its optimum is the median of
-    what the bubble could decode to, where L2's is the mean (the article's table on blur)."""
-    return (x - recon).abs().flatten(1).sum(1) / scale + x[0].numel() * math.log(2 * scale)
+    """-log Laplace(x; recon, scale) per image (B,)."""
+    return laplace_pixel_nll(x, recon, scale).flatten(1).sum(1)
+
+
+def bernoulli_pixel_nll(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """-log Bernoulli(x; sigmoid(logits)) per pixel, from logits for numerical stability."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none")
 
 
 def bernoulli_nll(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """-log Bernoulli(x; sigmoid(logits)) per image (B,), from logits for numerical stability."""
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    """-log Bernoulli(x; sigmoid(logits)) per image (B,)."""
+    return bernoulli_pixel_nll(x, logits).flatten(1).sum(1)
 
 
 def likelihood_mean(logits: torch.Tensor, config: VAEConfig) -> torch.Tensor:
@@ -57,14 +68,20 @@ def likelihood_sigma(logits: torch.Tensor, config: VAEConfig) -> torch.Tensor | 
     return config.sigma
 
 
-def recon_nll(x: torch.Tensor, logits: torch.Tensor, config: VAEConfig) -> torch.Tensor:
-    """Reconstruction NLL per image under the config's likelihood (see likelihood_mean and likelihood_sigma)."""
+def pixel_nll(x: torch.Tensor, logits: torch.Tensor, config: VAEConfig) -> torch.Tensor:
+    """Reconstruction NLL per pixel (B,1,28,28) under the config's likelihood (see likelihood_mean and likelihood_sigma):
+    where in the picture the nats are paid, or earned."""
     if config.likelihood == "bernoulli":
-        return bernoulli_nll(x, logits)
+        return bernoulli_pixel_nll(x, logits)
     mean = likelihood_mean(logits, config)
     if config.likelihood == "laplace":
-        return laplace_nll(x, mean, config.sigma)
-    return gaussian_nll(x, mean, likelihood_sigma(logits, config))
+        return laplace_pixel_nll(x, mean, config.sigma)
+    return gaussian_pixel_nll(x, mean, likelihood_sigma(logits, config))
+
+
+def recon_nll(x: torch.Tensor, logits: torch.Tensor, config: VAEConfig) -> torch.Tensor:
+    """Reconstruction NLL per image (B,): pixel_nll summed over the picture."""
+    return pixel_nll(x, logits, config).flatten(1).sum(1)
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
