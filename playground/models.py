@@ -18,7 +18,7 @@ import numpy as np
 
 from vae.analysis import Latents, active_units, latent_grid, latents_for, train_latents_for, typical_gap
 from vae.cache import checkpoint_state
-from vae.config import PRESETS, preset_config
+from vae.config import PRESETS, VIEW_MODELS, model_names, preset_config
 from vae.data import DataBundle, load_dataset
 from vae.digits import InputError
 from vae.model import VAE, to_channels_last
@@ -27,7 +27,8 @@ from vae.workers import Event, Task, run_tasks
 
 from . import plots
 
-ORDER = ("healthy", "autoencoder", "collapsed", "healthy-2d")  # what the Draw tab needs first trains first
+# What the Draw tab needs first trains first; the view models (vae/config.py VIEW_MODELS) after every preset.
+ORDER = ("healthy", "autoencoder", "collapsed", "healthy-2d", *VIEW_MODELS)
 SERVE_FROM = 0.25  # a preset still training is served once this share of its epochs is done...
 REFRESH_S = 20.0  # ...and swapped for a newer epoch at most this often (each swap costs ~1 s of CPU), then the final
 GRID_CACHE_SIZE = 64
@@ -246,7 +247,7 @@ class ModelHub:
     def get(self, name: str, final: bool = False) -> Ready:
         """The model `name` as served now (with final=True: only once fully trained), or NotReady saying what the
         view waits for (InputError for a name that is no model here)."""
-        if name not in PRESETS or name not in self.names:
+        if name not in model_names() or name not in self.names:
             raise InputError(f"There is no model called {name!r}; choose one of {', '.join(self.names)}.")
         with self._lock:
             ready = self._ready.get(name)
@@ -280,6 +281,11 @@ class ModelHub:
         """compute() once per key for the life of the app: for views of fully trained models only (get(final=True));
         what depends on one model's weights goes in its Ready.memo."""
         return memoized(self._memo, self._lock, key, compute)
+
+    @property
+    def presets(self) -> tuple[str, ...]:
+        """The presets this hub serves, without the view models (the Train tab's plane compares regimes of L2 alone)."""
+        return tuple(n for n in self.names if n in PRESETS)
 
     def is_ready(self, name: str) -> bool:
         with self._lock:

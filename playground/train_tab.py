@@ -136,8 +136,9 @@ def plane_point(ready: Ready, test: Split, label: str, own: bool) -> plots.Plane
 
 
 def plane_view(hub: ModelHub, runs: list[Run]) -> np.ndarray:
-    """The rate-distortion plane: every preset served in full, and these finished runs of one visitor."""
-    points = [plane_point(hub.get(n), hub.data.test, n, own=False) for n in hub.names if hub.is_ready(n) and hub.get(n).final]
+    """The rate-distortion plane: every preset served in full, and these finished runs of one visitor. Not the view
+    models: their NLLs are not the squared error whose beta_eff labels the plane's regimes."""
+    points = [plane_point(hub.get(n), hub.data.test, n, own=False) for n in hub.presets if hub.is_ready(n) and hub.get(n).final]
     points += [plane_point(r.ready, hub.data.test, f"your run {r.number}", own=True) for r in runs]
     return plots.rate_distortion(points, "Rate against distortion: where each finished model settled")
 

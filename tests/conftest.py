@@ -45,17 +45,21 @@ TINY_PRESET_CONFIGS = {
     "autoencoder": dict(latent_dim=6, beta=0.0),
     "collapsed": dict(latent_dim=6, sigma=1.0, beta=50.0),
     "healthy-2d": dict(latent_dim=2),
+    # the view models (vae/config.py VIEW_MODELS), trained after the presets
+    "learned-sigma": dict(latent_dim=6, likelihood="gaussian-learned-sigma"),
+    "laplace": dict(latent_dim=6, likelihood="laplace", sigma=0.05),
 }
 
 
 def start_tiny_hub(mp: pytest.MonkeyPatch, root, data):
-    """A started ModelHub over `root` whose four presets are tiny one-epoch models on `data`; waits until ready."""
+    """A started ModelHub over `root` whose presets and view models are tiny one-epoch models on `data`; waits until ready."""
     import vae.config as config_mod
     from playground.models import ModelHub
     from vae.config import Preset
 
     for name, overrides in TINY_PRESET_CONFIGS.items():
-        mp.setitem(config_mod.PRESETS, name, Preset(name, tiny_config(**overrides), "tiny"))
+        table = config_mod.VIEW_MODELS if name in config_mod.VIEW_MODELS else config_mod.PRESETS
+        mp.setitem(table, name, Preset(name, tiny_config(**overrides), "tiny"))
     mp.setattr("vae.train.load_dataset", lambda name, data_dir=None: data)
     hub = ModelHub(root, data=data).start()
     hub.wait(timeout=600)
@@ -65,7 +69,7 @@ def start_tiny_hub(mp: pytest.MonkeyPatch, root, data):
 
 @pytest.fixture(scope="session")
 def tiny_hub(tmp_path_factory, tiny_data):
-    """A ModelHub over the four presets, each a tiny model trained for one epoch on 128 digits."""
+    """A ModelHub over the four presets and the two view models, each a tiny model trained for one epoch on 128 digits."""
     with pytest.MonkeyPatch.context() as mp:
         return start_tiny_hub(mp, tmp_path_factory.mktemp("checkpoints"), tiny_data)
 

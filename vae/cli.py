@@ -1,4 +1,4 @@
-"""Command line: `python -m vae train|evaluate|report|gaps|sweep`. Errors are one line on stderr and exit code 2."""
+"""Command line: `python -m vae train|evaluate|report|gaps|likelihood|sweep`. Errors are one line on stderr and exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import PRESETS, preset_config
+from .config import PRESETS, get_preset, model_names, preset_config
 
 
 class UsageError(Exception):
@@ -27,7 +27,7 @@ def _cmd_train(args) -> int:
             raise UsageError("--all trains every preset into checkpoints/ with its own settings; it takes no --out, --epochs, --dataset, "
                              "--batch-size, --data-dir or --resume")
         tasks = []
-        for name in PRESETS:
+        for name in model_names():  # the presets first, then the view models
             directory = Path("checkpoints") / name
             state, reason = checkpoint_state(directory, name)
             if state == "ready":
@@ -101,8 +101,8 @@ def refuse_to_overwrite(out: Path) -> None:
         return
     try:
         held = read_config(out)
-        what = next((f"the {name} preset" for name, preset in PRESETS.items()
-                     if held.matches(dataclasses.replace(preset.config, epochs=held.epochs))), "a model")
+        what = next((f"the {name} preset" for name in model_names()
+                     if held.matches(dataclasses.replace(preset_config(name), epochs=held.epochs))), "a model")
         what += f", {saved_epoch(out)} epoch(s)"
     except Exception:  # unreadable: still someone's files
         what = "a model"
@@ -127,10 +127,10 @@ def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto", 
     data = load_dataset(model.config.dataset, data_dir)
     judge = load_or_train_judge(data, directory.resolve().parent, log=lambda m: print(m, file=sys.stderr))
     metrics = compute_metrics(model, data, iw_samples=iw_samples, judge=judge, progress=progress)
-    for name, preset in PRESETS.items():
-        if model.config.matches(dataclasses.replace(preset.config, epochs=model.config.epochs)):
+    for name in model_names():
+        if model.config.matches(dataclasses.replace(preset_config(name), epochs=model.config.epochs)):
             metrics["preset"] = name
-            metrics["checks"] = check_preset(preset.checks, metrics, sibling=lambda other: _final_metrics(directory.parent / other))
+            metrics["checks"] = check_preset(get_preset(name).checks, metrics, sibling=lambda other: _final_metrics(directory.parent / other))
     return metrics
 
 
@@ -342,6 +342,49 @@ def _cmd_gaps(args) -> int:
     return 0
 
 
+LIKELIHOOD_BEGIN, LIKELIHOOD_END = "<!-- likelihood-table: python -m vae likelihood -->", "<!-- /likelihood-table -->"
+
+
+def likelihood_block(checkpoints: Path, command: str) -> str:
+    """Blur (L2 against L1) and the variance cheat, measured on the held-out digits from the trained models in
+    `checkpoints`, as the block the Likelihood tab's figures come from: its command, date and commit, two sentences,
+    two tables."""
+    from . import likelihoods as L
+    from .analysis import latents_for
+    from .data import load_dataset
+    from .model import VAE
+
+    data = load_dataset("mnist-5k")
+    never = L.never_inked(data.train.images)
+    measured = {}
+    for name in L.MODELS:
+        directory = checkpoints / name
+        if not (directory / "model.safetensors").exists():
+            raise UsageError(f"{directory} has no trained model; run python -m vae train --preset {name} (or train --all) first")
+        print(f"measuring {name} ...", file=sys.stderr, flush=True)
+        model = VAE.from_pretrained(directory).eval().requires_grad_(False)
+        lat = latents_for(model, directory, data.test)
+        measured[name] = L.measure(model, lat.mu, float(lat.kl_per_dim.sum()), data.test, never)
+
+    def table(headers, rows):
+        return "\n".join(["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + ["| " + " | ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in r) + " |" for r in rows])
+
+    return (f"{LIKELIHOOD_BEGIN}\n{provenance(command)}:\n\n{L.blur_sentence(measured)}\n\n{table(L.BLUR_HEADERS, L.blur_rows(measured))}\n\n"
+            f"{L.cheat_sentence(measured)}\n\n{table(L.SIGMA_HEADERS, L.sigma_rows(measured))}\n{LIKELIHOOD_END}")
+
+
+def _cmd_likelihood(args) -> int:
+    """Print (or write into the README and a results file) the Likelihood tab's figures over the held-out digits."""
+    command = "python -m vae likelihood" + (f" --checkpoints {args.checkpoints}" if args.checkpoints != "checkpoints" else "")
+    block = likelihood_block(Path(args.checkpoints), command)
+    for target in (args.readme, args.results):
+        if target:
+            replace_block(Path(target), LIKELIHOOD_BEGIN, LIKELIHOOD_END, block)
+            print(f"wrote the likelihood figures into {target}", file=sys.stderr)
+    print(block)
+    return 0
+
+
 def _cmd_sweep(args) -> int:
     """Train one short run per beta and print a table of kl, mse, active units, knn_acc and the judged samples.
 
@@ -405,8 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     t = sub.add_parser("train", help="train a preset (or every missing one) and save it after each epoch")
-    t.add_argument("--preset", choices=list(PRESETS), help="which preset to train")
-    t.add_argument("--all", action="store_true", help="train every preset missing from checkpoints/")
+    t.add_argument("--preset", choices=list(model_names()), help="which preset (or view model) to train")
+    t.add_argument("--all", action="store_true", help="train every preset missing from checkpoints/, then the view models")
     t.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     t.add_argument("--dataset", choices=["mnist-5k", "mnist", "fashion-mnist"], help="data set (default mnist-5k, works offline)")
     t.add_argument("--out", help="checkpoint folder (default checkpoints/PRESET)")
@@ -439,6 +482,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="seed of the pairs")
     g.add_argument("--results", help="also write the table into this file (benchmarks/RESULTS.md), between its gaps-table markers")
     g.set_defaults(func=_cmd_gaps)
+
+    lk = sub.add_parser("likelihood", help="measure blur under L2 against L1 and where a learned sigma goes (the Likelihood tab's figures)")
+    lk.add_argument("--checkpoints", default="checkpoints", help="folder of the trained healthy, laplace and learned-sigma models")
+    lk.add_argument("--readme", help="also write the figures into this file (README.md), between its likelihood-table markers")
+    lk.add_argument("--results", help="and into this one (benchmarks/RESULTS.md)")
+    lk.set_defaults(func=_cmd_likelihood)
 
     s = sub.add_parser("sweep", help="train one run per beta and print the beta sweep table")
     s.add_argument("--betas", type=lambda v: [float(b) for b in v.split(",")], default=[0, 0.1, 1, 10, 100], help="comma-separated betas")
