@@ -131,3 +131,27 @@ codes spread far beyond the prior; reconstructions are sharp, but a random z lan
 between, where most of the drawing survives and the prior's samples are digits. beta_eff sets where a model lands:
 raise it and the point slides left and up. The presets mark the three regimes; your runs are the stars.
 """
+
+LIKELIHOOD_INTRO = """
+The reconstruction term of the loss is a likelihood, p(x|z), and its choice shapes the pictures. Under **L2** (a Gaussian
+with a fixed sigma: the healthy model) the best answer to a stroke the bubble leaves in doubt is the *mean* of the digits
+it could be; under **L1** (a Laplace: the laplace model, trained the same way) it is their *median*. And a decoder that may
+also choose a **sigma for every pixel** (learned-sigma) can lower its loss without drawing any better: the variance cheat.
+Pick a test digit, or your drawing.
+"""
+
+LIKELIHOOD_WAITING = ("Open this tab, or pick a test digit by number; it needs the healthy model and two models that train after the four presets "
+                      "(laplace and learned-sigma).")
+
+LIKELIHOOD_NOTES = """
+**Reading the sharpness.** The gradient is how fast brightness changes from one pixel to the next: a crisp stroke goes
+from black to white in a pixel or two, a blurred one over several, at a lower slope. Sharpness is the mean *squared*
+gradient over the picture, over the input's: squared, because a blurred edge still climbs the same height, only over
+more pixels, and the plain mean barely notices. 50% reads: edges twice as wide.
+
+**Reading the sigma map.** A pixel with error e under sigma s costs e^2 / 2s^2 + log s nats (plus a constant). With sigma
+fixed, every pixel pays for its error alike, so the decoder must draw the digit to lower its loss. Let it choose s per
+pixel and there is a cheaper way: a large s where drawing is hard (the edges) makes errors there nearly free, and a
+small s where the answer is always 0 (the border no digit touches) earns nats for nothing. The floor e^-7 keeps the
+loss finite: there one pixel earns at most 6.1 nats. That is why the article, and this project, keep sigma fixed.
+"""

@@ -1,9 +1,10 @@
-"""The Gradio app: the header, the models' status line and one tab per module (draw.py, walk.py, interpolate.py, compare.py, prior.py, train_tab.py)."""
+"""The Gradio app: the header, the models' status line and one tab per module (draw.py, walk.py, interpolate.py, compare.py, prior.py,
+likelihood.py, train_tab.py)."""
 from __future__ import annotations
 
 import gradio as gr
 
-from . import compare, draw, explain, gradio_fixes, interpolate, prior, train_tab, walk, widgets
+from . import compare, draw, explain, gradio_fixes, interpolate, likelihood, prior, train_tab, walk, widgets
 from .models import ModelHub
 from .runs import RunManager, VisitorModels
 
@@ -57,6 +58,7 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
             interpolate.build_tab(hub, drawing)
             compare.build_tab(hub)
             prior.build_tab(hub)
+            likelihood.build_tab(hub, drawing)
             train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (walk_model, walk.MODELS)))
 
         def tick():

@@ -29,7 +29,7 @@ def _size(path):
 def test_named_endpoints_exist(client):
     api = client.view_api(return_format="dict", print_info=False)
     names = set(api["named_endpoints"])
-    assert {"/reconstruct", "/draw", "/decode", "/grid", "/compare", "/interpolate", "/prior"} <= names
+    assert {"/reconstruct", "/draw", "/decode", "/grid", "/compare", "/interpolate", "/prior", "/likelihood"} <= names
 
 
 def test_reconstruct_an_uploaded_digit(client, tiny_hub, tmp_path):
@@ -131,3 +131,15 @@ def test_prior_against_the_codes(client):
     sentences, samples, planes = client.predict(api_name="/prior")
     assert "**healthy**" in sentences and "**autoencoder**" in sentences and "holes" in sentences
     assert min(_size(samples)) > 4 * 56 and min(_size(planes)) > 300
+
+
+def test_likelihood_of_a_test_digit(client, tiny_hub):
+    """Issue 10, views 3 and 4: a test digit under L2, L1 and a learned sigma, beside the held-out figures."""
+    message, findings, blur, cheat, blur_table, sigma_table = client.predict(7, api_name="/likelihood")
+    assert f"Test digit 7 (a {int(tiny_hub.data.test.labels[7])})" in message and "Blur, L2 against L1" in findings
+    assert min(_size(blur)) > 2 * 168 and min(_size(cheat)) > 2 * 168
+    assert [row[0] for row in blur_table["data"]] == ["healthy", "laplace", "learned-sigma"]
+    assert [row[0] for row in sigma_table["data"]] == ["never inked", "background", "edge", "ink"]
+    with pytest.raises(Exception, match="between 0 and 63") as err:
+        client.predict(64, api_name="/likelihood")
+    assert "Traceback" not in str(err.value)

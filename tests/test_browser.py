@@ -178,9 +178,10 @@ def test_a_bad_upload_says_why_and_its_toast_goes_with_a_model_change(page, tmp_
 
 # --- issue 10's views ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("tab, pictures", [("Interpolate", ("interp-strip",)), ("Prior", ("prior-samples", "prior-planes"))])
+@pytest.mark.parametrize("tab, pictures", [("Interpolate", ("interp-strip",)), ("Prior", ("prior-samples", "prior-planes")),
+                                           ("Likelihood", ("lik-blur", "lik-cheat"))])
 def test_the_new_tabs_show_their_pictures(page, tab, pictures):
-    """Views 1 and 2: each tab fills itself when opened, its pictures under their captions, never under a label chip."""
+    """Views 1 to 4: each tab fills itself when opened, its pictures under their captions, never under a label chip."""
     page.get_by_role("tab", name=tab).click()
     for elem in pictures:
         page.wait_for_selector(f"#{elem} img", timeout=60_000)
@@ -202,8 +203,27 @@ def test_healthy_2d_draws_with_its_nearest_training_digits(page):
 def test_the_tab_bar_keeps_its_names(page):
     """A component made between two tabs shifted the bar's labels: choosing Compare renamed the next tab 'Compare'."""
     names = [t.inner_text() for t in page.locator("[role=tablist] button").all()]
-    assert names == ["Draw", "Latent walk", "Interpolate", "Compare", "Prior", "Train"]
-    for tab in ("Compare", "Prior", "Interpolate", "Draw"):
+    assert names == ["Draw", "Latent walk", "Interpolate", "Compare", "Prior", "Likelihood", "Train"]
+    for tab in ("Compare", "Prior", "Likelihood", "Interpolate", "Draw"):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_timeout(800)
         assert [t.inner_text() for t in page.locator("[role=tablist] button").all()] == names, tab
+
+
+def test_likelihood_takes_a_number_and_the_drawing(page):
+    """Views 3 and 4: another test digit by number, then the Draw tab's input, then a random one, each redrawing the view."""
+    page.get_by_role("tab", name="Draw").click()
+    page.locator("#examples .thumbnail-item").nth(2).click()  # the Draw tab's input, as a drawing is
+    page.wait_for_function("() => document.querySelector('#draw-message').innerText.includes('nats')", timeout=30_000)
+    page.get_by_role("tab", name="Likelihood").click()
+    page.wait_for_selector("#lik-cheat img", timeout=60_000)
+    page.locator("#lik-digit input").fill("5")
+    page.locator("#lik-digit input").press("Enter")
+    page.wait_for_function("() => document.querySelector('#lik-message').innerText.includes('Test digit 5')", timeout=30_000)
+    page.locator("#lik-drawing input").check()
+    page.wait_for_function("() => document.querySelector('#lik-message').innerText.includes('Your drawing')", timeout=30_000)
+    page.locator("#lik-another").click()
+    page.wait_for_function("() => document.querySelector('#lik-message').innerText.includes('Test digit')", timeout=30_000)
+    assert not page.locator("#lik-drawing input").is_checked()
+    assert "The variance cheat" in page.locator("#lik-findings").inner_text()
+    assert page.locator("text=Traceback").count() == 0
