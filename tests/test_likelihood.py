@@ -91,7 +91,7 @@ def test_sentences_follow_the_figures():
     assert "the mean is the sharper one" in L.blur_sentence(measured(0.75, 0.6))
     assert "about as sharp" in L.blur_sentence(measured(0.6, 0.61))
     cheat = L.cheat_sentence(measured(0.6, 0.6))
-    assert "stops drawing the digit" in cheat and "yet its reconstruction NLL is **-700 nats per digit against -230**" in cheat
+    assert "stops drawing the digit" in cheat and "yet its reconstruction NLL (decoding mu) is **-700 nats per digit against -230**" in cheat
     assert "**0.5** on edges" in cheat and "**0.01** on the 25% of pixels no digit ever inks (20% of them at the floor" in cheat
     honest = measured(0.6, 0.6)
     honest[L.CHEAT].summary.update(mse=0.021, recon_nll=-200.0)

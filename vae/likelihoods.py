@@ -183,7 +183,7 @@ def cheat_sentence(m: dict[str, Measured]) -> str:
     mse_c, mse_f, nll_c, nll_f = c.summary["mse"], f.summary["mse"], c.summary["recon_nll"], f.summary["recon_nll"]
     drawing = (f"stops drawing the digit (its mean is a blur, {mse_c:.3f} squared error per pixel against {mse_f:.3f} with sigma fixed)"
                if mse_c > 2 * mse_f else f"draws the digit about as well ({mse_c:.3f} squared error per pixel against {mse_f:.3f} with sigma fixed)")
-    nll = (f"yet its reconstruction NLL is **{nll_c:.0f} nats per digit against {nll_f:.0f}**" if nll_c < nll_f else
+    nll = (f"yet its reconstruction NLL (decoding mu) is **{nll_c:.0f} nats per digit against {nll_f:.0f}**" if nll_c < nll_f else
            f"and its reconstruction NLL is no better: {nll_c:.0f} nats per digit against {nll_f:.0f}")
     edge, never = c.kinds["edge"], c.kinds["never inked"]
     return (f"**The variance cheat.** Free to choose a sigma per pixel, the decoder {drawing}, {nll} with sigma fixed at 0.1. The difference "
