@@ -348,8 +348,10 @@ class RunManager:
             seconds = sum(h.get("seconds", 0) for h in run.history)
             self._end(run, "done", f"Done: {run.epochs_done} epochs in {seconds:.0f} s. It is one of your models now.")
         elif kind == "failed":
-            reason = str(detail).split(": ", 1)[-1]
-            self._end(run, "failed", self._kept_sentence(run, f"The run stopped: {reason}."))
+            error, _, reason = str(detail).partition(": ")
+            what = "diverged" if error == "TrainingDiverged" else "failed"  # a non-finite loss, or anything else
+            lead = f"The run {what}: {reason or error}. It stopped"
+            self._end(run, "failed", self._kept_sentence(run, lead))
         elif not run.finished:
             self._end(run, "stopped", self._kept_sentence(run, "Stopped"))
         if run.epochs_done == 0 or run._forgotten:

@@ -218,3 +218,46 @@ def test_a_visitors_runs_vanish_when_the_session_ends(tiny_hub, tiny, tmp_path):
     assert not training._proc.process.is_alive()
     with pytest.raises(Exception, match="no model called"):
         VisitorModels(tiny_hub, manager).get(done.id, "alice")
+
+
+class InThread:
+    """TaskProcess's stand-in: the same task body (vae.workers.train_task) in a thread of this process, where a test
+    can break the training step; a spawned worker imports its own copy of vae.train."""
+
+    def __init__(self, task, on_event, data=None, **_):
+        import threading
+
+        from vae.workers import train_task
+
+        self.thread = threading.Thread(target=train_task, args=(task, on_event, data, "cpu"), daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self, timeout=10.0):
+        self.thread.join(timeout)
+
+    def join(self, timeout=None):
+        self.thread.join(timeout)
+
+
+def test_a_diverging_run_stops_with_a_sentence_and_keeps_its_last_good_epoch(tiny_hub, tiny, tmp_path, monkeypatch):
+    import vae.train
+    from playground.runs import RunManager
+
+    real_step, calls = vae.train.train_step, []
+    batches = -(-len(tiny_hub.data.train) // tiny().batch_size)
+
+    def step_that_diverges_in_epoch_2(*a, **k):
+        calls.append(1)
+        return None if len(calls) > batches else real_step(*a, **k)  # None: the loss was non-finite
+
+    monkeypatch.setattr(vae.train, "train_step", step_that_diverges_in_epoch_2)
+    monkeypatch.setattr("playground.runs.TaskProcess", InThread)
+    manager = RunManager(tmp_path, tiny_hub, tiny())
+    run = settle(manager, manager.submit("alice", tiny(epochs=3)))
+    assert run.state == "failed" and run.epochs_done == 1
+    assert run.message == "The run diverged: the loss became non-finite at epoch 2, batch 1. It stopped after epoch 1 of 3; its finished epoch is kept."
+    assert manager.models_of("alice") == [run]  # the last good epoch is one of the visitor's models
+    assert VAE.from_pretrained(run.directory).config.epochs == 3

@@ -63,25 +63,31 @@ def _worker(tasks, events, threads: int, nice: int, data, device: str) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from .cache import train_preset
-
     while (task := tasks.get()) is not None:
         events.put(Event("start", task.name, os.getpid()))
-        last = [0.0]
+        train_task(task, events.put, data, device)
 
-        def on_progress(p: dict, name=task.name) -> None:
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_EVERY_S or p["batch"] == p["batches"]:
-                last[0] = now
-                events.put(Event("progress", name, p))
 
-        try:
-            train_preset(task.config, task.directory, task.state, task.reason, device=device, progress=False, name=task.name,
-                         data=data, on_progress=on_progress, on_epoch=lambda record, name=task.name: events.put(Event("epoch", name, record)),
-                         log=lambda message, name=task.name: events.put(Event("log", name, message)))
-            events.put(Event("done", task.name))
-        except Exception as err:  # one preset failing must not stop the others
-            events.put(Event("failed", task.name, f"{type(err).__name__}: {err}"))
+def train_task(task: Task, report: Callable[[Event], None], data=None, device: str = "cpu") -> None:
+    """Train one task through the one training path (vae.cache.train_preset), reporting its progress (thinned to
+    PROGRESS_EVERY_S), each saved epoch and its end (done, or failed with one sentence) as Events."""
+    from .cache import train_preset
+
+    last = [0.0]
+
+    def on_progress(p: dict) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S or p["batch"] == p["batches"]:
+            last[0] = now
+            report(Event("progress", task.name, p))
+
+    try:
+        train_preset(task.config, task.directory, task.state, task.reason, device=device, progress=False, name=task.name,
+                     data=data, on_progress=on_progress, on_epoch=lambda record: report(Event("epoch", task.name, record)),
+                     log=lambda message: report(Event("log", task.name, message)))
+        report(Event("done", task.name))
+    except Exception as err:  # one preset failing must not stop the others
+        report(Event("failed", task.name, f"{type(err).__name__}: {err}"))
 
 
 def run_tasks(tasks: list[Task], on_event: Callable[[Event], None], jobs: int | None = None, threads: int | None = None,
