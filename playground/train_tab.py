@@ -90,6 +90,35 @@ def beta_eff_text(beta, likelihood, sigma) -> str:
     return f"**Bernoulli likelihood**: the KL weight is beta itself, **{config.beta:g}** (no sigma)."
 
 
+# --- shareable links: the settings in the page's address ------------------------------------------------
+
+LINK_KEYS = ("beta", "likelihood", "sigma", "latent_dim", "epochs", "seed")
+# Runs in the browser: the page's own address with the settings as its query (no server round trip, and right
+# behind any proxy, where the server cannot know the address people see).
+LINK_JS = """(beta, likelihood, sigma, latent_dim, epochs, seed) => {
+  const url = new URL(window.location.href);
+  url.search = new URLSearchParams({tab: "train", beta, likelihood, sigma, latent_dim, epochs, seed}).toString();
+  url.hash = "";
+  return url.toString();
+}"""
+
+
+def settings_from_link(query: dict) -> tuple[dict, str]:
+    """The Train tab's settings from a shared link's query (missing ones keep their defaults), checked as a run's
+    would be; with a sentence when the link's settings could not be used (then the defaults)."""
+    if query.get("tab") != "train" and not any(k in query for k in LINK_KEYS):
+        return dict(DEFAULTS), ""
+    asked = {**DEFAULTS, **{k: query[k] for k in LINK_KEYS if k in query}}
+    try:
+        c = live_config(VAEConfig(), asked["beta"], asked["likelihood"], asked["sigma"], asked["latent_dim"], asked["epochs"], asked["seed"])
+    except InputError as err:
+        return dict(DEFAULTS), f"The link's settings could not be used ({err}); these are the defaults."
+    if c.beta not in BETAS:
+        return dict(DEFAULTS), f"The link's beta {c.beta:g} is not one of {', '.join(f'{b:g}' for b in BETAS)}; these are the defaults."
+    settings = dict(beta=c.beta, likelihood=c.likelihood, sigma=c.sigma, latent_dim=c.latent_dim, epochs=c.epochs, seed=c.seed)
+    return settings, "Settings restored from the link: press **Train**."
+
+
 # --- the views ------------------------------------------------------------------------------------------
 
 @dataclass
@@ -294,6 +323,16 @@ class TrainHandlers:
             if settled:
                 return
 
+    def restore(self, request: gr.Request):
+        """Page load: the settings of a shared link (and the Train tab opened), else nothing changes."""
+        query = dict(request.query_params) if request is not None and getattr(request, "query_params", None) is not None else {}
+        if not query:
+            return (gr.skip(),) * 8
+        settings, said = settings_from_link(query)
+        beta = int(settings["beta"]) if float(settings["beta"]).is_integer() else settings["beta"]  # as the dropdown lists it
+        return (beta, settings["likelihood"], settings["sigma"], settings["latent_dim"], settings["epochs"], settings["seed"],
+                gr.Tabs(selected="train") if query.get("tab") == "train" else gr.skip(), said or gr.skip())
+
     @guard
     def stop(self, request: gr.Request) -> str:
         return self.runs.stop(request.session_hash)
@@ -329,10 +368,12 @@ def forget_visitor(runs: RunManager):
 
 # --- the builder ------------------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = ()) -> None:
-    """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them."""
+def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = (),
+              tabs: gr.Tabs | None = None) -> None:
+    """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them; `tabs` (the
+    app's) opens on this tab for a shared link to it."""
     h = TrainHandlers(hub, runs, tuple(presets for _, presets in pickers))
-    with gr.Tab("Train"):
+    with gr.Tab("Train", id="train"):
         gr.Markdown(explain.TRAIN_INTRO)
         with gr.Group(visible=False, elem_id="presets-live") as live:  # a fresh start: the app's own models training
             live_text = gr.Markdown()
@@ -355,6 +396,10 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
                     train = gr.Button("Train", variant="primary", elem_id="train-button")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-button")
                 status = gr.Markdown(explain.TRAIN_WAITING, elem_id="train-status")
+                with gr.Row():
+                    share = gr.Button("Link to these settings", size="sm", elem_id="train-share")
+                    link = gr.Textbox(show_label=False, placeholder="a link that opens this tab with these settings", buttons=["copy"],
+                                      interactive=False, elem_id="train-link", scale=3)
             with gr.Column(scale=3):
                 losses = gr.Image(label="Reconstruction against beta x KL, per batch (lines) and per epoch on held-out digits (dots)", format="png",
                                   interactive=False, show_label=False, elem_id="train-losses", visible=False)  # each panel shows once a run draws it  # the figures carry their titles
@@ -391,6 +436,9 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
     demo.load(h.plane, None, plane, api_visibility="private")
     export.click(h.export, pick, [archive, codes], api_name="export")
     demo.unload(forget_visitor(runs))
+    controls = [beta, likelihood, sigma, latent_dim, epochs, seed]
+    share.click(None, controls, link, js=LINK_JS)
+    demo.load(h.restore, None, [*controls, tabs if tabs is not None else gr.State(), status], api_visibility="private", show_progress="hidden")
     live_outputs = [live, live_text, live_losses, live_cloud, live_seen, live_timer]
     live_timer.tick(lambda seen: presets_live(hub, seen), live_seen, live_outputs, api_visibility="private", show_progress="hidden")
     demo.load(lambda seen: presets_live(hub, seen), live_seen, live_outputs, api_visibility="private", show_progress="hidden")
