@@ -54,8 +54,21 @@ def plan_jobs(n_tasks: int, cores: int | None = None) -> tuple[int, int]:
     return jobs, max(1, cores // jobs)
 
 
-def _worker(tasks, events, threads: int, nice: int, data, device: str) -> None:
+PARENT_CHECK_S = 1.0  # how often a worker looks whether the process that started it is still there
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once its parent is gone (killed by SIGTERM or SIGKILL, its clean-up never ran): an orphan would
+    train on for nobody, on the cores the next start needs. Every finished epoch is already saved atomically."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
+def _worker(tasks, events, threads: int, nice: int, data, device: str, parent: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent, which stops the workers
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     try:
         os.nice(nice)  # the app serving visitors comes first
     except OSError:
@@ -105,7 +118,7 @@ def run_tasks(tasks: list[Task], on_event: Callable[[Event], None], jobs: int | 
         task_q.put(task)
     for _ in range(jobs):
         task_q.put(None)
-    procs = [ctx.Process(target=_worker, args=(task_q, event_q, threads, nice, data, device), name=f"vae-worker-{i}", daemon=True)
+    procs = [ctx.Process(target=_worker, args=(task_q, event_q, threads, nice, data, device, os.getpid()), name=f"vae-worker-{i}", daemon=True)
              for i in range(jobs)]
     for p in procs:
         p.start()
@@ -155,7 +168,8 @@ class TaskProcess:
         self._tasks, self._events = ctx.Queue(), ctx.Queue()
         self._tasks.put(task)
         self._tasks.put(None)
-        self.process = ctx.Process(target=_worker, args=(self._tasks, self._events, threads, nice, data, device), name=f"vae-run-{task.name}", daemon=True)
+        self.process = ctx.Process(target=_worker, args=(self._tasks, self._events, threads, nice, data, device, os.getpid()),
+                                   name=f"vae-run-{task.name}", daemon=True)
         self._relay_thread = threading.Thread(target=self._relay, name=f"relay-{task.name}", daemon=True)
         self._stopping = threading.Event()
 
