@@ -42,6 +42,7 @@ TARGETS = {
     "decode_with_png_p95_ms": ("<=", 15.0),
     "grid_with_png_p95_ms": ("<=", 100.0),
     "compare_with_png_p95_ms": ("<=", 200.0),
+    "train_latency_p95_ratio": ("<=", 2.0),  # issue 11: a view's p95 while a visitor's run trains, against idle
     "bernoulli_nll_gain_nats": (">=", 5.0),
 }
 
@@ -310,6 +311,89 @@ def bench_client_round_trip(hub, quick: bool) -> dict:
         demo.close()
 
 
+# --- 3b. latency while a visitor's run trains ------------------------------------------------------------
+
+CALL_EVERY_S = 1.0
+
+
+def bench_train_latency(quick: bool) -> dict:
+    """/reconstruct through gradio_client (whole calls, as `client_reconstruct`; one every CALL_EVERY_S), idle and
+    while a visitor's run of the Train tab's defaults trains with its stream watched; and what that costs the run: its epoch time alone against
+    while serving those calls, and against the same run given both cores (threads=2), the speed the run gives up so
+    the views keep a core."""
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    from playground import train_tab
+    from playground.models import ModelHub
+    from playground.runs import RunManager
+    from playground.ui import build_demo
+
+    torch.set_num_threads(1)  # as app.py: the views keep one thread
+    hub = ModelHub(ROOT / "checkpoints").start()
+    hub.wait(timeout=1800)
+    tmp = Path(tempfile.mkdtemp(prefix="vae-train-latency-"))
+    runs = RunManager(tmp / "runs", hub, train_tab.live_base(train_tab.measured_fast_path(hub)))
+    demo = build_demo(hub, runs)
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    d = train_tab.DEFAULTS
+    epochs = 1 if quick else d["epochs"]
+    try:
+        path = tmp / "digit.png"
+        Image.fromarray((255 - hub.data.test.images[0, 0].numpy() * 255).astype(np.uint8)).resize((280, 280)).save(path)
+        viewer = Client(f"http://127.0.0.1:{port}/", verbose=False)
+
+        def reconstruct() -> float:
+            t0 = time.perf_counter()
+            viewer.predict(handle_file(str(path)), "healthy", api_name="/reconstruct")
+            return time.perf_counter() - t0
+
+        def paced() -> float:  # a person drawing: a new stroke about once a second, not a flood of calls
+            t = reconstruct()
+            time.sleep(max(0.0, CALL_EVERY_S - t))
+            return t
+
+        def run_once(threads: int, during=None) -> tuple[float, list[float]]:
+            """Train the defaults through /train (a second visitor watching its stream); call `during` until it ends."""
+            runs.threads = threads
+            trainer = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            job = trainer.submit(d["beta"], d["likelihood"], d["sigma"], d["latent_dim"], epochs, d["seed"], api_name="/train")
+            while not any(r.progress for r in runs._runs if not r.finished) and not job.done():
+                time.sleep(0.2)
+            calls = []
+            while not job.done():
+                if during is not None:
+                    calls.append(during())
+                else:
+                    time.sleep(0.2)
+            run = runs._runs[-1]
+            assert run.state == "done", f"the benchmark's run ended {run.state}: {run.message}"
+            return statistics.median(h["seconds"] for h in run.history), calls
+
+        for _ in range(3):
+            reconstruct()
+        idle = [paced() for _ in range(10 if quick else 30)]
+        serving_epoch_s, busy = run_once(1, during=paced)
+        alone_epoch_s, _ = run_once(1)
+        two_threads_epoch_s, _ = run_once(2)
+    finally:
+        demo.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {
+        "run": f"Train tab defaults: D {d['latent_dim']}, beta {d['beta']}, {epochs} epochs of {train_tab.TRAIN_DIGITS} digits",
+        "idle_reconstruct_p50_ms": pct(idle, 50), "idle_reconstruct_p95_ms": pct(idle, 95),
+        "training_reconstruct_p50_ms": pct(busy, 50), "training_reconstruct_p95_ms": pct(busy, 95),
+        "training_reconstruct_calls": len(busy),
+        "train_latency_p95_ratio": pct(busy, 95) / pct(idle, 95),
+        "run_epoch_s_alone": alone_epoch_s, "run_epoch_s_serving": serving_epoch_s,
+        "run_slowdown_while_serving": serving_epoch_s / alone_epoch_s,
+        "run_epoch_s_two_threads": two_threads_epoch_s,
+        "run_speed_given_up_for_the_views": alone_epoch_s / two_threads_epoch_s,
+    }
+
+
 # --- 4. quality -------------------------------------------------------------------------------------
 
 class MLPVAE(torch.nn.Module):
@@ -520,11 +604,23 @@ def machine() -> dict:
             "torch": torch.__version__, "platform": platform.platform()}
 
 
-def verdicts(results: dict) -> dict:
+SECTIONS = ("training", "cold_start", "latency", "train_latency", "quality", "tsne", "scaling", "gpu")
+
+
+def commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head + (" with uncommitted changes" if dirty else "")) or "unknown"
+
+
+def verdicts(sections: dict) -> dict:
+    """Each target against the figure of whichever section measured it (None: not measured)."""
     flat = {}
-    for part in results.values():
-        if isinstance(part, dict):
-            flat.update(part)
+    for part in sections.values():
+        flat.update(part["figures"] if isinstance(part.get("figures"), dict) else {})
     out = {}
     for key, (op, target) in TARGETS.items():
         value = flat.get(key)
@@ -533,29 +629,45 @@ def verdicts(results: dict) -> dict:
     return out
 
 
-def write_results(results: dict, command: str, path: Path) -> None:
-    lines = ["# Benchmark results", "", f"- date: {results['date']}", f"- command: `{command}`",
-             f"- machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, torch {results['machine']['torch']} "
-             f"({results['machine']['torch_threads']} threads), Python {results['machine']['python']}", "",
-             "## Targets", "", "| figure | measured | target | met |", "|---|---|---|---|"]
-    for key, v in results["verdicts"].items():
+def merge_sections(results: dict, measured: list[str], command: str, store: Path) -> dict:
+    """The sections measured now replace their namesakes in `store` (JSON); the others keep their own date, command,
+    commit and machine, so `--only` re-measures one section without losing the rest."""
+    sections = json.loads(store.read_text())["sections"] if store.exists() else {}
+    stamp = {"date": results["date"], "command": command, "commit": commit(), "machine": results["machine"]}
+    for name in measured:
+        sections[name] = {**stamp, "figures": results[name]}
+    store.write_text(json.dumps({"sections": {k: sections[k] for k in SECTIONS if k in sections}}, indent=1, default=float) + "\n")
+    return sections
+
+
+def write_results(sections: dict, path: Path, notes: str = "") -> None:
+    """RESULTS.md from every section on record, each with the command, date, commit and machine that measured it."""
+    lines = ["# Benchmark results", "", "Written by `python benchmarks/run.py` from benchmarks/RESULTS.json; each section says which run "
+             "measured it.", "", "## Targets", "", "| figure | measured | target | met | section |", "|---|---|---|---|---|"]
+    owner = {key: name for name, part in sections.items() for key in part["figures"]}
+    for key, v in verdicts(sections).items():
         value = "not measured" if v["value"] is None else f"{v['value']:.3g}"
-        lines.append(f"| {key} | {value} | {v['target']} | {'' if v['met'] is None else ('yes' if v['met'] else 'NO')} |")
-    for section in ("training", "cold_start", "latency", "quality", "tsne", "scaling", "gpu"):
-        if section not in results:
+        lines.append(f"| {key} | {value} | {v['target']} | {'' if v['met'] is None else ('yes' if v['met'] else 'NO')} | {owner.get(key, '')} |")
+    for section in SECTIONS:
+        if section not in sections:
             continue
-        lines += ["", f"## {section.replace('_', ' ')}", "", "| figure | value |", "|---|---|"]
-        for key, value in results[section].items():
+        part = sections[section]
+        m = part["machine"]
+        lines += ["", f"## {section.replace('_', ' ')}", "",
+                  f"`{part['command']}` on {part['date']}, commit {part['commit']}, {m['cpu']} ({m['cores']} cores), torch {m['torch']}, "
+                  f"Python {m['python']}", "", "| figure | value |", "|---|---|"]
+        figures = part["figures"]
+        for key, value in figures.items():
             if key == "presets":
                 continue
             lines.append(f"| {key} | {json.dumps(value) if isinstance(value, dict) else (f'{value:.4g}' if isinstance(value, float) else value)} |")
-        if section == "quality" and results[section].get("presets"):
+        if section == "quality" and figures.get("presets"):
             cols = list(PRESET_COLUMNS)
             lines += ["", "| preset | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-            for name, m in results[section]["presets"].items():
+            for name, m in figures["presets"].items():
                 lines.append(f"| {name} | " + " | ".join("" if m.get(c) is None else f"{m[c]:.4g}" for c in cols) + " |")
-    if results.get("notes"):
-        lines += ["", "## Notes", "", results["notes"]]
+    if notes:
+        lines += ["", "## Notes", "", notes]
     kept = _block(path, GAPS_BEGIN, GAPS_END)  # written by its own command (python -m vae gaps --results ...): kept as it is
     path.write_text("\n".join(lines) + "\n" + (f"\n{kept}\n" if kept else ""))
 
@@ -569,12 +681,14 @@ def _block(path: Path, begin: str, end: str) -> str:
 
 
 def main() -> None:
-    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "quality": bench_quality, "tsne": bench_tsne,
+    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "train_latency": bench_train_latency,
+             "quality": bench_quality, "tsne": bench_tsne,
              "scaling": bench_scaling, "gpu": bench_gpu}
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats, no full cold start, 1-epoch quality runs")
     p.add_argument("--only", default=",".join(parts), help=f"comma-separated parts: {', '.join(parts)}")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="where to write the table")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"),
+                   help="where to write the table; the figures of every section on record are kept beside it as .json")
     p.add_argument("--notes", default=str(ROOT / "benchmarks" / "NOTES.md"), help="text appended to RESULTS.md (what limits a missed target)")
     args = p.parse_args()
     results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine()}
@@ -583,11 +697,12 @@ def main() -> None:
         with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter stays off the JSON on stdout
             results[name] = parts[name](args.quick)
         print(json.dumps({name: results[name]}, default=float), file=sys.stderr, flush=True)
-    results["verdicts"] = verdicts(results)
-    if Path(args.notes).exists():
-        results["notes"] = Path(args.notes).read_text().strip()
+    out = Path(args.out)
+    command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + ("" if args.only == ",".join(parts) else f" --only {args.only}")
+    sections = merge_sections(results, args.only.split(","), command, out.with_suffix(".json"))
+    results["verdicts"] = verdicts({k: v for k, v in sections.items() if k in results})  # this run's figures only
     print(json.dumps(results, indent=2, default=float))
-    write_results(results, "python benchmarks/run.py" + (" --quick" if args.quick else "") + ("" if args.only == ",".join(parts) else f" --only {args.only}"), Path(args.out))
+    write_results(sections, out, Path(args.notes).read_text().strip() if Path(args.notes).exists() else "")
 
 
 if __name__ == "__main__":

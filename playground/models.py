@@ -18,11 +18,12 @@ import numpy as np
 
 from vae.analysis import Latents, active_units, latent_grid, latents_for, train_latents_for, typical_gap
 from vae.cache import checkpoint_state
-from vae.config import PRESETS, VIEW_MODELS, model_names, preset_config
+from vae.config import PRESETS, VIEW_MODELS, VAEConfig, model_names, preset_config
 from vae.data import DataBundle, load_dataset
 from vae.digits import InputError
 from vae.model import VAE, to_channels_last
 from vae.store import CheckpointError, read_json
+from vae.train import beta_at
 from vae.workers import Event, Task, run_tasks
 
 from . import plots
@@ -51,6 +52,42 @@ def memoized(store: dict, lock: threading.Lock, key, compute):
     value = compute()
     with lock:
         return store.setdefault(key, value)
+
+
+class LossCurve:
+    """The two forces as training goes, from train's on_progress reports (running means over the epoch): one point
+    per report, (epoch position, reconstruction NLL, beta x KL) over the batches since the previous report, with the
+    beta those batches trained under (KL warm-up included)."""
+
+    def __init__(self, config: VAEConfig):
+        self.config = config
+        self.points: list[tuple[float, float, float]] = []
+        self._last = (0, 0, 0.0, 0.0)  # (epoch, batch, mean recon, mean kl) reported last
+
+    def add(self, p: dict) -> None:
+        epoch, batch, recon_mean, kl_mean = self._last
+        if p["epoch"] != epoch:
+            batch, recon_mean, kl_mean = 0, 0.0, 0.0
+        n = p["batch"] - batch
+        if n > 0:
+            recon = (p["recon"] * p["batch"] - recon_mean * batch) / n
+            kl = (p["kl"] * p["batch"] - kl_mean * batch) / n
+            x = p["epoch"] - 1 + (batch + p["batch"]) / 2 / p["batches"]
+            beta = beta_at(self.config, (p["epoch"] - 1) * p["batches"] + p["batch"], p["batches"])
+            self.points.append((x, recon, beta * kl))
+        self._last = (p["epoch"], p["batch"], p["recon"], p["kl"])
+
+
+@dataclass
+class Training:
+    """A preset training now, as the Train tab shows it while a fresh app trains its models."""
+
+    name: str
+    config: VAEConfig
+    curve: list[tuple[float, float, float]]  # LossCurve.points
+    history: list[dict]  # train's records of the epochs saved so far
+    progress: dict | None  # the latest on_progress report
+    version: int  # grows with every report: a view drawn at this version is current
 
 
 class NotReady(Exception):
@@ -142,6 +179,10 @@ class ModelHub:
         self._errors: dict[str, str] = {}
         self._memo: dict[str, object] = {}
         self._last_swap: dict[str, float] = {}  # when each preset still training was last served anew
+        self._curves: dict[str, LossCurve] = {}  # the presets training in this run of the app, as they go
+        self._histories: dict[str, list[dict]] = {}
+        self._progress: dict[str, dict] = {}
+        self._version = 0
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -192,12 +233,19 @@ class ModelHub:
             self._set(name, "training: starting (loading the data and the network)")
         elif e.kind == "progress":
             p = e.data
+            with self._lock:
+                self._curves.setdefault(name, LossCurve(preset_config(name))).add(p)
+                self._progress[name] = p
+                self._version += 1
             serving = self._ready.get(name)
             also = f" (serving epoch {serving.epoch})" if serving is not None else ""
             self._set(name, f"training: epoch {p['epoch']}/{p['epochs']}, batch {p['batch']}/{p['batches']}, loss {p['loss']:.1f}{also}")
         elif e.kind == "log":
             print(e.data, flush=True)
         elif e.kind == "epoch":
+            with self._lock:
+                self._histories.setdefault(name, []).append(e.data)
+                self._version += 1
             epochs = preset_config(name).epochs
             due = time.monotonic() - self._last_swap.get(name, -1e9) >= REFRESH_S
             if e.data["epoch"] < epochs and e.data["epoch"] >= max(1, round(SERVE_FROM * epochs)) and due:
@@ -264,7 +312,8 @@ class ModelHub:
             raise NotReady(f"The {name} model is loading from its checkpoint; this view works in a few seconds.")
         if state == "starting":
             raise NotReady(f"The app is starting and has not looked at the {name} model yet; this view works as soon as it is ready.")
-        raise NotReady(f"The {name} model is not ready yet ({state}); this view works as soon as it is ready.")
+        live = " Meanwhile the Train tab shows it training, live." if state.startswith("training") else ""
+        raise NotReady(f"The {name} model is not ready yet ({state}); this view works as soon as it is ready.{live}")
 
     def train_codes(self, ready: Ready) -> Latents:
         """The codes of the training digits (the first TRAIN_CODES) under `ready`'s weights: computed once (seconds),
@@ -286,6 +335,15 @@ class ModelHub:
     def presets(self) -> tuple[str, ...]:
         """The presets this hub serves, without the view models (the Train tab's plane compares regimes of L2 alone)."""
         return tuple(n for n in self.names if n in PRESETS)
+
+    def training_now(self) -> Training | None:
+        """The first preset (in ORDER) training at this moment, with its curves so far; None when none trains."""
+        with self._lock:
+            for name in self.names:
+                if self._state.get(name, "").startswith("training") and name in self._curves:
+                    return Training(name, preset_config(name), list(self._curves[name].points), list(self._histories.get(name, [])),
+                                    self._progress.get(name), self._version)
+        return None
 
     def is_ready(self, name: str) -> bool:
         with self._lock:

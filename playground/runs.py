@@ -23,9 +23,10 @@ from typing import Callable
 
 from vae.config import VAEConfig
 from vae.digits import InputError
+from vae.judge import judge_dir
 from vae.workers import Event, Task, TaskProcess
 
-from .models import ModelHub, Ready, prepare
+from .models import LossCurve, ModelHub, Ready, prepare
 
 log = logging.getLogger("playground")
 
@@ -56,7 +57,7 @@ class Run:
     ended: float | None = None
     epochs_done: int = 0
     history: list[dict] = field(default_factory=list)  # train's epoch records
-    curve: list[tuple[float, float, float]] = field(default_factory=list)  # (epoch position, recon, beta x KL) per report
+    curve: LossCurve | None = None  # the two forces per report (made with the run)
     progress: dict | None = None  # train's latest on_progress dict
     progress_since: float | None = None  # when its first batch was reported (the time left counts from here)
     view: object = None  # build_view's result for the latest drawn epoch
@@ -67,7 +68,9 @@ class Run:
     _proc: TaskProcess | None = None
     _stop_asked: bool = False  # stop() came before the process did
     _forgotten: bool = False  # the visitor's session ended: nothing of it stays on disk
-    _last_report: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)  # (epoch, batch, mean recon, mean kl) reported last
+
+    def __post_init__(self) -> None:
+        self.curve = self.curve or LossCurve(self.config)
 
     @property
     def finished(self) -> bool:
@@ -269,7 +272,18 @@ class RunManager:
                     self._evict(run.owner)
                     self._touch(run)
 
+    def _share_judge(self) -> None:
+        """The presets' sample-quality judge, copied beside the runs once (training reads it from the run folder's
+        parent): a run's final metrics then take seconds instead of training a judge of its own first."""
+        presets, runs = judge_dir(self.hub.root, self.hub.dataset), judge_dir(self.root, self.hub.dataset)
+        if presets.exists() and not runs.exists():
+            try:
+                shutil.copytree(presets, runs)
+            except OSError:  # the run trains its own judge instead
+                shutil.rmtree(runs, ignore_errors=True)
+
     def _train(self, run: Run) -> None:
+        self._share_judge()
         task = Task(run.id, run.config, run.directory, "train", f"{run.label} starts")
         proc = TaskProcess(task, lambda e: self._on_event(run, e), threads=self.threads, data=self.hub.worker_data)
         with self._cond:
@@ -300,20 +314,9 @@ class RunManager:
         """A worker's report (in its relay thread): progress into the curve, a saved epoch counted, the end noted."""
         with self._cond:
             if e.kind == "progress":
-                p = e.data
-                run.progress = p
+                run.progress = e.data
                 run.progress_since = run.progress_since or time.time()
-                epoch, batch, recon_mean, kl_mean = run._last_report
-                if p["epoch"] != epoch:
-                    batch, recon_mean, kl_mean = 0, 0.0, 0.0
-                # train reports running means over the epoch; the batches since the last report have these means
-                n = p["batch"] - batch
-                if n > 0:
-                    recon = (p["recon"] * p["batch"] - recon_mean * batch) / n
-                    kl = (p["kl"] * p["batch"] - kl_mean * batch) / n
-                    x = p["epoch"] - 1 + (batch + p["batch"]) / 2 / p["batches"]
-                    run.curve.append((x, recon, run.config.beta * kl))
-                run._last_report = (p["epoch"], p["batch"], p["recon"], p["kl"])
+                run.curve.add(e.data)
                 run.message = ""
             elif e.kind == "epoch":
                 run.history.append(e.data)
@@ -348,8 +351,10 @@ class RunManager:
             seconds = sum(h.get("seconds", 0) for h in run.history)
             self._end(run, "done", f"Done: {run.epochs_done} epochs in {seconds:.0f} s. It is one of your models now.")
         elif kind == "failed":
-            reason = str(detail).split(": ", 1)[-1]
-            self._end(run, "failed", self._kept_sentence(run, f"The run stopped: {reason}."))
+            error, _, reason = str(detail).partition(": ")
+            what = "diverged" if error == "TrainingDiverged" else "failed"  # a non-finite loss, or anything else
+            lead = f"The run {what}: {reason or error}. It stopped"
+            self._end(run, "failed", self._kept_sentence(run, lead))
         elif not run.finished:
             self._end(run, "stopped", self._kept_sentence(run, "Stopped"))
         if run.epochs_done == 0 or run._forgotten:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import gradio as gr
 import numpy as np
 
 from vae.analysis import active_mask, decode_latents, prior_samples
+from vae.train import beta_at
 from vae.config import FAST, VAEConfig
 from vae.data import Split
 from vae.digits import InputError
@@ -88,6 +90,35 @@ def beta_eff_text(beta, likelihood, sigma) -> str:
     return f"**Bernoulli likelihood**: the KL weight is beta itself, **{config.beta:g}** (no sigma)."
 
 
+# --- shareable links: the settings in the page's address ------------------------------------------------
+
+LINK_KEYS = ("beta", "likelihood", "sigma", "latent_dim", "epochs", "seed")
+# Runs in the browser: the page's own address with the settings as its query (no server round trip, and right
+# behind any proxy, where the server cannot know the address people see).
+LINK_JS = """(beta, likelihood, sigma, latent_dim, epochs, seed) => {
+  const url = new URL(window.location.href);
+  url.search = new URLSearchParams({tab: "train", beta, likelihood, sigma, latent_dim, epochs, seed}).toString();
+  url.hash = "";
+  return url.toString();
+}"""
+
+
+def settings_from_link(query: dict) -> tuple[dict, str]:
+    """The Train tab's settings from a shared link's query (missing ones keep their defaults), checked as a run's
+    would be; with a sentence when the link's settings could not be used (then the defaults)."""
+    if query.get("tab") != "train" and not any(k in query for k in LINK_KEYS):
+        return dict(DEFAULTS), ""
+    asked = {**DEFAULTS, **{k: query[k] for k in LINK_KEYS if k in query}}
+    try:
+        c = live_config(VAEConfig(), asked["beta"], asked["likelihood"], asked["sigma"], asked["latent_dim"], asked["epochs"], asked["seed"])
+    except InputError as err:
+        return dict(DEFAULTS), f"The link's settings could not be used ({err}); these are the defaults."
+    if c.beta not in BETAS:
+        return dict(DEFAULTS), f"The link's beta {c.beta:g} is not one of {', '.join(f'{b:g}' for b in BETAS)}; these are the defaults."
+    settings = dict(beta=c.beta, likelihood=c.likelihood, sigma=c.sigma, latent_dim=c.latent_dim, epochs=c.epochs, seed=c.seed)
+    return settings, "Settings restored from the link: press **Train**."
+
+
 # --- the views ------------------------------------------------------------------------------------------
 
 @dataclass
@@ -143,12 +174,54 @@ def plane_view(hub: ModelHub, runs: list[Run]) -> np.ndarray:
     return plots.rate_distortion(points, "Rate against distortion: where each finished model settled")
 
 
-def loss_view(run: Run, curve: list, history: list) -> np.ndarray:
-    """The two forces: reconstruction and beta x KL per batch, and each finished epoch's held-out values."""
-    beta = run.config.beta
-    val = [(h["epoch"], h["val_recon"], beta * h["val_kl"]) for h in history]
+def loss_view(config: VAEConfig, label: str, curve: list, history: list) -> np.ndarray:
+    """The two forces: reconstruction and beta x KL per batch, and each finished epoch's held-out values (beta as it
+    stood at the end of that epoch: a KL warm-up raises it over the first epochs)."""
+    val = [(h["epoch"], h["val_recon"], beta_at(config, h["epoch"], 1) * h["val_kl"]) for h in history]  # 1 step an epoch: its end
     xs, recon, beta_kl = (np.array(v) for v in zip(*curve)) if curve else (np.zeros(0),) * 3
-    return plots.loss_curves(xs, recon, beta_kl, run.config.epochs, val, f"{run.label}: the two forces (nats per digit)")
+    return plots.loss_curves(xs, recon, beta_kl, config.epochs, val, f"{label}: the two forces (nats per digit)")
+
+
+def presets_live(hub: ModelHub, seen: int):
+    """While a fresh app trains its own models: the first one training, its two forces and its latest served epoch's
+    latent cloud, drawn anew only when it has reported since the visitor's last look (`seen`, a version). Outputs:
+    (group visibility, sentence, losses, cloud, version seen); the timer stops once no preset trains."""
+    t = hub.training_now()
+    if t is None:
+        return gr.update(visible=False), "", gr.skip(), gr.skip(), seen, gr.Timer(active=hub_busy(hub))
+    if t.version == seen:
+        return (gr.skip(),) * 5 + (gr.Timer(active=True),)
+    p = t.progress or {}
+    where = f"epoch {p.get('epoch', 1)}/{t.config.epochs}, batch {p.get('batch', 0)}/{p.get('batches', '?')}"
+    sentence = (f"**The app is training its own models right now** (a fresh start): **{t.name}** is at {where}, "
+                f"beta_eff {t.config.beta_eff:.3g}. The other tabs fill as each model is ready; meanwhile this is the tug of war.")
+    losses = _live_losses(t)
+    cloud = gr.skip()
+    if hub.is_ready(t.name):  # served from its latest epoch once a quarter of its epochs is done
+        ready = hub.get(t.name)
+        cloud = gr.update(value=ready.memo("live-cloud", lambda: epoch_view(ready, hub.data.test, f"{t.name}, epoch {ready.epoch}").cloud), visible=True)
+    return gr.update(visible=True), sentence, losses, cloud, t.version, gr.Timer(active=True)
+
+
+LIVE_REDRAW_S = 2.0  # the presets' curves are drawn at most this often, once for every visitor watching
+_live = {"name": None, "at": -1e9, "image": None}
+_live_lock = threading.Lock()
+
+
+def _live_losses(t) -> np.ndarray:
+    """The training preset's curves, redrawn at most every LIVE_REDRAW_S whoever asks (a drawing costs ~0.1 s of the
+    CPU the presets train on)."""
+    with _live_lock:
+        if _live["name"] == t.name and time.monotonic() - _live["at"] < LIVE_REDRAW_S:
+            return _live["image"]
+        image = loss_view(t.config, t.name, t.curve, t.history)
+        _live.update(name=t.name, at=time.monotonic(), image=image)
+        return image
+
+
+def hub_busy(hub: ModelHub) -> bool:
+    """Some preset is still starting, queued or training (the live view may yet have something to show)."""
+    return any(state not in ("ready", "failed") for state in hub.status().values())
 
 
 def time_left(run: Run, now: float) -> float | None:
@@ -232,23 +305,34 @@ class TrainHandlers:
             version = self.runs.wait(run, seen, timeout=1.0)
             time.sleep(max(0.0, MIN_UPDATE_S - (time.monotonic() - last)))
             with self.runs._cond:  # one consistent snapshot of the run
-                curve, history, view, settled = list(run.curve), list(run.history), run.view, run.settled
+                curve, history, view, settled = list(run.curve.points), list(run.history), run.view, run.settled
             position = self.runs.position(run)
             status = status_text(run, self.runs.waiting_reason(run) if run.state == "queued" else "", time.time())
-            losses = loss_view(run, curve, history)
+            losses = gr.update(value=loss_view(run.config, run.label, curve, history), visible=True)
             fresh = view is not drawn or settled
             drawn = view
-            images = (view.cloud, view.kl, view.digits) if fresh and view is not None else (gr.skip(),) * 3
+            images = tuple(gr.update(value=image, visible=True) for image in (view.cloud, view.kl, view.digits)) if fresh and view is not None else (gr.skip(),) * 3
+            shown = gr.update(visible=True) if fresh and view is not None else gr.skip()  # the digits' caption with them
             choices, models = gr.skip(), (gr.skip(),) * len(self.pickers)
             if settled:
                 mine = [(r.label, r.id) for r in self.runs.runs(owner) if r.epochs_done]
                 choices = gr.update(choices=mine, value=run.id if run.epochs_done else None)
                 models = tuple(gr.update(choices=self.models.choices(presets, owner)) for presets in self.pickers)
             plane = plane_view(self.hub, self.runs.models_of(owner)) if settled else gr.skip()
-            yield (status, status_record(run, position), losses, *images, runs_table(self.runs.runs(owner)), plane, choices, *models, owner)
+            yield (status, status_record(run, position), losses, *images, runs_table(self.runs.runs(owner)), plane, choices, *models, owner, shown)
             last, seen = time.monotonic(), version
             if settled:
                 return
+
+    def restore(self, request: gr.Request):
+        """Page load: the settings of a shared link (and the Train tab opened), else nothing changes."""
+        query = dict(request.query_params) if request is not None and getattr(request, "query_params", None) is not None else {}
+        if not query:
+            return (gr.skip(),) * 8
+        settings, said = settings_from_link(query)
+        beta = int(settings["beta"]) if float(settings["beta"]).is_integer() else settings["beta"]  # as the dropdown lists it
+        return (beta, settings["likelihood"], settings["sigma"], settings["latent_dim"], settings["epochs"], settings["seed"],
+                gr.Tabs(selected="train") if query.get("tab") == "train" else gr.skip(), said or gr.skip())
 
     @guard
     def stop(self, request: gr.Request) -> str:
@@ -285,11 +369,20 @@ def forget_visitor(runs: RunManager):
 
 # --- the builder ------------------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = ()) -> None:
-    """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them."""
+def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = (),
+              tabs: gr.Tabs | None = None) -> None:
+    """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them; `tabs` (the
+    app's) opens on this tab for a shared link to it."""
     h = TrainHandlers(hub, runs, tuple(presets for _, presets in pickers))
-    with gr.Tab("Train"):
+    with gr.Tab("Train", id="train"):
         gr.Markdown(explain.TRAIN_INTRO)
+        with gr.Group(visible=False, elem_id="presets-live") as live:  # a fresh start: the app's own models training
+            live_text = gr.Markdown()
+            with gr.Row():
+                live_losses = gr.Image(format="png", interactive=False, show_label=False, elem_id="presets-live-losses")
+                live_cloud = gr.Image(format="png", interactive=False, show_label=False, elem_id="presets-live-cloud", visible=False)  # once an epoch is served
+        live_seen = gr.State(-1)
+        live_timer = gr.Timer(1.0, active=hub_busy(hub))
         owner = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=runs.forget)  # the session's key, for its clean-up
         with gr.Row():
             with gr.Column(scale=2, min_width=320):
@@ -304,13 +397,18 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
                     train = gr.Button("Train", variant="primary", elem_id="train-button")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-button")
                 status = gr.Markdown(explain.TRAIN_WAITING, elem_id="train-status")
+                with gr.Row():
+                    share = gr.Button("Link to these settings", size="sm", elem_id="train-share")
+                    link = gr.Textbox(show_label=False, placeholder="a link that opens this tab with these settings", buttons=["copy"],
+                                      interactive=False, elem_id="train-link", scale=3)
             with gr.Column(scale=3):
                 losses = gr.Image(label="Reconstruction against beta x KL, per batch (lines) and per epoch on held-out digits (dots)", format="png",
-                                  interactive=False, show_label=False, elem_id="train-losses")  # the figures carry their titles
+                                  interactive=False, show_label=False, elem_id="train-losses", visible=False)  # each panel shows once a run draws it  # the figures carry their titles
                 with gr.Row():
-                    cloud = gr.Image(label="The latent cloud after each epoch", format="png", interactive=False, show_label=False, elem_id="train-cloud")
-                    kl = gr.Image(label="KL per dimension after each epoch", format="png", interactive=False, show_label=False, elem_id="train-kl")
-        digits = picture("After each epoch: held-out digits, their reconstructions, and samples from the prior", elem_id="train-digits")
+                    cloud = gr.Image(label="The latent cloud after each epoch", format="png", interactive=False, show_label=False, elem_id="train-cloud", visible=False)
+                    kl = gr.Image(label="KL per dimension after each epoch", format="png", interactive=False, show_label=False, elem_id="train-kl", visible=False)
+        with gr.Column(visible=False) as digits_box:
+            digits = picture("After each epoch: held-out digits, their reconstructions, and samples from the prior", elem_id="train-digits")
         record = gr.JSON(visible=False)  # the status for code: run, state, position, epoch, batch, model
         with gr.Row():
             table = gr.Dataframe(headers=RUN_HEADERS, label="Your runs (the last 3 are kept while this page is open)", interactive=False, wrap=True)
@@ -332,10 +430,16 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
         control.change(beta_eff_text, [beta, likelihood, sigma], beta_eff, api_visibility="private", show_progress="hidden")
     likelihood.change(lambda lk: gr.update(visible=lk == "gaussian"), likelihood, sigma, api_visibility="private", show_progress="hidden")
     # The stream mostly waits on the run, so it takes no slot from the views' concurrency limit; nor does Stop.
-    train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], [status, record, losses, cloud, kl, digits, table, plane, pick, *(radio for radio, _ in pickers), owner],
+    train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], [status, record, losses, cloud, kl, digits, table, plane, pick, *(radio for radio, _ in pickers), owner, digits_box],
                 api_name="train", concurrency_limit=None, show_progress="hidden")
     stop.click(h.stop, None, status, api_name="stop", concurrency_limit=None)
     demo.load(h.list_runs, None, table, api_name="runs")
     demo.load(h.plane, None, plane, api_visibility="private")
     export.click(h.export, pick, [archive, codes], api_name="export")
     demo.unload(forget_visitor(runs))
+    controls = [beta, likelihood, sigma, latent_dim, epochs, seed]
+    share.click(None, controls, link, js=LINK_JS)
+    demo.load(h.restore, None, [*controls, tabs if tabs is not None else gr.State(), status], api_visibility="private", show_progress="hidden")
+    live_outputs = [live, live_text, live_losses, live_cloud, live_seen, live_timer]
+    live_timer.tick(lambda seen: presets_live(hub, seen), live_seen, live_outputs, api_visibility="private", show_progress="hidden")
+    demo.load(lambda seen: presets_live(hub, seen), live_seen, live_outputs, api_visibility="private", show_progress="hidden")

@@ -52,14 +52,14 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
         status = gr.Markdown(hub.status_markdown(), elem_id="status")
         timer = gr.Timer(1.0)
         models = VisitorModels(hub, runs)  # presets and each visitor's own finished runs, by name
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             draw_model, drawing = draw.build_tab(hub, demo, models)
             walk_model = walk.build_tab(hub, models)
             interpolate.build_tab(hub, drawing)
             compare.build_tab(hub)
             prior.build_tab(hub)
             likelihood.build_tab(hub, drawing)
-            train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (walk_model, walk.MODELS)))
+            train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (walk_model, walk.MODELS)), tabs=tabs)
 
         def tick():
             done = all(s in ("ready", "failed") for s in hub.status().values())

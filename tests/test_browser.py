@@ -227,3 +227,24 @@ def test_likelihood_takes_a_number_and_the_drawing(page):
     assert not page.locator("#lik-drawing input").is_checked()
     assert "The variance cheat" in page.locator("#lik-findings").inner_text()
     assert page.locator("text=Traceback").count() == 0
+
+
+# --- issue 11: a shareable link to the Train tab's settings ----------------------------------------------------------
+
+def test_a_link_restores_the_train_tabs_settings_and_a_button_makes_one(page, app_url):
+    from urllib.parse import parse_qs, urlparse
+
+    page.goto(app_url + "?tab=train&beta=100&likelihood=gaussian&sigma=0.2&latent_dim=8&epochs=3&seed=7", wait_until="load")
+    page.wait_for_selector("#train-share", state="visible", timeout=30_000)  # the link opened the Train tab
+    page.wait_for_function("() => document.querySelector('#train-status')?.innerText.includes('restored from the link')", timeout=30_000)
+    assert page.locator("#train-beta input").input_value() == "100"
+    page.locator("#train-share").click()
+    page.wait_for_function("() => document.querySelector('#train-link textarea, #train-link input')?.value.startsWith('http')", timeout=10_000)
+    link = page.locator("#train-link textarea, #train-link input").first.input_value()
+    query = {k: v[0] for k, v in parse_qs(urlparse(link).query).items()}
+    assert query == {"tab": "train", "beta": "100", "likelihood": "gaussian", "sigma": "0.2", "latent_dim": "8", "epochs": "3", "seed": "7"}
+    page.goto(app_url + "?tab=train&beta=-5", wait_until="load")  # a broken link: the defaults, and a sentence
+    page.wait_for_function("() => document.querySelector('#train-status')?.innerText.includes('could not be used')", timeout=30_000)
+    assert page.locator("#train-beta input").input_value() == "10"
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#sketch canvas", timeout=30_000)  # the other tests' page again

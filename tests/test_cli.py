@@ -14,10 +14,23 @@ def run(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "vae", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("args", [[], ["train"], ["evaluate"], ["sweep"]])
-def test_help(args):
-    r = run(*args, "--help")
-    assert r.returncode == 0 and "usage" in r.stdout
+def in_process(*args, capsys) -> tuple[int, str, str]:
+    """`python -m vae ARGS` in this process (exit code, stdout, stderr): the argument checks need no fresh interpreter,
+    which costs ~7 s of imports each; the subprocess tests below keep the real command honest."""
+    from vae import cli
+
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exit_:
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("args", [[], ["train"], ["evaluate"], ["sweep"], ["report"], ["gaps"]])
+def test_help(args, capsys):
+    code, out, _ = in_process(*args, "--help", capsys=capsys)
+    assert code == 0 and "usage" in out
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +48,7 @@ def test_train_shows_progress_and_saves(trained):
     assert {p.name for p in out.iterdir()} >= {"model.safetensors", "config.json", "metrics.json"}
 
 
-def test_evaluate_prints_metrics_as_json(trained):
+def test_evaluate_prints_metrics_as_json_with_a_progress_bar(trained):
     out, _ = trained
     r = run("evaluate", str(out), "--iw-samples", "2")
     assert r.returncode == 0, r.stderr
@@ -44,25 +57,31 @@ def test_evaluate_prints_metrics_as_json(trained):
     for key in ("recon", "mse", "kl", "active_units", "knn_acc", "nll", "checks"):
         assert key in metrics
     assert metrics["knn_acc"] > 0.3  # one epoch already separates digits far above chance (0.1)
+    assert "IW-NLL, 2 samples per image" in r.stderr  # issue 10, defect 13: a progress bar over the IW-NLL
 
 
 def _one_line_error(r):
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
+    return _one_line(r.returncode, r.stderr)
+
+
+def _one_line(code, err):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
     return lines[0]
 
 
-def test_unknown_preset():
+def test_unknown_preset():  # a subprocess: what a person really sees, one line and no traceback
     assert "invalid choice: 'bogus'" in _one_line_error(run("train", "--preset", "bogus"))
 
 
-def test_missing_folder(tmp_path):
-    assert "does not exist" in _one_line_error(run("evaluate", str(tmp_path / "nothing")))
+def test_missing_folder(tmp_path, capsys):
+    code, _, err = in_process("evaluate", str(tmp_path / "nothing"), capsys=capsys)
+    assert "does not exist" in _one_line(code, err)
 
 
-def test_corrupt_checkpoint(trained, tmp_path):
+def test_corrupt_checkpoint(trained, tmp_path, capsys):
     import shutil
 
     out, _ = trained
@@ -71,16 +90,19 @@ def test_corrupt_checkpoint(trained, tmp_path):
     (broken / "model.safetensors").write_bytes(b"garbage" * 10)
     assert "safetensors" in _one_line_error(run("evaluate", str(broken)))
     (broken / "config.json").write_text("{oops")
-    assert "not valid JSON" in _one_line_error(run("evaluate", str(broken)))
+    code, _, err = in_process("evaluate", str(broken), capsys=capsys)
+    assert "not valid JSON" in _one_line(code, err)
 
 
-def test_train_needs_a_preset():
-    assert "--preset" in _one_line_error(run("train"))
+def test_train_needs_a_preset(capsys):
+    code, _, err = in_process("train", capsys=capsys)
+    assert "--preset" in _one_line(code, err)
 
 
-def test_resume_into_another_config_is_refused(trained):
+def test_resume_into_another_config_is_refused(trained, capsys):
     out, _ = trained
-    assert "another config" in _one_line_error(run("train", "--preset", "collapsed", "--epochs", "1", "--out", str(out), "--resume"))
+    code, _, err = in_process("train", "--preset", "collapsed", "--epochs", "1", "--out", str(out), "--resume", capsys=capsys)
+    assert "another config" in _one_line(code, err)
 
 
 def test_train_all_refuses_to_overwrite_a_foreign_checkpoint(trained, tmp_path):
@@ -97,12 +119,6 @@ def test_train_all_refuses_to_overwrite_a_foreign_checkpoint(trained, tmp_path):
 
 
 # --- issue 10, defect 13 -------------------------------------------------------------------------------------------
-
-def test_evaluate_shows_a_progress_bar_over_the_iw_nll(trained):
-    out, _ = trained
-    r = run("evaluate", str(out), "--iw-samples", "2")
-    assert r.returncode == 0 and "IW-NLL, 2 samples per image" in r.stderr
-
 
 def test_ctrl_c_says_exactly_what_is_saved(trained, tmp_path, monkeypatch, capsys):
     import shutil
@@ -137,9 +153,9 @@ def test_resume_with_fewer_epochs_than_the_folder_holds_says_so(trained, tmp_pat
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
-def test_training_over_a_trained_folder_without_resume_is_refused(trained):
+def test_training_over_a_trained_folder_without_resume_is_refused(trained, capsys):
     out, _ = trained
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    line = _one_line_error(run("train", "--preset", "collapsed", "--epochs", "1", "--out", str(out)))
+    line = _one_line(*in_process("train", "--preset", "collapsed", "--epochs", "1", "--out", str(out), capsys=capsys)[::2])
     assert "already holds the healthy-2d preset" in line and "nothing was changed" in line and "--resume" in line
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

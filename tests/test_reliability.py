@@ -290,7 +290,7 @@ def test_sigkill_at_random_points_then_resume_finishes(tmp_path):
     code = TRAIN_TINY.format(root=str(ROOT), tests=str(ROOT / "tests"), out=str(out))
     rng = random.Random(0)
     kills, epochs_seen = 0, []
-    for _ in range(8):
+    for _ in range(6):
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             proc.wait(timeout=rng.uniform(2.0, 9.0))
@@ -309,7 +309,7 @@ def test_sigkill_at_random_points_then_resume_finishes(tmp_path):
     assert_whole(out)
     assert not list(out.glob(".*.tmp"))
     print(f"killed {kills} times; epochs saved when killed: {epochs_seen}")
-    assert kills >= 4
+    assert kills >= 3
 
 
 # --- 5. many visitors ---------------------------------------------------------------------------
@@ -341,9 +341,9 @@ def test_twenty_visitors_at_once(app_url, tiny_hub, tmp_path):
         expected[v, "point"] = read(ref_client.predict(p["walk"], *p["dims"], *p["z"], api_name="/decode"))
     errors, latencies = [], []
 
-    # 10 calls each (200 in all, each kind of call 40-60 times): enough to interleave every pair of visitors; each call
-    # costs 0.1-0.5 s of the server's CPU, so more only lengthens CI.
-    CALLS = 10
+    # 8 calls each (160 in all, each kind of call twice per visitor): enough to interleave every pair of visitors; each
+    # call costs 0.1-0.5 s of the server's CPU, so more only lengthens CI.
+    CALLS = 8
     # Each visitor connects first (one config fetch each, about 0.2 s of the server's CPU for six tabs), then all of
     # them call at once: the crowd under test is twenty sessions calling concurrently.
     with concurrent.futures.ThreadPoolExecutor(4) as pool:  # 4 at a time: 20 at once outran the client's 5 s timeout

@@ -218,3 +218,78 @@ def test_a_visitors_runs_vanish_when_the_session_ends(tiny_hub, tiny, tmp_path):
     assert not training._proc.process.is_alive()
     with pytest.raises(Exception, match="no model called"):
         VisitorModels(tiny_hub, manager).get(done.id, "alice")
+
+
+class InThread:
+    """TaskProcess's stand-in: the same task body (vae.workers.train_task) in a thread of this process, where a test
+    can break the training step; a spawned worker imports its own copy of vae.train."""
+
+    def __init__(self, task, on_event, data=None, **_):
+        import threading
+
+        from vae.workers import train_task
+
+        self.thread = threading.Thread(target=train_task, args=(task, on_event, data, "cpu"), daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self, timeout=10.0):
+        self.thread.join(timeout)
+
+    def join(self, timeout=None):
+        self.thread.join(timeout)
+
+
+def test_a_diverging_run_stops_with_a_sentence_and_keeps_its_last_good_epoch(tiny_hub, tiny, tmp_path, monkeypatch):
+    import vae.train
+    from playground.runs import RunManager
+
+    real_step, calls = vae.train.train_step, []
+    batches = -(-len(tiny_hub.data.train) // tiny().batch_size)
+
+    def step_that_diverges_in_epoch_2(*a, **k):
+        calls.append(1)
+        return None if len(calls) > batches else real_step(*a, **k)  # None: the loss was non-finite
+
+    monkeypatch.setattr(vae.train, "train_step", step_that_diverges_in_epoch_2)
+    monkeypatch.setattr("playground.runs.TaskProcess", InThread)
+    manager = RunManager(tmp_path, tiny_hub, tiny())
+    run = settle(manager, manager.submit("alice", tiny(epochs=3)))
+    assert run.state == "failed" and run.epochs_done == 1
+    assert run.message == "The run diverged: the loss became non-finite at epoch 2, batch 1. It stopped after epoch 1 of 3; its finished epoch is kept."
+    assert manager.models_of("alice") == [run]  # the last good epoch is one of the visitor's models
+    assert VAE.from_pretrained(run.directory).config.epochs == 3
+
+
+def test_a_fresh_app_shows_its_presets_training_live(tiny_data, tmp_path):
+    """On a fresh start the Train tab shows the first preset training: its curves (beta as the KL warm-up sets it),
+    redrawn only when it has reported since the visitor's last look, and nothing once no preset trains."""
+    import numpy as np
+
+    from playground.models import ModelHub
+    from playground.train_tab import presets_live
+    from vae.config import preset_config
+    from vae.workers import Event
+
+    hub = ModelHub(tmp_path, data=tiny_data)  # not started: the test plays the workers' reports
+    hidden = presets_live(hub, -1)
+    assert hidden[0]["visible"] is False and hidden[-1].active  # nothing trains yet, but the presets are still to come
+    hub._on_event(Event("start", "healthy", 1))
+    for batch, recon, kl in ((25, 200.0, 10.0), (50, 150.0, 8.0)):
+        hub._on_event(Event("progress", "healthy", {"epoch": 1, "epochs": 10, "batch": batch, "batches": 100, "loss": 0.0, "recon": recon, "kl": kl}))
+    visible, sentence, losses, cloud, seen, timer = presets_live(hub, -1)
+    assert visible["visible"] is True and "**healthy** is at epoch 1/10, batch 50/100" in sentence
+    assert isinstance(losses, np.ndarray) and losses.ndim == 3
+    t = hub.training_now()
+    assert seen == t.version and len(t.curve) == 2
+    # the second report's 25 batches: mean recon (150 * 50 - 200 * 25) / 25 = 100, KL 6, under beta 10 * (50/100) / 2 warm-up epochs
+    warm = preset_config("healthy").kl_warmup_epochs
+    assert t.curve[1] == (0.375, 100.0, 10 * (50 / 100) / warm * 6.0)
+    assert all(out is not None and not isinstance(out, np.ndarray) for out in presets_live(hub, seen)[1:4])  # nothing new: skipped
+    hub._on_event(Event("failed", "healthy", "stopped"))
+    for name in hub.names:
+        hub._set(name, "ready")
+    hidden = presets_live(hub, seen)
+    assert hidden[0]["visible"] is False and not hidden[-1].active  # every preset settled: the timer stops

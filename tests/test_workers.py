@@ -60,3 +60,50 @@ def test_a_killed_worker_is_reported_and_the_run_ends(tmp_path, tiny_data):
     last = events[-1]
     assert last.kind == "failed" and "stopped unexpectedly" in last.data
     assert VAE.from_pretrained(tmp_path / "victim") is not None  # the finished epoch is whole
+
+
+PARENT = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from conftest import tiny_config
+from vae.data import DataBundle, Split, load_dataset
+from vae.workers import Task, run_tasks
+full = load_dataset()
+data = DataBundle("mnist-5k", Split(full.train.images[:128], full.train.labels[:128]), Split(full.test.images[:64], full.test.labels[:64]), full.classes)
+def on_event(e):
+    if e.kind == "start":
+        print(e.data, flush=True)
+if __name__ == "__main__":
+    run_tasks([Task("long", tiny_config(epochs=500), {out!r}, "train", "a long run")], on_event, jobs=1, threads=1, data=data)
+"""
+
+
+def test_a_worker_ends_when_the_app_that_started_it_is_killed(tmp_path):
+    """SIGKILL (or SIGTERM) of the app skips its clean-up; its training workers must not train on as orphans."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT.format(root=str(ROOT), tests=str(ROOT / "tests"), out=str(tmp_path / "long")))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())  # the worker said "start": it is training
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{worker}") and "Z" not in _state(worker):
+            time.sleep(0.2)
+        assert not os.path.exists(f"/proc/{worker}") or "Z" in _state(worker), "the orphaned worker is still training"
+    finally:
+        parent.kill()
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

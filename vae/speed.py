@@ -77,9 +77,9 @@ def machine_key(config: VAEConfig, device: torch.device) -> str:
 def measure(config: VAEConfig, device: torch.device, rounds: int = 3, steps: int = 2, give_up: float = 3.0) -> dict[str, float]:
     """Seconds per training step of each candidate (median over interleaved rounds, so all see the same load).
 
-    A candidate whose first timed step is more than `give_up` times the fastest one's is dropped at once: bf16 on a
-    processor without bf16 instructions ran 30x slower than fp32 on one host of this kind, and timing it fully would
-    cost a cold start a minute."""
+    A candidate whose warm-up step, or else its first timed steps, take more than `give_up` times the fastest one's is
+    dropped at once: bf16 on a processor without bf16 instructions ran 30x slower than fp32 on one host of this kind,
+    and timing it fully would cost a cold start a minute."""
     from .model import VAE
     from .train import make_optimizer, train_step
 
@@ -96,14 +96,19 @@ def measure(config: VAEConfig, device: torch.device, rounds: int = 3, steps: int
             torch.cuda.synchronize(device)
         return (time.perf_counter() - t0) / steps
 
-    runners, times = {}, {}
+    runners, times, warmups = {}, {}, {}
     for name in FAST_PATHS:
         path = FastPath(device, name)
         try:
             torch.manual_seed(0)
             model = path.prepare(VAE(probe))
             opt = make_optimizer(model, probe)
+            t0 = time.perf_counter()
             train_step(model, opt, x, probe, path)  # warm-up: the first call allocates and picks kernels
+            warmups[name] = time.perf_counter() - t0
+            if len(warmups) > 1 and warmups[name] > give_up * min(warmups.values()):
+                times[name] = [warmups[name]]  # its warm-up alone says it: reported (an overestimate), never chosen
+                continue
             first = timed(model, opt, path)
         except (RuntimeError, TypeError):  # e.g. no bf16 autocast on this device: not a candidate
             continue

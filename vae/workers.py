@@ -54,8 +54,21 @@ def plan_jobs(n_tasks: int, cores: int | None = None) -> tuple[int, int]:
     return jobs, max(1, cores // jobs)
 
 
-def _worker(tasks, events, threads: int, nice: int, data, device: str) -> None:
+PARENT_CHECK_S = 1.0  # how often a worker looks whether the process that started it is still there
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once its parent is gone (killed by SIGTERM or SIGKILL, its clean-up never ran): an orphan would
+    train on for nobody, on the cores the next start needs. Every finished epoch is already saved atomically."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
+def _worker(tasks, events, threads: int, nice: int, data, device: str, parent: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent, which stops the workers
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     try:
         os.nice(nice)  # the app serving visitors comes first
     except OSError:
@@ -63,25 +76,31 @@ def _worker(tasks, events, threads: int, nice: int, data, device: str) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from .cache import train_preset
-
     while (task := tasks.get()) is not None:
         events.put(Event("start", task.name, os.getpid()))
-        last = [0.0]
+        train_task(task, events.put, data, device)
 
-        def on_progress(p: dict, name=task.name) -> None:
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_EVERY_S or p["batch"] == p["batches"]:
-                last[0] = now
-                events.put(Event("progress", name, p))
 
-        try:
-            train_preset(task.config, task.directory, task.state, task.reason, device=device, progress=False, name=task.name,
-                         data=data, on_progress=on_progress, on_epoch=lambda record, name=task.name: events.put(Event("epoch", name, record)),
-                         log=lambda message, name=task.name: events.put(Event("log", name, message)))
-            events.put(Event("done", task.name))
-        except Exception as err:  # one preset failing must not stop the others
-            events.put(Event("failed", task.name, f"{type(err).__name__}: {err}"))
+def train_task(task: Task, report: Callable[[Event], None], data=None, device: str = "cpu") -> None:
+    """Train one task through the one training path (vae.cache.train_preset), reporting its progress (thinned to
+    PROGRESS_EVERY_S), each saved epoch and its end (done, or failed with one sentence) as Events."""
+    from .cache import train_preset
+
+    last = [0.0]
+
+    def on_progress(p: dict) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S or p["batch"] == p["batches"]:
+            last[0] = now
+            report(Event("progress", task.name, p))
+
+    try:
+        train_preset(task.config, task.directory, task.state, task.reason, device=device, progress=False, name=task.name,
+                     data=data, on_progress=on_progress, on_epoch=lambda record: report(Event("epoch", task.name, record)),
+                     log=lambda message: report(Event("log", task.name, message)))
+        report(Event("done", task.name))
+    except Exception as err:  # one preset failing must not stop the others
+        report(Event("failed", task.name, f"{type(err).__name__}: {err}"))
 
 
 def run_tasks(tasks: list[Task], on_event: Callable[[Event], None], jobs: int | None = None, threads: int | None = None,
@@ -99,7 +118,7 @@ def run_tasks(tasks: list[Task], on_event: Callable[[Event], None], jobs: int | 
         task_q.put(task)
     for _ in range(jobs):
         task_q.put(None)
-    procs = [ctx.Process(target=_worker, args=(task_q, event_q, threads, nice, data, device), name=f"vae-worker-{i}", daemon=True)
+    procs = [ctx.Process(target=_worker, args=(task_q, event_q, threads, nice, data, device, os.getpid()), name=f"vae-worker-{i}", daemon=True)
              for i in range(jobs)]
     for p in procs:
         p.start()
@@ -149,7 +168,8 @@ class TaskProcess:
         self._tasks, self._events = ctx.Queue(), ctx.Queue()
         self._tasks.put(task)
         self._tasks.put(None)
-        self.process = ctx.Process(target=_worker, args=(self._tasks, self._events, threads, nice, data, device), name=f"vae-run-{task.name}", daemon=True)
+        self.process = ctx.Process(target=_worker, args=(self._tasks, self._events, threads, nice, data, device, os.getpid()),
+                                   name=f"vae-run-{task.name}", daemon=True)
         self._relay_thread = threading.Thread(target=self._relay, name=f"relay-{task.name}", daemon=True)
         self._stopping = threading.Event()
 
