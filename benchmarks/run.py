@@ -30,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from vae.cli import GAPS_BEGIN, GAPS_END  # noqa: E402
 from vae.config import PRESETS, VAEConfig  # noqa: E402
 from vae.data import load_dataset  # noqa: E402
 
@@ -604,6 +603,9 @@ def machine() -> dict:
             "torch": torch.__version__, "platform": platform.platform()}
 
 
+# Below this line RESULTS.md holds what other commands write there (python -m vae gaps / likelihood --results ...):
+# this script rewrites everything above it and keeps the rest as it is.
+COMMANDS_TAIL = "<!-- written by their own commands below; benchmarks/run.py keeps this part -->"
 SECTIONS = ("training", "cold_start", "latency", "train_latency", "quality", "tsne", "scaling", "gpu")
 
 
@@ -668,16 +670,9 @@ def write_results(sections: dict, path: Path, notes: str = "") -> None:
                 lines.append(f"| {name} | " + " | ".join("" if m.get(c) is None else f"{m[c]:.4g}" for c in cols) + " |")
     if notes:
         lines += ["", "## Notes", "", notes]
-    kept = _block(path, GAPS_BEGIN, GAPS_END)  # written by its own command (python -m vae gaps --results ...): kept as it is
-    path.write_text("\n".join(lines) + "\n" + (f"\n{kept}\n" if kept else ""))
-
-
-def _block(path: Path, begin: str, end: str) -> str:
-    """The text from `begin` to `end` (both included) in `path`, or ''."""
-    text = path.read_text() if path.exists() else ""
-    if begin not in text or end not in text:
-        return ""
-    return begin + text.split(begin, 1)[1].split(end, 1)[0] + end
+    old = path.read_text() if path.exists() else ""
+    kept = COMMANDS_TAIL + old.split(COMMANDS_TAIL, 1)[1] if COMMANDS_TAIL in old else f"{COMMANDS_TAIL}\n"
+    path.write_text("\n".join(lines) + "\n\n" + kept)
 
 
 def main() -> None:
