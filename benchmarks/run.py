@@ -224,16 +224,16 @@ def bench_latency(quick: bool) -> dict:
     rng = np.random.default_rng(0)
     it = iter(range(10**9))
 
-    def draw():
+    def draw_one():
         i = next(it) % n
         v = draw.draw_view(healthy, to_mnist(ink_from_sketch(sketches[i])), seed=i)
         return v.seen, v.recon, v.samples, v.bubble, v.musigma
 
-    def decode():  # a slider move: the decoded digit
+    def decode_one():  # a slider move: the decoded digit
         a, b = rng.uniform(-3, 3, 2)
         return (walk.decode_point(h2d, (0, 1), a, b),)
 
-    def ring():  # a slider release: the cached grid with the new point ringed
+    def ring_one():  # a slider release: the cached grid with the new point ringed
         a, b = rng.uniform(-3, 3, 2)
         return (walk.grid_image(h2d, (0, 1), (a, b)),)
 
@@ -250,12 +250,12 @@ def bench_latency(quick: bool) -> dict:
     compare.compare_view(readies, test, labels)
     compare_first = time.perf_counter() - t0
 
-    def compare():
+    def compare_one():
         v = hub.memo("compare", lambda: compare.compare_view(readies, test, labels))
         return v.pca, v.tsne, v.recons, v.samples
 
     out = {}
-    for name, fn in (("draw", draw), ("decode", decode), ("ring", ring), ("grid", grid_uncached), ("compare", compare)):
+    for name, fn in (("draw", draw_one), ("decode", decode_one), ("ring", ring_one), ("grid", grid_uncached), ("compare", compare_one)):
         ts = timed(fn, n)
         out[f"{name}_p50_ms"], out[f"{name}_p95_ms"] = pct(ts, 50), pct(ts, 95)
         # the same work plus what Gradio does with the result on the server: PNG-encode and cache each image
