@@ -82,16 +82,8 @@ class InterpolateHandlers:
 
     def _digit(self, index, which: str) -> tuple[np.ndarray, str]:
         """Test digit number `index` (28, 28) and its name, or InputError."""
-        test = self._test()
-        n = len(test)
-        try:
-            i = float(index)
-        except (TypeError, ValueError):
-            raise InputError(f"Choose test digit {which} by its number, 0 to {n - 1}.") from None
-        if not (i.is_integer() and 0 <= i < n):
-            raise InputError(f"There are {n:,} test digits: choose {which} between 0 and {n - 1}.")
-        i = int(i)
-        return test.images[i, 0].numpy(), f"test digit {i} (a {int(test.labels[i])})"
+        x, i, label = self.hub.test_digit(index, which)
+        return x, f"test digit {i} (a {label})"
 
     def _sides(self) -> dict[str, Side]:
         sides = {}

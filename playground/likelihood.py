@@ -92,16 +92,8 @@ class LikelihoodHandlers:
 
     def _digit(self, index) -> tuple[np.ndarray, str]:
         """Test digit number `index` (28, 28) and its name, or InputError."""
-        test = self._test()
-        n = len(test)
-        try:
-            i = float(index)
-        except (TypeError, ValueError):
-            raise InputError(f"Choose a test digit by its number, 0 to {n - 1}.") from None
-        if not (i.is_integer() and 0 <= i < n):
-            raise InputError(f"There are {n:,} test digits: choose one between 0 and {n - 1}.")
-        i = int(i)
-        return test.images[i, 0].numpy(), f"Test digit {i} (a {int(test.labels[i])})"
+        x, i, label = self.hub.test_digit(index)
+        return x, f"Test digit {i} (a {label})"
 
     def _view(self, x: np.ndarray, name: str) -> LikelihoodView:
         readies = {n: self.hub.get(n, final=True) for n in MODELS}  # NotReady says which one the view waits for

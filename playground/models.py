@@ -336,6 +336,27 @@ class ModelHub:
         """The presets this hub serves, without the view models (the Train tab's plane compares regimes of L2 alone)."""
         return tuple(n for n in self.names if n in PRESETS)
 
+    def test_digit(self, index, which: str | None = None) -> tuple[np.ndarray, int, int]:
+        """Held-out digit number `index`: (its 28x28 image, its number, its label), or InputError saying which numbers
+        there are (`which` names the digit asked for, e.g. "A", in the sentence)."""
+        if self.data is None:
+            raise NotReady("The digits are still loading; try again in a moment.")
+        test = self.data.test
+        n = len(test)
+        try:
+            i = float(index)
+        except (TypeError, ValueError):
+            asked = f"test digit {which}" if which else "a test digit"
+            raise InputError(f"Choose {asked} by its number, 0 to {n - 1}.") from None
+        if not (i.is_integer() and 0 <= i < n):
+            raise InputError(f"There are {n:,} test digits: choose {which or 'one'} between 0 and {n - 1}.")
+        i = int(i)
+        return test.images[i, 0].numpy(), i, int(test.labels[i])
+
+    def busy(self) -> list[str]:
+        """The models still starting, loading, queued or training (neither ready nor failed)."""
+        return [n for n, s in self.status().items() if s not in ("ready", "failed")]
+
     def training_now(self) -> Training | None:
         """The first preset (in ORDER) training at this moment, with its curves so far; None when none trains."""
         with self._lock:

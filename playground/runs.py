@@ -243,8 +243,7 @@ class RunManager:
 
     # -- the one training run at a time -----------------------------------------------------------------
     def _presets_training(self) -> str:
-        busy = [n for n, s in self.hub.status().items() if s not in ("ready", "failed")]
-        return ", ".join(busy)
+        return ", ".join(self.hub.busy())
 
     def _schedule(self) -> None:
         while True:

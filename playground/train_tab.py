@@ -188,7 +188,7 @@ def presets_live(hub: ModelHub, seen: int):
     (group visibility, sentence, losses, cloud, version seen); the timer stops once no preset trains."""
     t = hub.training_now()
     if t is None:
-        return gr.update(visible=False), "", gr.skip(), gr.skip(), seen, gr.Timer(active=hub_busy(hub))
+        return gr.update(visible=False), "", gr.skip(), gr.skip(), seen, gr.Timer(active=bool(hub.busy()))
     if t.version == seen:
         return (gr.skip(),) * 5 + (gr.Timer(active=True),)
     p = t.progress or {}
@@ -217,11 +217,6 @@ def _live_losses(t) -> np.ndarray:
         image = loss_view(t.config, t.name, t.curve, t.history)
         _live.update(name=t.name, at=time.monotonic(), image=image)
         return image
-
-
-def hub_busy(hub: ModelHub) -> bool:
-    """Some preset is still starting, queued or training (the live view may yet have something to show)."""
-    return any(state not in ("ready", "failed") for state in hub.status().values())
 
 
 def time_left(run: Run, now: float) -> float | None:
@@ -382,7 +377,7 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
                 live_losses = gr.Image(format="png", interactive=False, show_label=False, elem_id="presets-live-losses")
                 live_cloud = gr.Image(format="png", interactive=False, show_label=False, elem_id="presets-live-cloud", visible=False)  # once an epoch is served
         live_seen = gr.State(-1)
-        live_timer = gr.Timer(1.0, active=hub_busy(hub))
+        live_timer = gr.Timer(1.0, active=bool(hub.busy()))
         owner = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=runs.forget)  # the session's key, for its clean-up
         with gr.Row():
             with gr.Column(scale=2, min_width=320):

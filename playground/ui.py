@@ -62,8 +62,7 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
             train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (walk_model, walk.MODELS)), tabs=tabs)
 
         def tick():
-            done = all(s in ("ready", "failed") for s in hub.status().values())
-            return hub.status_markdown(), gr.Timer(active=not done)
+            return hub.status_markdown(), gr.Timer(active=bool(hub.busy()))
 
         # at load too: the page was built before training started, and its first words must be today's status
         demo.load(tick, None, [status, timer], api_visibility="private", show_progress="hidden")
