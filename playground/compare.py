@@ -1,4 +1,5 @@
-"""The Compare tab: the autoencoder (beta = 0), the healthy VAE and the collapsed one side by side.
+"""The Compare tab: the autoencoder (beta = 0), the healthy VAE and the collapsed one side by side, and beside them,
+when a visitor picks one, a model the visitor trained in the Train tab.
 
 Builder (`build_tab`), thin handlers (`CompareHandlers`) and the pure view (`compare_view`) in one place.
 """
@@ -15,12 +16,14 @@ from . import explain, plots
 from .handling import QUIET, guard
 from .widgets import picture
 from .models import ModelHub, Ready, first_of_each_digit
+from .runs import VisitorModels, visitor
 
 REGIMES = ("autoencoder", "healthy", "collapsed")
 REGIME_TITLES = {"autoencoder": "beta = 0 (plain autoencoder)", "healthy": "healthy VAE", "collapsed": "collapsed VAE"}
 TABLE_HEADERS = ["model", "beta", "sigma", "recon NLL (nats)", "KL (nats)", "active units", "5-NN acc", "mean |mu|",
                  "prior samples that are digits", "digit classes covered (1 = all ten evenly)", "reconstructions keep the digit"]
 N_PRIOR = (4, 8)  # prior samples shown per model: enough to judge by eye
+ALONE = "the three regimes only"  # the run picker's first choice (the Train tab adds the visitor's finished runs)
 
 
 def samples_phrase(m: dict) -> str:
@@ -61,13 +64,15 @@ class CompareView:
 
 
 def compare_view(readies: dict[str, Ready], test_images: np.ndarray, test_labels: np.ndarray, n: int = 8) -> CompareView:
-    """The three regimes side by side. Slow-ish (figures): the UI computes it once and caches it."""
-    names = [r for r in REGIMES if r in readies]
-    pca_fig = plots.regime_scatter({REGIME_TITLES[k]: (readies[k].latents.pca_xy, readies[k].latents.labels) for k in names},
+    """The models of `readies` side by side, in its order: the three regimes by their preset names, and any other model
+    (a visitor's run) by the name it is given. Slow-ish (figures): the UI computes it once per set of models and caches it."""
+    names = list(readies)
+    title = {k: REGIME_TITLES.get(k, k) for k in names}
+    pca_fig = plots.regime_scatter({title[k]: (readies[k].latents.pca_xy, readies[k].latents.labels) for k in names},
                                    "PCA of mu on one shared scale: how far the codes spread", shared_scale=True)
     # t-SNE of codes that are all ~0 can only arrange numerical noise: say so on the panel
-    notes = {REGIME_TITLES[k]: "every code is ~0:\nthis layout is noise" for k in names if readies[k].metrics.get("active_units", 1) == 0}
-    tsne_fig = plots.regime_scatter({REGIME_TITLES[k]: (readies[k].latents.tsne_xy, readies[k].latents.labels) for k in names},
+    notes = {title[k]: "every code is ~0:\nthis layout is noise" for k in names if readies[k].metrics.get("active_units", 1) == 0}
+    tsne_fig = plots.regime_scatter({title[k]: (readies[k].latents.tsne_xy, readies[k].latents.labels) for k in names},
                                     "t-SNE of mu: which digits the codes keep apart", shared_scale=False, notes=notes)
     idx = first_of_each_digit(test_labels, n)
     originals = test_images[idx]
@@ -92,26 +97,36 @@ def compare_view(readies: dict[str, Ready], test_images: np.ndarray, test_labels
 # --- the handlers ------------------------------------------------------------------------------
 
 class CompareHandlers:
-    """Bound to the app's ModelHub; the comparison is the same for every visitor, so it is computed once."""
+    """Bound to the app's ModelHub and the visitors' own models. The three regimes are the same for every visitor, so
+    their comparison is computed once; with a visitor's run beside them, once per run (kept with the run's model)."""
 
-    def __init__(self, hub: ModelHub):
+    def __init__(self, hub: ModelHub, models: VisitorModels | None = None):
         self.hub = hub
+        self.models = models or VisitorModels(hub)
 
     @guard(outputs=6, message=0)
-    def compare(self):
-        """(sentences, table, PCA, t-SNE, reconstructions, prior samples), computed once and cached."""
+    def compare(self, beside: str | None = ALONE, request: gr.Request = None):
+        """(sentences, table, PCA, t-SNE, reconstructions, prior samples); `beside`: one of this visitor's finished runs
+        to put next to the three regimes, or ALONE."""
         readies = {name: self.hub.get(name, final=True) for name in REGIMES}  # their measured metrics, side by side
         test = self.hub.data.test
-        v = self.hub.memo("compare", lambda: compare_view(readies, test.images[:, 0].numpy(), test.labels.numpy()))
+        view = lambda models: compare_view(models, test.images[:, 0].numpy(), test.labels.numpy())  # noqa: E731
+        if beside in (None, "", ALONE):
+            v = self.hub.memo("compare", lambda: view(readies))
+        else:
+            run = self.models.get(beside, visitor(request))
+            v = run.memo("compare", lambda: view({**readies, run.name: run}))  # named as the other tabs list it
         return v.sentences, v.table, v.pca, v.tsne, v.recons, v.samples
 
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub) -> None:
-    h = CompareHandlers(hub)
+def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
+    """The tab; returns its run picker (hidden until the Train tab gives the visitor a finished run to put beside)."""
+    h = CompareHandlers(hub, models)
     with gr.Tab("Compare") as tab:
         gr.Markdown(explain.COMPARE_INTRO)
+        beside = gr.Radio([ALONE], value=ALONE, label="Beside them, one of your runs from the Train tab", visible=False, elem_id="compare-beside")
         sentences = gr.Markdown(explain.COMPARE_WAITING, elem_id="compare-sentences")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="Measured on the 1,000 held-out digits", interactive=False, wrap=True)
         pca = picture("PCA of the codes, one shared scale", elem_id="compare-pca")
@@ -125,5 +140,7 @@ def build_tab(hub: ModelHub) -> None:
         api_button = gr.Button("Show the comparison", visible=False)  # the comparison as an API endpoint of its own
 
     outputs = [sentences, table, pca, tsne, recons, samples]
-    api_button.click(h.compare, None, outputs, api_name="compare")
-    tab.select(h.compare, None, outputs, api_visibility="private", **QUIET)  # the tab fills itself when opened
+    api_button.click(h.compare, beside, outputs, api_name="compare")
+    tab.select(h.compare, beside, outputs, api_visibility="private", **QUIET)  # the tab fills itself when opened
+    beside.change(h.compare, beside, outputs, api_visibility="private", **QUIET)
+    return beside

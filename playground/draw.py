@@ -14,7 +14,7 @@ import torch
 from vae.analysis import ellipse_points, kl_per_dimension, nearest, project_gaussian
 from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, open_picture, to_mnist
 
-from . import explain, plots
+from . import explain, links, plots
 from .widgets import picture
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, NotReady, Ready, bubble_title, first_of_each_digit, plane_axes
@@ -168,6 +168,17 @@ class DrawHandlers:
             raise InputError(f"There are {len(digits)} example digits; pick one by its number, 0 to {len(digits) - 1}.")
         return self._show(digits[index], name, seed, request)
 
+    @staticmethod
+    def restore(request: gr.Request = None):
+        """Page load, for a link to this tab: (model, message) as the link set it; nothing changes otherwise."""
+        query = links.asked(request, "draw")
+        if query is None:
+            return gr.skip(), gr.skip()
+        name = query.get("model", MODELS[0])
+        if name not in MODELS:  # a visitor's own run lives only in their session: a link can name a preset
+            return gr.skip(), f"**The link's model {name!r} is not one of {', '.join(MODELS)}.** {explain.DRAW_WAITING}"
+        return name, f"The {name} model, restored from the link. {explain.DRAW_WAITING}"
+
     def example_digits(self) -> np.ndarray:
         """The first test digit of each class: (10, 28, 28)."""
         if self.hub.data is None:
@@ -188,7 +199,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
     """The Draw tab; returns its model list (the Train tab extends it with the visitor's own runs) and this visitor's
     last 28x28 input (other tabs can start from the drawing)."""
     h = DrawHandlers(hub, models)
-    with gr.Tab("Draw"):
+    with gr.Tab("Draw", id="draw"):
         gr.Markdown(explain.DRAW_INTRO)
         last = gr.State(None)  # this visitor's last 28x28 input, redrawn on a model change or a resample
         seed = gr.State(0)
@@ -201,6 +212,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
                 )
                 model = gr.Radio(MODELS, value="healthy", label="Model", elem_id="draw-model",
                                  info="healthy VAE, beta = 0 autoencoder, collapsed VAE, or the healthy VAE with a 2-D latent space (its bubble on the real plane, no PCA)")
+                links.link_row("draw", [model], ("model",), "this tab with this model")
                 examples = gr.Gallery(label="Or click a test digit", columns=5, rows=2, height="auto", allow_preview=False, format="png",
                                       object_fit="contain", elem_id="examples")
                 with gr.Accordion("…or upload a picture of a digit", open=False):
@@ -236,4 +248,5 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
     resample.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
     examples.select(pick_example, [model, seed], outputs + [sketch], api_visibility="private", **QUIET)
     demo.load(h.example_gallery, None, examples, api_visibility="private")
+    demo.load(h.restore, None, [model, message], api_visibility="private", **QUIET)
     return model, last

@@ -170,10 +170,11 @@ class ModelHub:
                  jobs: int | None = None):
         self.root = Path(root)
         self.jobs = jobs
-        self.worker_data = data  # handed to training workers (tests' small data set); None: each loads `dataset` itself
         self.names = tuple(names)
         self.dataset = dataset
-        self.data: DataBundle | None = data  # the held-out digits the views show; loaded at start when not given
+        # the digits the views show and the training workers get (each would take ~6 s to load mnist-5k itself);
+        # loaded at start when not given
+        self.data: DataBundle | None = data
         self._ready: dict[str, Ready] = {}
         self._state: dict[str, str] = {n: "starting" for n in self.names}
         self._errors: dict[str, str] = {}
@@ -222,7 +223,7 @@ class ModelHub:
                     state, reason = "train", f"{name}'s checkpoint cannot be loaded: {err}"
             self._set(name, "queued to train")
             tasks.append(Task(name, preset_config(name), directory, state, reason))
-        run_tasks(tasks, self._on_event, jobs=self.jobs, data=self.worker_data, device="cpu")
+        run_tasks(tasks, self._on_event, jobs=self.jobs, data=self.data, device="cpu")
         self.warm()
 
     def _on_event(self, e: Event) -> None:

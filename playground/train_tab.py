@@ -16,11 +16,11 @@ import numpy as np
 
 from vae.analysis import active_mask, decode_latents, prior_samples
 from vae.train import beta_at
-from vae.config import FAST, VAEConfig
+from vae.config import VAEConfig
 from vae.data import Split
 from vae.digits import InputError
 
-from . import explain, plots
+from . import explain, links, plots
 from .handling import guard, guard_stream
 from .widgets import picture
 from .models import ModelHub, Ready, first_of_each_digit, plane_axes
@@ -42,10 +42,17 @@ RUN_HEADERS = ["run", "state", "beta", "likelihood", "sigma", "beta_eff", "laten
                "held-out KL", "active units", "note"]
 
 
+# A visitor's run: batch 32 as the presets, but Adam at a constant 1e-3 rather than their one-cycle 2e-3, whose warm-up
+# takes 30% of a two-epoch run. Measured on the defaults (benchmarks/tune.py --preset healthy-2d, 2 epochs of 2,000
+# digits, 2026-12-01): the latent-grid digit classes 6 against 5, reconstructions that keep their digit 0.35 against
+# 0.25, 5-NN 0.42 against 0.39.
+LIVE_RECIPE = dict(batch_size=32, lr=1e-3, lr_schedule="constant")
+
+
 def live_base(fast_path: str = "auto") -> VAEConfig:
-    """What every visitor's run shares: the presets' fast recipe (vae/config.py FAST), no KL warm-up (the curves show
-    beta x KL as set), TRAIN_DIGITS training digits."""
-    return VAEConfig(**FAST, train_digits=TRAIN_DIGITS, fast_path=fast_path)
+    """What every visitor's run shares: LIVE_RECIPE, no KL warm-up (the curves show beta x KL as set), TRAIN_DIGITS
+    training digits."""
+    return VAEConfig(**LIVE_RECIPE, train_digits=TRAIN_DIGITS, fast_path=fast_path)
 
 
 def measured_fast_path(hub: ModelHub) -> str:
@@ -92,22 +99,12 @@ def beta_eff_text(beta, likelihood, sigma) -> str:
 
 # --- shareable links: the settings in the page's address ------------------------------------------------
 
-LINK_KEYS = ("beta", "likelihood", "sigma", "latent_dim", "epochs", "seed")
-# Runs in the browser: the page's own address with the settings as its query (no server round trip, and right
-# behind any proxy, where the server cannot know the address people see).
-LINK_JS = """(beta, likelihood, sigma, latent_dim, epochs, seed) => {
-  const url = new URL(window.location.href);
-  url.search = new URLSearchParams({tab: "train", beta, likelihood, sigma, latent_dim, epochs, seed}).toString();
-  url.hash = "";
-  return url.toString();
-}"""
+LINK_KEYS = ("beta", "likelihood", "sigma", "latent_dim", "epochs", "seed")  # a link's query (playground/links.py)
 
 
 def settings_from_link(query: dict) -> tuple[dict, str]:
     """The Train tab's settings from a shared link's query (missing ones keep their defaults), checked as a run's
     would be; with a sentence when the link's settings could not be used (then the defaults)."""
-    if query.get("tab") != "train" and not any(k in query for k in LINK_KEYS):
-        return dict(DEFAULTS), ""
     asked = {**DEFAULTS, **{k: query[k] for k in LINK_KEYS if k in query}}
     try:
         c = live_config(VAEConfig(), asked["beta"], asked["likelihood"], asked["sigma"], asked["latent_dim"], asked["epochs"], asked["seed"])
@@ -312,7 +309,9 @@ class TrainHandlers:
             if settled:
                 mine = [(r.label, r.id) for r in self.runs.runs(owner) if r.epochs_done]
                 choices = gr.update(choices=mine, value=run.id if run.epochs_done else None)
-                models = tuple(gr.update(choices=self.models.choices(presets, owner)) for presets in self.pickers)
+                # shown too once there is a run in them: the Compare tab's picker is hidden until then
+                listed = {"visible": True} if self.runs.models_of(owner) else {}
+                models = tuple(gr.update(choices=self.models.choices(presets, owner), **listed) for presets in self.pickers)
             plane = plane_view(self.hub, self.runs.models_of(owner)) if settled else gr.skip()
             yield (status, status_record(run, position), losses, *images, runs_table(self.runs.runs(owner)), plane, choices, *models, owner, shown)
             last, seen = time.monotonic(), version
@@ -320,14 +319,13 @@ class TrainHandlers:
                 return
 
     def restore(self, request: gr.Request):
-        """Page load: the settings of a shared link (and the Train tab opened), else nothing changes."""
-        query = dict(request.query_params) if request is not None and getattr(request, "query_params", None) is not None else {}
-        if not query:
-            return (gr.skip(),) * 8
+        """Page load: the settings of a link to this tab, else nothing changes."""
+        query = links.asked(request, "train")
+        if query is None:
+            return (gr.skip(),) * 7
         settings, said = settings_from_link(query)
         beta = int(settings["beta"]) if float(settings["beta"]).is_integer() else settings["beta"]  # as the dropdown lists it
-        return (beta, settings["likelihood"], settings["sigma"], settings["latent_dim"], settings["epochs"], settings["seed"],
-                gr.Tabs(selected="train") if query.get("tab") == "train" else gr.skip(), said or gr.skip())
+        return (beta, settings["likelihood"], settings["sigma"], settings["latent_dim"], settings["epochs"], settings["seed"], said)
 
     @guard
     def stop(self, request: gr.Request) -> str:
@@ -364,10 +362,8 @@ def forget_visitor(runs: RunManager):
 
 # --- the builder ------------------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = (),
-              tabs: gr.Tabs | None = None) -> None:
-    """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them; `tabs` (the
-    app's) opens on this tab for a shared link to it."""
+def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = ()) -> None:
+    """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them."""
     h = TrainHandlers(hub, runs, tuple(presets for _, presets in pickers))
     with gr.Tab("Train", id="train"):
         gr.Markdown(explain.TRAIN_INTRO)
@@ -392,10 +388,7 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
                     train = gr.Button("Train", variant="primary", elem_id="train-button")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-button")
                 status = gr.Markdown(explain.TRAIN_WAITING, elem_id="train-status")
-                with gr.Row():
-                    share = gr.Button("Link to these settings", size="sm", elem_id="train-share")
-                    link = gr.Textbox(show_label=False, placeholder="a link that opens this tab with these settings", buttons=["copy"],
-                                      interactive=False, elem_id="train-link", scale=3)
+                links.link_row("train", [beta, likelihood, sigma, latent_dim, epochs, seed], LINK_KEYS, "this tab with these settings")
             with gr.Column(scale=3):
                 losses = gr.Image(label="Reconstruction against beta x KL, per batch (lines) and per epoch on held-out digits (dots)", format="png",
                                   interactive=False, show_label=False, elem_id="train-losses", visible=False)  # each panel shows once a run draws it  # the figures carry their titles
@@ -432,9 +425,7 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
     demo.load(h.plane, None, plane, api_visibility="private")
     export.click(h.export, pick, [archive, codes], api_name="export")
     demo.unload(forget_visitor(runs))
-    controls = [beta, likelihood, sigma, latent_dim, epochs, seed]
-    share.click(None, controls, link, js=LINK_JS)
-    demo.load(h.restore, None, [*controls, tabs if tabs is not None else gr.State(), status], api_visibility="private", show_progress="hidden")
+    demo.load(h.restore, None, [beta, likelihood, sigma, latent_dim, epochs, seed, status], api_visibility="private", show_progress="hidden")
     live_outputs = [live, live_text, live_losses, live_cloud, live_seen, live_timer]
     live_timer.tick(lambda seen: presets_live(hub, seen), live_seen, live_outputs, api_visibility="private", show_progress="hidden")
     demo.load(lambda seen: presets_live(hub, seen), live_seen, live_outputs, api_visibility="private", show_progress="hidden")

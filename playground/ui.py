@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import compare, draw, explain, gradio_fixes, interpolate, likelihood, prior, train_tab, walk, widgets
+from . import compare, draw, explain, gradio_fixes, interpolate, likelihood, links, prior, train_tab, walk, widgets
 from .models import ModelHub
 from .runs import RunManager, VisitorModels
 
@@ -54,17 +54,19 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
         models = VisitorModels(hub, runs)  # presets and each visitor's own finished runs, by name
         with gr.Tabs() as tabs:
             draw_model, drawing = draw.build_tab(hub, demo, models)
-            walk_model = walk.build_tab(hub, models)
+            walk_model, walk_restored = walk.build_tab(hub, demo, models)
             interpolate.build_tab(hub, drawing)
-            compare.build_tab(hub)
+            compare_beside = compare.build_tab(hub, models)
             prior.build_tab(hub)
             likelihood.build_tab(hub, drawing)
-            train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (walk_model, walk.MODELS)), tabs=tabs)
+            train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (walk_model, walk.MODELS), (compare_beside, (compare.ALONE,))))
 
         def tick():
             return hub.status_markdown(), gr.Timer(active=bool(hub.busy()))
 
         # at load too: the page was built before training started, and its first words must be today's status
         demo.load(tick, None, [status, timer], api_visibility="private", show_progress="hidden")
+        # a shared link's tab, opened once the walk tab has its settings (opening it draws them)
+        walk_restored.then(links.select_tab, None, tabs, api_visibility="private", show_progress="hidden")
         timer.tick(tick, None, [status, timer], api_visibility="private", show_progress="hidden")
     return demo

@@ -11,8 +11,8 @@ import torch
 from vae.analysis import decode_latents
 from vae.digits import InputError
 
-from . import explain, plots
-from .handling import CLOSE_TOASTS_JS, QUIET, guard
+from . import explain, links, plots
+from .handling import CLOSE_TOASTS_JS, ERROR_TOAST_S, QUIET, guard
 from .widgets import picture
 from .models import GRID_SCALE, ModelHub, Ready
 from .runs import VisitorModels, visitor
@@ -22,6 +22,7 @@ GRID_N = 15
 SPAN = 3.0
 TRAVERSAL_LABEL = 150  # px of row labels on the left of the one-dimension strip
 Z_LIMIT = 10.0  # API callers may pass any number; beyond this the decoder only extrapolates
+LINK_KEYS = ("model", "dim_x", "dim_y", "z1", "z2")  # a link's query (playground/links.py)
 
 
 # --- the views ---------------------------------------------------------------------------------
@@ -86,6 +87,25 @@ def traversals(ready: Ready, n_dims: int = 8, steps: int = 11) -> tuple[np.ndarr
     return plots.with_column_values(strip, values, TRAVERSAL_LABEL, scale=2, caption="value of the dimension:"), dims
 
 
+def settings_from_link(query: dict) -> tuple[dict | None, str]:
+    """The tab's model, dimensions and slider values from a link's query (missing ones: the tab's defaults), or None
+    with the sentence saying why the link could not be used. The dimensions are checked against the model later."""
+    model = query.get("model", MODELS[0])
+    if model not in MODELS:  # a visitor's own run lives only in their session: a link can name a preset
+        return None, f"The link's model {model!r} is not one of {', '.join(MODELS)}; this is the tab as it opens."
+    try:
+        z1, z2 = check_point(query.get("z1", 0), query.get("z2", 0))
+    except InputError as err:
+        return None, f"The link's point could not be used ({err}); this is the tab as it opens."
+    try:
+        dims = (int(query.get("dim_x", 0)), int(query.get("dim_y", 1)))
+    except ValueError:
+        return None, "The link's dimensions must be whole numbers; this is the tab as it opens."
+    if not (abs(z1) <= SPAN and abs(z2) <= SPAN):
+        return None, f"The link's z1 and z2 must lie within the sliders' -{SPAN:g} to {SPAN:g}; this is the tab as it opens."
+    return dict(model=model, dims=dims, z1=z1, z2=z2), ""
+
+
 def dims_note(ready: Ready, dims: tuple[int, int]) -> str:
     d = ready.model.config.latent_dim
     top = "the two with the most KL" if tuple(dims) == default_dims(ready) else "your choice"
@@ -127,6 +147,35 @@ class WalkHandlers:
             return None, None, f"**{err}** The grid comes back once both dimensions are valid."
         return decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), dims_note(ready, dims)
 
+    @staticmethod
+    def restore(request: gr.Request = None):
+        """Page load, for a link to this tab: (model, dim x, dim y, z1, z2) as the link set them (drawn when the tab
+        opens, `show`); nothing changes for any other page address, and a link that cannot be used says why."""
+        query = links.asked(request, "walk")
+        if query is None:
+            return (gr.skip(),) * 5
+        settings, said = settings_from_link(query)
+        if settings is None:
+            gr.Warning(said, duration=ERROR_TOAST_S)
+            return (gr.skip(),) * 5
+        return settings["model"], *settings["dims"], settings["z1"], settings["z2"]
+
+    @guard(outputs=6, message=5)
+    def show(self, name, dim_x, dim_y, z1, z2, request: gr.Request = None):
+        """The tab opened: (dim x, dim y, decoded point, grid, one-dimension strip, note) for the model, point and
+        dimensions as set (a link's, or the visitor's from before), the two highest-KL dimensions when those do not fit
+        the model."""
+        ready = self.models.get(name, visitor(request))
+        said = ""
+        try:
+            dims = check_dims(ready, (dim_x, dim_y))
+        except InputError as err:
+            dims = default_dims(ready)
+            if links.asked(request, "walk") is not None:  # the link's own dimensions were refused: say so
+                said = f"**The link's dimensions could not be used: {err}** "
+        strip = ready.memo("traversal", lambda: traversals(ready)[0])
+        return (*dims, decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), strip, said + dims_note(ready, dims))
+
     @guard(outputs=6, message=5)
     def choose_model(self, name, z1, z2, request: gr.Request = None):
         """(dim x, dim y, decoded point, grid, one-dimension strip, note) with the two highest-KL dimensions."""
@@ -138,10 +187,11 @@ class WalkHandlers:
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
-    """The tab; returns its model list, which the Train tab extends with the visitor's own runs."""
+def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = None) -> tuple[gr.Radio, object]:
+    """The tab; returns its model list, which the Train tab extends with the visitor's own runs, and the page-load
+    event that restores a link's settings (the app opens the link's tab after it, which draws them: `show`)."""
     h = WalkHandlers(hub, models)
-    with gr.Tab("Latent walk") as tab:
+    with gr.Tab("Latent walk", id="walk") as tab:
         gr.Markdown(explain.WALK_INTRO)
         with gr.Row():
             with gr.Column(scale=2):
@@ -153,6 +203,7 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
                 z2 = gr.Slider(-3, 3, value=0, step=0.05, label="z2", elem_id="z2", elem_classes=["walk-slider"])
                 point = picture("decode(z)", height=240, elem_id="point")
                 message = gr.Markdown("", elem_id="walk-message")
+                links.link_row("walk", [model, dim_x, dim_y, z1, z2], LINK_KEYS, "this tab with this model, these dimensions and this point")
             with gr.Column(scale=3):
                 grid = picture("15 x 15 grid from -3 to 3 on both axes, other dimensions at 0 (red ring: the sliders)", elem_id="grid")
         traversal = picture("One dimension at a time: each row varies one dimension from -3 to 3, the rest at 0", elem_id="traversal")
@@ -162,7 +213,8 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
     outputs = [dim_x, dim_y, point, grid, traversal, message]
     walk = [model, dim_x, dim_y, z1, z2]
     grid_button.click(h.grid, walk, grid, api_name="grid")  # first: a later event of the same function gets grid_1
-    model.change(h.choose_model, [model, z1, z2], outputs, api_visibility="private", **QUIET)
+    # input, not change: a link sets the model with its own dimensions (restore), which a change would reset
+    model.input(h.choose_model, [model, z1, z2], outputs, api_visibility="private", **QUIET)
     model.change(None, None, None, js=CLOSE_TOASTS_JS)  # the last model's error toasts no longer apply
     # while a slider moves only the small decoded digit is redrawn; the big grid moves its ring on release (the page's
     # script turns a key press on a slider into a release too, ui.PAGE_JS)
@@ -172,6 +224,7 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
         slider.release(h.grid, walk, grid, api_visibility="private", trigger_mode="always_last", **QUIET)
     for number in (dim_x, dim_y):
         number.submit(h.change_dims, walk, [point, grid, message], api_visibility="private", **QUIET)
-    tab.select(h.choose_model, [model, z1, z2], outputs, api_visibility="private", **QUIET)
-    return model
+    tab.select(h.show, walk, outputs, api_visibility="private", **QUIET)
+    restored = demo.load(h.restore, None, [model, dim_x, dim_y, z1, z2], api_visibility="private", **QUIET)
+    return model, restored
 

@@ -248,3 +248,27 @@ def test_a_link_restores_the_train_tabs_settings_and_a_button_makes_one(page, ap
     assert page.locator("#train-beta input").input_value() == "10"
     page.goto(app_url, wait_until="load")
     page.wait_for_selector("#sketch canvas", timeout=30_000)  # the other tests' page again
+
+
+def test_a_link_restores_the_walk_and_draw_tabs(page, app_url):
+    """The other tabs' model and sliders travel in a link too: the walk tab opens drawn at the link's point and
+    dimensions (not reset by opening the tab), its button makes the same link, a link that cannot be used says why."""
+    from urllib.parse import parse_qs, urlparse
+
+    page.goto(app_url + "?tab=walk&model=healthy&dim_x=3&dim_y=1&z1=1.5&z2=-0.5", wait_until="load")  # the tests' healthy: D = 4
+    page.wait_for_function("() => document.querySelector('#walk-message')?.innerText.includes('Dimensions 3 (x) and 1 (y)')", timeout=30_000)
+    assert page.locator("#grid img").count() == 1 and page.locator("#z1 input[type=number]").input_value() == "1.5"
+    assert page.locator("#walk-model input:checked").get_attribute("value") == "healthy"
+    page.locator("#walk-share").click()
+    page.wait_for_function("() => document.querySelector('#walk-link textarea, #walk-link input')?.value.startsWith('http')", timeout=10_000)
+    query = {k: v[0] for k, v in parse_qs(urlparse(page.locator("#walk-link textarea, #walk-link input").first.input_value()).query).items()}
+    assert query == {"tab": "walk", "model": "healthy", "dim_x": "3", "dim_y": "1", "z1": "1.5", "z2": "-0.5"}
+    page.goto(app_url + "?tab=walk&model=healthy&dim_x=3&dim_y=300", wait_until="load")  # dimensions the model lacks
+    page.wait_for_function("() => document.querySelector('#walk-message')?.innerText.includes(\"link's dimensions could not be used\")", timeout=30_000)
+    page.goto(app_url + "?tab=walk&model=not-a-model", wait_until="load")
+    page.wait_for_selector(".toast-body:has-text('is not one of')", timeout=30_000)
+    page.goto(app_url + "?tab=draw&model=collapsed", wait_until="load")
+    page.wait_for_function("() => document.querySelector('#draw-message')?.innerText.includes('restored from the link')", timeout=30_000)
+    assert page.locator("#draw-model input:checked").get_attribute("value") == "collapsed"
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#sketch canvas", timeout=30_000)  # the other tests' page again

@@ -11,7 +11,7 @@ from vae.model import VAE
 
 gradio_client = pytest.importorskip("gradio_client")
 
-RECORD = 1  # the /train stream's outputs: status, record, losses, cloud, kl, digits, runs table, rate-distortion plane, run to download, Draw's and Latent walk's models
+RECORD = 1  # the /train stream's outputs: status, record, losses, cloud, kl, digits, runs table, rate-distortion plane, run to download, the Draw, Latent walk and Compare tabs' model lists
 
 
 def args(beta=10, likelihood="gaussian", sigma=0.1, latent_dim=2, epochs=2, seed=0):
@@ -46,7 +46,7 @@ def test_streamed_updates_arrive_in_order_and_end_in_a_model(app_url, tmp_path, 
     progress = [(r["epochs_done"], r["epoch"] or 0, r["batch"] or 0) for r in seen]
     assert progress == sorted(progress)  # never backwards
     assert seen[-1]["state"] == "done" and seen[-1]["epochs_done"] == 2 and seen[-1]["model"]
-    status, record, losses, cloud, kl, digits, table, plane, pick, draw_model, walk_model = final
+    status, record, losses, cloud, kl, digits, table, plane, pick, draw_model, walk_model, compare_beside = final
     assert "Done" in status and all(path for path in (losses, cloud, kl, digits, plane))
     assert [row[1] for row in table["data"]] == ["done"]
 
@@ -132,10 +132,17 @@ def test_a_finished_run_is_one_of_its_visitors_models_and_no_one_elses(app_url, 
     assert "your run 1 (beta 3, D 2)" in summary and "KL of this digit" in summary
     assert alice.predict(run_id, 0, 1, 0.5, -0.5, api_name="/decode")  # the Latent walk decodes with it too
     assert "nats" in alice.predict(gradio_client.handle_file(str(digit)), "healthy", api_name="/reconstruct")[5]  # presets stay
+    sentences, table, *_ = alice.predict(run_id, api_name="/compare")  # Compare puts it beside the three regimes
+    rows = [row[0] for row in table["data"]]
+    assert rows[:3] == ["autoencoder", "healthy", "collapsed"] and rows[3].startswith("your run 1 (beta 3, D 2)")
+    assert "**your run 1 (beta 3, D 2)" in sentences
+    assert len(alice.predict(api_name="/compare")[1]["data"]) == 3  # and leaves it out by default
 
     with pytest.raises(Exception, match="not in the list of choices") as err:  # bob's model lists never had it
         bob.predict(gradio_client.handle_file(str(digit)), run_id, api_name="/reconstruct")
     assert "Traceback" not in str(err.value)
+    with pytest.raises(Exception, match="not in the list of choices"):
+        bob.predict(run_id, api_name="/compare")
     models = VisitorModels(tiny_hub, train_runs)  # nor does naming it reach it: the lookup checks whose run it is
     assert models.get(run_id, alice.session_hash).model.config.beta == 3
     with pytest.raises(RunRefused, match="no model called"):

@@ -94,7 +94,6 @@ def saved_sentence(out: Path, torchrun: bool = False) -> str:
 def refuse_to_overwrite(out: Path) -> None:
     """A folder that already holds a trained model is never trained over without --resume (no data loss)."""
     from .model import read_config
-    from .store import CheckpointError
     from .train import saved_epoch
 
     if not (out / "model.safetensors").exists():

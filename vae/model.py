@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torchvision
 from safetensors.torch import load_file, save_file
 from torchvision.models import ResNet18_Weights

@@ -1,7 +1,6 @@
 """Training as a plain function: seeded, resumable, saved atomically after every epoch."""
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -228,6 +227,7 @@ def train(
     log: Callable[[str], None] = print,
     world: World = SINGLE,
     data_dir: str | Path = "data",
+    iw_samples: int = FINAL_IW_SAMPLES,
 ) -> VAE:
     """Train `config` into `out_dir`, saving after every epoch; with resume, continue from the last saved epoch.
 
@@ -236,7 +236,7 @@ def train(
 
     Under torchrun (`world` from vae.distributed.from_env, its process group started) every rank runs this same loop
     on its shard of each global batch through DistributedDataParallel; rank 0 alone logs, shows progress, writes
-    out_dir and computes the final metrics.
+    out_dir and computes the final metrics (with an importance-sampled NLL of `iw_samples` per digit; 0 leaves it out).
     """
     out_dir = Path(out_dir)
     name = name or out_dir.name
@@ -325,7 +325,7 @@ def train(
     model.eval()
     if world.is_main and _read_status(out_dir) != "complete":
         judge = load_or_train_judge(data, out_dir.parent, log=log)
-        final = compute_metrics(model, data, iw_samples=FINAL_IW_SAMPLES, judge=judge)
+        final = compute_metrics(model, data, iw_samples=iw_samples, judge=judge)
         atomic_write_json(out_dir / "metrics.json", {
             "status": "complete", "epochs_done": config.epochs, "train_seconds": round(sum(h["seconds"] for h in history), 1),
             "final": final, "history": history,

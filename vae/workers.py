@@ -34,6 +34,7 @@ class Task:
     directory: Path
     state: str  # "resume" or "train"
     reason: str  # checkpoint_state's sentence, said when the task starts
+    iw_samples: int | None = None  # importance samples for the final NLL; None: train's default, 0: no NLL
 
 
 @dataclass
@@ -87,6 +88,7 @@ def train_task(task: Task, report: Callable[[Event], None], data=None, device: s
     from .cache import train_preset
 
     last = [0.0]
+    extra = {} if task.iw_samples is None else {"iw_samples": task.iw_samples}
 
     def on_progress(p: dict) -> None:
         now = time.monotonic()
@@ -97,7 +99,7 @@ def train_task(task: Task, report: Callable[[Event], None], data=None, device: s
     try:
         train_preset(task.config, task.directory, task.state, task.reason, device=device, progress=False, name=task.name,
                      data=data, on_progress=on_progress, on_epoch=lambda record: report(Event("epoch", task.name, record)),
-                     log=lambda message: report(Event("log", task.name, message)))
+                     log=lambda message: report(Event("log", task.name, message)), **extra)
         report(Event("done", task.name))
     except Exception as err:  # one preset failing must not stop the others
         report(Event("failed", task.name, f"{type(err).__name__}: {err}"))
