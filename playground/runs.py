@@ -10,6 +10,7 @@ as `build_view`), so a visitor sees the cloud move while the worker trains on.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import logging
 import secrets
@@ -24,6 +25,7 @@ from typing import Callable
 from vae.config import VAEConfig
 from vae.digits import InputError
 from vae.judge import judge_dir
+from vae.store import CheckpointError, read_json
 from vae.workers import Event, Task, TaskProcess
 
 from .models import LossCurve, ModelHub, Ready, prepare
@@ -114,6 +116,7 @@ class RunManager:
         self._runs: list[Run] = []
         self._queue: list[Run] = []
         self._active: Run | None = None
+        self._spare: TaskProcess | None = None  # started ahead for the next run (warm_up)
         self._numbers: dict[str, itertools.count] = {}
         self._cond = threading.Condition()
         self._seq = itertools.count(1)
@@ -285,15 +288,21 @@ class RunManager:
         self._share_judge()
         # no importance-sampled NLL at the end (11 of a default run's ~60 s here): no view of a run shows it
         task = Task(run.id, run.config, run.directory, "train", f"{run.label} starts", iw_samples=0)
-        proc = TaskProcess(task, lambda e: self._on_event(run, e), threads=self.threads, data=self.hub.data)
+        proc = self._take_spare() or TaskProcess(None, threads=self.threads, data=self.hub.data).start()
         with self._cond:
-            if run._stop_asked:
+            stopped = run._stop_asked
+            if stopped:  # the process, still without a task, waits for the next run (unless there is a spare already)
                 self._end(run, "stopped", "Stopped before it started; nothing was trained.")
-                return
-            run._proc = proc
-        proc.start()
-        drawn, drew_final = 0, False
-        while True:  # draw each saved epoch (skipping any a faster worker already passed), then the final model
+                kept, self._spare = self._spare is None, self._spare or proc
+            else:
+                proc.give(task, lambda e: self._on_event(run, e))  # its events wait for this lock
+                run._proc = proc
+        if stopped:
+            if not kept:
+                proc.stop()
+            return
+        drawn = 0
+        while True:  # draw each saved epoch (skipping any a faster worker already passed), then take the final metrics
             with self._cond:
                 self._cond.wait_for(lambda: run.epochs_done > drawn or run._end is not None, timeout=1.0)
                 saved, end = run.epochs_done, run._end
@@ -301,9 +310,8 @@ class RunManager:
                 self._draw(run)
                 drawn = saved
             elif end is not None:
-                if end[0] == "done" and not drew_final:  # metrics.json now holds the final metrics
-                    self._draw(run)
-                    drew_final = True
+                if end[0] == "done":  # metrics.json now holds the final metrics
+                    self._take_final_metrics(run)
                 break
         proc.join(timeout=10)
         (run.directory / "train_state.safetensors").unlink(missing_ok=True)  # only a resume needs it; runs never resume
@@ -344,6 +352,42 @@ class RunManager:
         with self._cond:
             run.ready, run.view = ready, view
             self._touch(run)
+
+    def warm_up(self) -> None:
+        """Someone opened the Train tab: start a spare training process now (Python and PyTorch load in ~6 s), so that
+        their run starts at once when they press Train. One spare at most; it waits idle until a run takes it."""
+        with self._cond:
+            if self.hub.data is None or (self._spare is not None and self._spare.process.is_alive()):
+                return
+            try:
+                self._spare = TaskProcess(None, threads=self.threads, data=self.hub.data).start()
+            except OSError as err:  # only a head start is lost: the run starts its own process
+                log.warning("could not start a spare training process: %s", err)
+
+    def _take_spare(self) -> TaskProcess | None:
+        """The spare process when it is alive and has the threads runs now get, else None (and it is ended)."""
+        with self._cond:
+            spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        if spare.process.is_alive() and spare.threads == self.threads:
+            return spare
+        spare.stop()
+        return None
+
+    def _take_final_metrics(self, run: Run) -> None:
+        """The worker is done: its final metrics are of the weights already drawn (the last epoch), so the model served
+        gains them without being loaded and drawn again (~4 s of a default run); drawn anew if that epoch was not."""
+        try:
+            info = read_json(run.directory / "metrics.json")
+        except CheckpointError:
+            info = {}
+        with self._cond:
+            if run.ready is not None and info.get("status") == "complete" and run.ready.epoch == info.get("epochs_done"):
+                run.ready = dataclasses.replace(run.ready, metrics=info.get("final", {}), final=True)
+                self._touch(run)
+                return
+        self._draw(run)
 
     def _finish(self, run: Run) -> None:
         kind, detail = run._end or ("failed", "it ended without a word")

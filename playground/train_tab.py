@@ -365,7 +365,7 @@ def forget_visitor(runs: RunManager):
 def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = ()) -> None:
     """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them."""
     h = TrainHandlers(hub, runs, tuple(presets for _, presets in pickers))
-    with gr.Tab("Train", id="train"):
+    with gr.Tab("Train", id="train") as tab:
         gr.Markdown(explain.TRAIN_INTRO)
         with gr.Group(visible=False, elem_id="presets-live") as live:  # a fresh start: the app's own models training
             live_text = gr.Markdown()
@@ -421,6 +421,7 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
     train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], [status, record, losses, cloud, kl, digits, table, plane, pick, *(radio for radio, _ in pickers), owner, digits_box],
                 api_name="train", concurrency_limit=None, show_progress="hidden")
     stop.click(h.stop, None, status, api_name="stop", concurrency_limit=None)
+    tab.select(runs.warm_up, None, None, api_visibility="private", show_progress="hidden")  # a process ready for the Train button
     demo.load(h.list_runs, None, table, api_name="runs")
     demo.load(h.plane, None, plane, api_visibility="private")
     export.click(h.export, pick, [archive, codes], api_name="export")

@@ -208,6 +208,20 @@ def test_the_disk_cap_evicts_the_oldest_finished_run(tiny_hub, tiny, tmp_path):
     assert manager.runs("bob") == [second]
 
 
+def test_opening_the_tab_starts_a_spare_process_that_the_next_run_takes(tiny_hub, tiny, tmp_path):
+    """Python and PyTorch load in ~6 s: a spare process started when someone opens the Train tab spares their run that."""
+    from playground.runs import RunManager
+
+    manager = RunManager(tmp_path, tiny_hub, tiny())
+    manager.warm_up()
+    spare = manager._spare
+    manager.warm_up()  # one spare at most
+    assert manager._spare is spare and spare.process.is_alive()
+    run = settle(manager, manager.submit("alice", tiny(epochs=1)))
+    assert run.state == "done" and run._proc is spare and manager._spare is None
+    assert not spare.process.is_alive()  # its one task done, it ended
+
+
 def test_a_visitors_runs_vanish_when_the_session_ends(tiny_hub, tiny, tmp_path):
     from playground.runs import RunManager, VisitorModels
 
@@ -231,15 +245,21 @@ class InThread:
     """TaskProcess's stand-in: the same task body (vae.workers.train_task) in a thread of this process, where a test
     can break the training step; a spawned worker imports its own copy of vae.train."""
 
-    def __init__(self, task, on_event, data=None, **_):
+    def __init__(self, task=None, on_event=None, data=None, **_):
+        self.data, self.thread = data, None
+        if task is not None:
+            self.give(task, on_event)
+
+    def give(self, task, on_event):
         import threading
 
         from vae.workers import train_task
 
-        self.thread = threading.Thread(target=train_task, args=(task, on_event, data, "cpu"), daemon=True)
+        self.thread = threading.Thread(target=train_task, args=(task, on_event, self.data, "cpu"), daemon=True)
+        self.thread.start()
+        return self
 
     def start(self):
-        self.thread.start()
         return self
 
     def stop(self, timeout=10.0):

@@ -76,6 +76,8 @@ def _worker(tasks, events, threads: int, nice: int, data, device: str, parent: i
         pass
     import torch
 
+    from . import cache  # noqa: F401  loaded before the task comes: a spare process waits with it loaded
+
     torch.set_num_threads(threads)
     while (task := tasks.get()) is not None:
         events.put(Event("start", task.name, os.getpid()))
@@ -160,24 +162,40 @@ class TaskProcess:
 
     Its events reach `on_event` from a relay thread, ending with exactly one of done, failed or stopped. stop() ends
     the process at once (SIGTERM; no clean-up is needed, each finished epoch was saved atomically) and returns once
-    the relay has reported "stopped".
+    the relay has reported "stopped". Made without a task, it is a spare: started ahead, it loads Python and PyTorch
+    (~6 s here) and waits; give() hands it its task later, which then starts at once.
     """
 
-    def __init__(self, task: Task, on_event: Callable[[Event], None], threads: int = 1, nice: int = 10, data=None, device: str = "cpu"):
+    def __init__(self, task: Task | None, on_event: Callable[[Event], None] | None = None, threads: int = 1, nice: int = 10,
+                 data=None, device: str = "cpu"):
         ctx = mp.get_context("spawn")
-        self.task = task
+        self.threads = threads
+        self.task: Task | None = None
         self.on_event = on_event
         self._tasks, self._events = ctx.Queue(), ctx.Queue()
+        self.process = ctx.Process(target=_worker, args=(self._tasks, self._events, threads, nice, data, device, os.getpid()),
+                                   name="vae-run", daemon=True)
+        self._relay_thread: threading.Thread | None = None
+        self._started = False
+        self._stopping = threading.Event()
+        if task is not None:
+            self.give(task, on_event)
+
+    def give(self, task: Task, on_event: Callable[[Event], None]) -> "TaskProcess":
+        """The process's one task (a spare already started begins it at once)."""
+        self.task, self.on_event = task, on_event
         self._tasks.put(task)
         self._tasks.put(None)
-        self.process = ctx.Process(target=_worker, args=(self._tasks, self._events, threads, nice, data, device, os.getpid()),
-                                   name=f"vae-run-{task.name}", daemon=True)
         self._relay_thread = threading.Thread(target=self._relay, name=f"relay-{task.name}", daemon=True)
-        self._stopping = threading.Event()
+        if self._started:
+            self._relay_thread.start()
+        return self
 
     def start(self) -> "TaskProcess":
         self.process.start()
-        self._relay_thread.start()
+        self._started = True
+        if self._relay_thread is not None:
+            self._relay_thread.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -185,11 +203,12 @@ class TaskProcess:
         if self.process.is_alive():
             self.process.terminate()
         self.process.join(timeout)
-        if threading.current_thread() is not self._relay_thread:
+        if self._relay_thread is not None and threading.current_thread() is not self._relay_thread:
             self._relay_thread.join(timeout)
 
     def join(self, timeout: float | None = None) -> None:
-        self._relay_thread.join(timeout)
+        if self._relay_thread is not None:
+            self._relay_thread.join(timeout)
         self.process.join(timeout)
 
     def _relay(self) -> None:
