@@ -313,7 +313,7 @@ class RunManager:
                 if end[0] == "done":  # metrics.json now holds the final metrics
                     self._take_final_metrics(run)
                 break
-        proc.join(timeout=10)
+        # not waiting for the process to exit (~3 s here): it has said its last word, and its relay thread reaps it
         (run.directory / "train_state.safetensors").unlink(missing_ok=True)  # only a resume needs it; runs never resume
         with self._cond:
             self._finish(run)

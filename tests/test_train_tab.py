@@ -219,6 +219,7 @@ def test_opening_the_tab_starts_a_spare_process_that_the_next_run_takes(tiny_hub
     assert manager._spare is spare and spare.process.is_alive()
     run = settle(manager, manager.submit("alice", tiny(epochs=1)))
     assert run.state == "done" and run._proc is spare and manager._spare is None
+    spare.join(timeout=30)
     assert not spare.process.is_alive()  # its one task done, it ended
 
 
