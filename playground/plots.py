@@ -54,6 +54,8 @@ def labelled_rows(rows: dict[str, np.ndarray], scale: int = 2, label_width: int 
     under = under or {}
     strips = [tile(v, scale=scale, pad=pad) for v in rows.values()]
     note_h = 20
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_width = max(label_width, *(int(measure.textlength(k, font=_font(13))) + 12 for k in rows))  # a long label widens it
     width = label_width + max(s.shape[1] for s in strips)
     out = Image.new("RGB", (width, sum(s.shape[0] + (note_h if k in under else 0) for k, s in zip(rows, strips))), (255, 255, 255))
     draw = ImageDraw.Draw(out)
