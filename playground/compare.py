@@ -110,12 +110,15 @@ class CompareHandlers:
         to put next to the three regimes, or ALONE."""
         readies = {name: self.hub.get(name, final=True) for name in REGIMES}  # their measured metrics, side by side
         test = self.hub.data.test
-        view = lambda models: compare_view(models, test.images[:, 0].numpy(), test.labels.numpy())  # noqa: E731
+
+        def view(models: dict[str, Ready]) -> CompareView:
+            return compare_view(models, test.images[:, 0].numpy(), test.labels.numpy())
+
         if beside in (None, "", ALONE):
             v = self.hub.memo("compare", lambda: view(readies))
         else:
-            run = self.models.get(beside, visitor(request))
-            v = run.memo("compare", lambda: view({**readies, run.name: run}))  # named as the other tabs list it
+            mine = self.models.get(beside, visitor(request))
+            v = mine.memo("compare", lambda: view({**readies, mine.name: mine}))  # named as the other tabs list it
         return v.sentences, v.table, v.pca, v.tsne, v.recons, v.samples
 
 
