@@ -119,7 +119,8 @@ prior's circles with distinct digit clusters. From beta_eff about 2 the spring w
 grey (inactive dimensions sit exactly at the prior) and every reconstruction turns into the same average digit.
 
 A run trains on 2,000 of the 4,000 training digits in a process of its own (one core, lower priority, so the other tabs
-stay quick). Stop keeps every finished epoch. Your last 3 runs stay while this page is open and are deleted when you
+stay quick). The defaults take under a minute and make a rough model, enough to watch the two forces; more epochs make
+a better one (the presets trained 10 epochs of all 4,000 digits). Stop keeps every finished epoch. Your last 3 runs stay while this page is open and are deleted when you
 close it; nobody else sees them.
 """
 
