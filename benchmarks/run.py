@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from vae.cli import git_commit  # noqa: E402
 from vae.config import PRESETS, VAEConfig  # noqa: E402
 from vae.data import load_dataset  # noqa: E402
 
@@ -618,11 +619,7 @@ SECTIONS = ("training", "cold_start", "latency", "train_latency", "quality", "ts
 
 
 def commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    head, dirty = git_commit()
     return (head + (" with uncommitted changes" if dirty else "")) or "unknown"
 
 

@@ -288,7 +288,7 @@ class RunManager:
         self._share_judge()
         # no importance-sampled NLL at the end (11 of a default run's ~60 s here): no view of a run shows it
         task = Task(run.id, run.config, run.directory, "train", f"{run.label} starts", iw_samples=0)
-        proc = self._take_spare() or TaskProcess(None, threads=self.threads, data=self.hub.data).start()
+        proc = self._take_spare() or TaskProcess(threads=self.threads, data=self.hub.data).start()
         with self._cond:
             stopped = run._stop_asked
             if stopped:  # the process, still without a task, waits for the next run (unless there is a spare already)
@@ -360,7 +360,7 @@ class RunManager:
             if self.hub.data is None or (self._spare is not None and self._spare.process.is_alive()):
                 return
             try:
-                self._spare = TaskProcess(None, threads=self.threads, data=self.hub.data).start()
+                self._spare = TaskProcess(threads=self.threads, data=self.hub.data).start()
             except OSError as err:  # only a head start is lost: the run starts its own process
                 log.warning("could not start a spare training process: %s", err)
 

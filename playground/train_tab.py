@@ -15,10 +15,10 @@ import gradio as gr
 import numpy as np
 
 from vae.analysis import active_mask, decode_latents, prior_samples
-from vae.train import beta_at
 from vae.config import VAEConfig
 from vae.data import Split
 from vae.digits import InputError
+from vae.train import beta_at
 
 from . import explain, links, plots
 from .handling import guard, guard_stream
@@ -305,14 +305,15 @@ class TrainHandlers:
             drawn = view
             images = tuple(gr.update(value=image, visible=True) for image in (view.cloud, view.kl, view.digits)) if fresh and view is not None else (gr.skip(),) * 3
             shown = gr.update(visible=True) if fresh and view is not None else gr.skip()  # the digits' caption with them
-            choices, models = gr.skip(), (gr.skip(),) * len(self.pickers)
+            choices, models, plane = gr.skip(), (gr.skip(),) * len(self.pickers), gr.skip()
             if settled:
                 mine = [(r.label, r.id) for r in self.runs.runs(owner) if r.epochs_done]
                 choices = gr.update(choices=mine, value=run.id if run.epochs_done else None)
+                servable = self.runs.models_of(owner)
                 # shown too once there is a run in them: the Compare tab's picker is hidden until then
-                listed = {"visible": True} if self.runs.models_of(owner) else {}
+                listed = {"visible": True} if servable else {}
                 models = tuple(gr.update(choices=self.models.choices(presets, owner), **listed) for presets in self.pickers)
-            plane = plane_view(self.hub, self.runs.models_of(owner)) if settled else gr.skip()
+                plane = plane_view(self.hub, servable)
             yield (status, status_record(run, position), losses, *images, runs_table(self.runs.runs(owner)), plane, choices, *models, owner, shown)
             last, seen = time.monotonic(), version
             if settled:
@@ -391,7 +392,7 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
                 links.link_row("train", [beta, likelihood, sigma, latent_dim, epochs, seed], LINK_KEYS, "this tab with these settings")
             with gr.Column(scale=3):
                 losses = gr.Image(label="Reconstruction against beta x KL, per batch (lines) and per epoch on held-out digits (dots)", format="png",
-                                  interactive=False, show_label=False, elem_id="train-losses", visible=False)  # each panel shows once a run draws it  # the figures carry their titles
+                                  interactive=False, show_label=False, elem_id="train-losses", visible=False)  # each panel shows once a run draws it; the figures carry their titles
                 with gr.Row():
                     cloud = gr.Image(label="The latent cloud after each epoch", format="png", interactive=False, show_label=False, elem_id="train-cloud", visible=False)
                     kl = gr.Image(label="KL per dimension after each epoch", format="png", interactive=False, show_label=False, elem_id="train-kl", visible=False)

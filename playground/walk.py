@@ -113,6 +113,13 @@ def dims_note(ready: Ready, dims: tuple[int, int]) -> str:
             f"{ready.active} of them active.")
 
 
+def whole_tab(ready: Ready, dims: tuple[int, int], z1: float, z2: float, said: str = "") -> tuple:
+    """Everything the tab shows for one model, two (checked) dimensions and a point: (dim x, dim y, decoded point,
+    grid, one-dimension strip, note), the note after `said`."""
+    strip = ready.memo("traversal", lambda: traversals(ready)[0])
+    return (*dims, decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), strip, said + dims_note(ready, dims))
+
+
 # --- the handlers ------------------------------------------------------------------------------
 
 class WalkHandlers:
@@ -173,16 +180,13 @@ class WalkHandlers:
             dims = default_dims(ready)
             if links.asked(request, "walk") is not None:  # the link's own dimensions were refused: say so
                 said = f"**The link's dimensions could not be used: {err}** "
-        strip = ready.memo("traversal", lambda: traversals(ready)[0])
-        return (*dims, decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), strip, said + dims_note(ready, dims))
+        return whole_tab(ready, dims, z1, z2, said)
 
     @guard(outputs=6, message=5)
     def choose_model(self, name, z1, z2, request: gr.Request = None):
         """(dim x, dim y, decoded point, grid, one-dimension strip, note) with the two highest-KL dimensions."""
         ready = self.models.get(name, visitor(request))
-        dx, dy = default_dims(ready)
-        strip = ready.memo("traversal", lambda: traversals(ready)[0])
-        return dx, dy, decode_point(ready, (dx, dy), z1, z2), grid_image(ready, (dx, dy), (z1, z2)), strip, dims_note(ready, (dx, dy))
+        return whole_tab(ready, default_dims(ready), z1, z2)
 
 
 # --- the builder -------------------------------------------------------------------------------

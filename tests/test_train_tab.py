@@ -246,10 +246,8 @@ class InThread:
     """TaskProcess's stand-in: the same task body (vae.workers.train_task) in a thread of this process, where a test
     can break the training step; a spawned worker imports its own copy of vae.train."""
 
-    def __init__(self, task=None, on_event=None, data=None, **_):
+    def __init__(self, data=None, **_):
         self.data, self.thread = data, None
-        if task is not None:
-            self.give(task, on_event)
 
     def give(self, task, on_event):
         import threading

@@ -193,22 +193,29 @@ def _cmd_evaluate(args) -> int:
 REPORT_BEGIN, REPORT_END = "<!-- presets-table: python -m vae report -->", "<!-- /presets-table -->"
 
 
-def provenance(command: str) -> str:
-    """'`command` on DATE, commit HASH, CPU': the line every table of measured figures carries."""
-    import datetime
-    import os
+def git_commit() -> tuple[str, bool]:
+    """(short hash of the checked-out commit, whether tracked files differ from it); ("", False) outside git."""
     import subprocess
-
-    import torch
-
-    from .speed import machine_key
 
     try:
         here = Path(__file__).resolve().parent
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", ""
+        return "", False
+    return commit, bool(dirty)
+
+
+def provenance(command: str) -> str:
+    """'`command` on DATE, commit HASH, CPU': the line every table of measured figures carries."""
+    import datetime
+    import os
+
+    import torch
+
+    from .speed import machine_key
+
+    commit, dirty = git_commit()
     cpu = machine_key(PRESETS["healthy"].config, torch.device("cpu")).split("|")[1]
     return (f"`{command}` on {datetime.date.today()}, commit {commit or 'unknown'}{' (with uncommitted changes)' if dirty else ''}, "
             f"{cpu}, {os.cpu_count()} cores")

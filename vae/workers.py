@@ -162,27 +162,24 @@ class TaskProcess:
 
     Its events reach `on_event` from a relay thread, ending with exactly one of done, failed or stopped. stop() ends
     the process at once (SIGTERM; no clean-up is needed, each finished epoch was saved atomically) and returns once
-    the relay has reported "stopped". Made without a task, it is a spare: started ahead, it loads Python and PyTorch
-    (~6 s here) and waits; give() hands it its task later, which then starts at once.
+    the relay has reported "stopped". The process can start before its task is known: it loads Python and PyTorch
+    (~6 s here) and waits; give() hands it its task, which starts at once (the Train tab keeps one such spare).
     """
 
-    def __init__(self, task: Task | None, on_event: Callable[[Event], None] | None = None, threads: int = 1, nice: int = 10,
-                 data=None, device: str = "cpu"):
+    def __init__(self, threads: int = 1, nice: int = 10, data=None, device: str = "cpu"):
         ctx = mp.get_context("spawn")
         self.threads = threads
         self.task: Task | None = None
-        self.on_event = on_event
+        self.on_event: Callable[[Event], None] | None = None
         self._tasks, self._events = ctx.Queue(), ctx.Queue()
         self.process = ctx.Process(target=_worker, args=(self._tasks, self._events, threads, nice, data, device, os.getpid()),
                                    name="vae-run", daemon=True)
         self._relay_thread: threading.Thread | None = None
         self._started = False
         self._stopping = threading.Event()
-        if task is not None:
-            self.give(task, on_event)
 
     def give(self, task: Task, on_event: Callable[[Event], None]) -> "TaskProcess":
-        """The process's one task (a spare already started begins it at once)."""
+        """The process's one task (given before or after start())."""
         self.task, self.on_event = task, on_event
         self._tasks.put(task)
         self._tasks.put(None)
