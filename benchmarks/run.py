@@ -104,9 +104,8 @@ def bench_training(quick: bool) -> dict:
     plain_opt = torch.optim.Adam(plain.parameters(), lr=config.lr)  # PyTorch's defaults: no autocast, foreach Adam
 
     def plain_step():
-        mu, logvar = plain.encode(x)
-        logits = plain.decoder.logits(plain.reparameterize(mu, logvar))
-        loss = vae_loss(x, logits, mu, logvar, plain.config).total
+        out = plain(x)
+        loss = vae_loss(x, out.logits, out.mu, out.logvar, plain.config).total
         plain_opt.zero_grad()
         loss.backward()
         plain_opt.step()
@@ -520,7 +519,7 @@ def _scaling_rank(rank: int, size: int, port: int, device: str, path_name: str, 
     from vae import distributed
     from vae.model import VAE
     from vae.speed import FastPath
-    from vae.train import ElboForward, make_optimizer, train_step
+    from vae.train import make_optimizer, train_step
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(size), LOCAL_RANK=str(rank))
     if device == "cpu":
@@ -535,7 +534,7 @@ def _scaling_rank(rank: int, size: int, port: int, device: str, path_name: str, 
         if world.distributed:
             model = distributed.sync_batchnorm(model, dev)
         opt = make_optimizer(model, config)
-        net = distributed.wrap_ddp(ElboForward(model), dev) if world.distributed else ElboForward(model)
+        net = distributed.wrap_ddp(model, dev) if world.distributed else model
         x, eps = load_dataset().train.images[:batch], torch.randn(batch, config.latent_dim)
 
         def step():

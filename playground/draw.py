@@ -11,7 +11,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from vae.analysis import ellipse_points, kl_per_dimension, nearest, project_gaussian
+from vae.analysis import ellipse_points, nearest, project_gaussian
 from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, open_picture, to_mnist
 
 from . import explain, links, plots
@@ -73,11 +73,10 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0, train: TrainDigits |
     if x28.shape != (28, 28):
         raise InputError(f"Expected a 28x28 digit, got shape {x28.shape}.")
     model = ready.model
-    mu, logvar = model.encode(torch.from_numpy(x28)[None, None])
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.cat([mu, model.reparameterize(mu.expand(N_SAMPLES, -1), logvar.expand(N_SAMPLES, -1), gen)])
+    q = model.posterior(torch.from_numpy(x28)[None, None])
+    z = torch.cat([q.mode(), q.sample(torch.Generator().manual_seed(seed), n=N_SAMPLES)[:, 0]])  # the dot, then the bubble
     decoded = model.decode(z)[:, 0].numpy()  # (1 + N, 28, 28) in one batch
-    mu, logvar = mu[0].numpy(), logvar[0].numpy()
+    mu, logvar = q.mu[0].numpy(), q.logvar[0].numpy()
     pca = ready.latents.pca
     center, cov = project_gaussian(pca, mu, logvar)
     samples_xy = pca.project(z[1:].numpy())
@@ -89,9 +88,9 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0, train: TrainDigits |
                                             axis_names=plane_axes(d))
     bubble = plots.draw_bubble(raster, center, cov, samples_xy)
     order = ready.kl_order
-    sigma = np.exp(0.5 * logvar)
+    sigma = q.sigma[0].numpy()
     musigma = plots.draw_musigma(ready.musigma, mu[order], sigma[order])
-    kl = float(kl_per_dimension(mu[None], logvar[None]).sum())
+    kl = float(q.kl()[0])
     spread = float(np.abs(decoded[1:] - decoded[0]).mean())
     summary = (
         f"**{ready.name}**: KL of this digit's bubble to the prior = **{kl:.1f} nats**; "

@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 import torchvision
 
 from conftest import tiny_config
-from vae.model import LOGVAR_MAX, LOGVAR_MIN, VAE, imagenet_resnet18_state
+from vae.model import LOGVAR_MAX, LOGVAR_MIN, VAE, Posterior, imagenet_resnet18_state
 from vae.store import CheckpointError
 
 
@@ -21,11 +21,14 @@ def test_shapes_and_ranges(cfg):
     mu, logvar = model.encode(x)
     assert mu.shape == logvar.shape == (5, cfg.latent_dim)
     assert (logvar >= LOGVAR_MIN).all() and (logvar <= LOGVAR_MAX).all()
-    recon, mu2, _ = model(x)
-    assert recon.shape == (5, 1, 28, 28)
+    eps = torch.randn(5, cfg.latent_dim)
+    out = model(x, eps=eps)
+    recon = model.decode(out.z)
+    assert out.logits.shape == recon.shape == (5, 1, 28, 28)
     assert 0 <= recon.min() and recon.max() <= 1
-    # eval mode is the deterministic path: it decodes mu itself
-    assert torch.allclose(recon, model.decode(mu2))
+    # the forward decodes z = mu + sigma * eps; with eps = 0 it is the deterministic path, decoding mu itself
+    assert torch.allclose(out.z, mu + torch.exp(0.5 * logvar) * eps) and torch.equal(out.posterior.mode(), out.mu)
+    assert torch.allclose(model(x, eps=torch.zeros_like(eps)).logits, model.decoder.logits(mu))
 
 
 def test_default_model_is_the_articles():
@@ -42,13 +45,13 @@ def test_default_model_is_the_articles():
 def test_reparameterize_is_differentiable_and_seeded():
     mu = torch.zeros(3, 4, requires_grad=True)
     logvar = torch.zeros(3, 4, requires_grad=True)
-    z = VAE.reparameterize(mu, logvar, torch.Generator().manual_seed(1))
+    z = Posterior(mu, logvar).sample(torch.Generator().manual_seed(1))
     z.sum().backward()
     assert mu.grad is not None and logvar.grad is not None and logvar.grad.abs().sum() > 0
-    z2 = VAE.reparameterize(mu, logvar, torch.Generator().manual_seed(1))
+    z2 = Posterior(mu, logvar).sample(torch.Generator().manual_seed(1))
     assert torch.equal(z, z2)
     # sigma scales the noise: logvar = log(4) doubles it
-    z4 = VAE.reparameterize(mu, torch.full((3, 4), float(torch.log(torch.tensor(4.0)))), torch.Generator().manual_seed(1))
+    z4 = Posterior(mu, torch.full((3, 4), float(torch.log(torch.tensor(4.0))))).sample(torch.Generator().manual_seed(1))
     assert torch.allclose(z4, 2 * z)
 
 
@@ -57,8 +60,8 @@ def test_training_mode_samples_and_sample_is_reproducible():
     model = VAE(tiny_config())
     x = torch.rand(2, 1, 28, 28)
     model.train()
-    a, _, _ = model(x, torch.Generator().manual_seed(0))
-    b, _, _ = model(x, torch.Generator().manual_seed(1))
+    a = model(x, generator=torch.Generator().manual_seed(0)).logits
+    b = model(x, generator=torch.Generator().manual_seed(1)).logits
     assert not torch.allclose(a, b)
     model.eval()
     s1 = model.sample(4, torch.Generator().manual_seed(3))

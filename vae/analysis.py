@@ -12,7 +12,8 @@ import torch
 
 from .config import Sibling
 from .data import DataBundle, Split
-from .losses import iw_log_likelihood, kl_per_dim
+from .losses import iw_log_likelihood
+from .model import Posterior
 from .store import atomic_path
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: Cov_x(E_q[z_u]) above this counts as active
@@ -46,7 +47,7 @@ def decode_latents(model, z: np.ndarray | torch.Tensor, batch_size: int = 500) -
 
 def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     """Mean over images of each dimension's KL to N(0, 1), shape (D,)."""
-    return kl_per_dim(torch.from_numpy(mu), torch.from_numpy(logvar)).mean(0).numpy()
+    return Posterior(torch.from_numpy(mu), torch.from_numpy(logvar)).kl_per_dim().mean(0).numpy()
 
 
 def active_mask(mu: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> np.ndarray:
@@ -197,8 +198,7 @@ def interpolation_gaps(model, x_a: torch.Tensor, x_b: torch.Tensor, train_mu: np
 def posterior_samples(model, x: torch.Tensor, n: int = 8, generator: torch.Generator | None = None) -> np.ndarray:
     """n reconstructions of one image (1,28,28), each from its own z ~ q(z|x): (n, 28, 28)."""
     mu, logvar = model.encode(x[None].to(_device(model)))
-    eps = torch.randn(n, mu.shape[1], generator=generator)
-    z = mu.cpu() + (0.5 * logvar.cpu()).exp() * eps
+    z = Posterior(mu[0].cpu(), logvar[0].cpu()).sample(generator, n=n)  # (n, D)
     return decode_latents(model, z)
 
 
@@ -247,8 +247,7 @@ def compute_metrics(model, data: DataBundle, iw_samples: int = 10, seed: int = 0
     mu_tr, _ = encode_images(model, data.train.images)
     gen = torch.Generator().manual_seed(seed)
     recon_mu = torch.from_numpy(decode_latents(model, mu))[:, None]  # what a person sees: decoded from mu
-    eps = torch.randn(mu.shape, generator=gen)
-    z = torch.from_numpy(mu) + (0.5 * torch.from_numpy(logvar)).exp() * eps
+    z = Posterior(torch.from_numpy(mu), torch.from_numpy(logvar)).sample(gen)  # one z ~ q(z|x) per image
     logits = torch.cat([model.decoder.logits(z[s : s + 500].to(_device(model))).float().cpu() for s in range(0, len(z), 500)])
     recon = recon_nll(test.images, logits, model.config)
     kld = kl_per_dimension(mu, logvar)

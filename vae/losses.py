@@ -123,13 +123,11 @@ def iw_log_likelihood(model, x: torch.Tensor, k: int = 100, generator: torch.Gen
     log p(x) ~ logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K.
     """
     config = model.config
-    mu, logvar = model.encode(x)  # (B, D)
-    b, d = mu.shape
-    eps = torch.randn(k, b, d, generator=generator, device=mu.device)
-    z = mu + (0.5 * logvar).exp() * eps  # (K, B, D)
+    q = model.posterior(x)  # (B, D)
+    b, d = q.mu.shape
+    z = q.sample(generator, n=k)  # (K, B, D)
     logits = model.decoder.logits(z.reshape(k * b, d))  # (K*B, 1, 28, 28)
     x_rep = x.float().unsqueeze(0).expand(k, *x.shape).reshape(k * b, *x.shape[1:])
     log_px_z = -recon_nll(x_rep, logits, config).view(k, b)
     log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-    log_qz = log_normal(z, mu, logvar)
-    return torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(k)
+    return torch.logsumexp(log_px_z + log_pz - q.log_prob(z), dim=0) - math.log(k)

@@ -5,6 +5,7 @@ import contextlib
 import io
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -13,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torchvision.models import ResNet18_Weights
 
 from .config import VAEConfig
-from .losses import likelihood_mean, likelihood_sigma
+from .losses import kl_per_dim, likelihood_mean, likelihood_sigma, log_normal
 from .store import CheckpointError, atomic_path, atomic_write_text, read_json
 
 # diffusers clamps logvar the same way: without a KL force (beta = 0) nothing stops
@@ -160,6 +161,60 @@ class Decoder(nn.Module):
         return torch.as_tensor(likelihood_sigma(logits, self.config)).expand_as(logits[:, :1])
 
 
+class Posterior:
+    """q(z|x) = N(mu, diag(exp(logvar))) for a batch of codes (B, D): the one place the Gaussian's maths lives, where eps
+    is drawn and z = mu + sigma * eps is formed (as diffusers' DiagonalGaussianDistribution)."""
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor):
+        self.mu, self.logvar = mu, logvar
+
+    @property
+    def sigma(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def noise(self, n: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """eps ~ N(0, I) shaped like mu, or (n, B, D) for n draws per code."""
+        shape = self.mu.shape if n is None else (n, *self.mu.shape)
+        return torch.randn(shape, generator=generator, device=self.mu.device, dtype=self.mu.dtype)
+
+    def sample(self, generator: torch.Generator | None = None, eps: torch.Tensor | None = None, n: int | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps, the reparameterization trick: the noise is an input, so gradients reach mu and sigma
+        (Kingma & Welling 2014). eps is drawn here unless given (training draws a whole batch's noise from the epoch's
+        seed, and a rank of a torchrun job passes its rows of it)."""
+        if eps is None:
+            eps = self.noise(n, generator)
+        return self.mu + self.sigma * eps
+
+    def mode(self) -> torch.Tensor:
+        """The deterministic code: mu."""
+        return self.mu
+
+    def kl_per_dim(self) -> torch.Tensor:
+        """KL(q(z|x) || N(0, I)) of each dimension (B, D), closed form."""
+        return kl_per_dim(self.mu, self.logvar)
+
+    def kl(self) -> torch.Tensor:
+        """KL(q(z|x) || N(0, I)) per code (B,)."""
+        return self.kl_per_dim().sum(-1)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log q(z|x) summed over the dimensions; z (..., B, D)."""
+        return log_normal(z, self.mu, self.logvar)
+
+
+class Pass(NamedTuple):
+    """What one forward pass computed (a tuple of tensors, so DistributedDataParallel can wrap the forward)."""
+
+    mu: torch.Tensor  # (B, D)
+    logvar: torch.Tensor  # (B, D)
+    z: torch.Tensor  # (B, D), mu + sigma * eps
+    logits: torch.Tensor  # (B, 1, 28, 28) the decoder's output before its likelihood's mean (B, 2, ...) with a learned sigma
+
+    @property
+    def posterior(self) -> Posterior:
+        return Posterior(self.mu, self.logvar)
+
+
 class VAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None, load_imagenet: bool = False):
         super().__init__()
@@ -175,24 +230,20 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None,
-                       eps: torch.Tensor | None = None) -> torch.Tensor:
-        """z = mu + sigma * eps: the noise is an input, so gradients flow through mu and sigma (Kingma & Welling 2014).
-        eps is drawn here unless given (a rank of a torchrun job passes its rows of the global batch's noise)."""
-        if eps is None:
-            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * logvar) * eps
+    def posterior(self, x: torch.Tensor) -> Posterior:
+        """q(z|x) for images x (B,1,28,28)."""
+        return Posterior(*self.encode(x))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        """Returns (recon, mu, logvar); recon is decoded from a sample z ~ q(z|x) in training mode, from mu in eval mode."""
+    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None, generator: torch.Generator | None = None) -> Pass:
+        """The one forward pass, the article's pseudo-code (training, evaluation and torchrun's DDP all call it):
+        x -> encoder -> (mu, logvar) -> z = mu + sigma * eps -> the decoder's logits. The losses take it from there
+        (vae.losses.vae_loss); decode(mu) is the deterministic reconstruction."""
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar, generator) if self.training else mu
-        return self.decode(z), mu, logvar
-
+        z = Posterior(mu, logvar).sample(generator, eps)
+        return Pass(mu, logvar, z, self.decoder.logits(z))
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images decoded from the prior z ~ N(0, I)."""

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
@@ -75,36 +74,22 @@ def beta_at(config: VAEConfig, step: int, steps_per_epoch: int) -> float:
     return config.beta * min(1.0, step / (config.kl_warmup_epochs * steps_per_epoch))
 
 
-class ElboForward(nn.Module):
-    """The training forward pass as one module call: x and its noise eps -> (mu, logvar, logits). DistributedDataParallel
-    synchronises gradients only for what runs through its forward, so under torchrun this is what it wraps."""
-
-    def __init__(self, vae: VAE):
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, x: torch.Tensor, eps: torch.Tensor):
-        mu, logvar = self.vae.encode(x)
-        return mu, logvar, self.vae.decoder.logits(self.vae.reparameterize(mu, logvar, eps=eps))
-
-
 def train_step(net, optimizer, x: torch.Tensor, config: VAEConfig, path: FastPath, beta: float | None = None,
                eps: torch.Tensor | None = None, world: World = SINGLE, batch_rows: int | None = None) -> LossParts | None:
     """One optimisation step; returns the global batch's mean loss parts, or None (and no update) when the loss is
     not finite.
 
-    net is the VAE, its ElboForward, or that wrapped in DistributedDataParallel. Under torchrun x and eps are this
+    net is the VAE, or the VAE wrapped in DistributedDataParallel (its forward is the one training forward). Under torchrun x and eps are this
     rank's rows of a global batch of batch_rows rows: each rank's mean loss is weighted by its share of the rows, so
     DDP's average of the ranks' gradients is the gradient of the global batch's mean, even when shards differ by a row.
     """
-    net = ElboForward(net) if isinstance(net, VAE) else net
     batch_rows = batch_rows or len(x)
     x = path.batch(x)
     if eps is None:
         eps = torch.randn(len(x), config.latent_dim, device=path.device)
     with path.autocast():
-        mu, logvar, logits = net(x, eps.to(path.device, non_blocking=True))
-    parts = vae_loss(x, logits, mu, logvar, config, beta=beta)
+        out = net(x, eps=eps.to(path.device, non_blocking=True))
+    parts = vae_loss(x, out.logits, out.mu, out.logvar, config, beta=beta)
     sums = all_sum(torch.stack([p.detach().float() for p in parts]) * len(x), world)  # every rank sees the same sums
     if not torch.isfinite(sums[0]):  # every rank skips the same step, so none waits alone on a gradient sync
         return None
@@ -169,9 +154,8 @@ def evaluate(model: VAE, split: Split, config: VAEConfig, path: FastPath, batch_
         if not len(x):
             continue
         with path.autocast():
-            mu, logvar = model.encode(x)
-            logits = model.decoder.logits(model.reparameterize(mu, logvar, eps=shard(eps, world)))
-        parts = vae_loss(x, logits, mu, logvar, config)
+            out = model(x, eps=shard(eps, world))
+        parts = vae_loss(x, out.logits, out.mu, out.logvar, config)
         sums += torch.tensor([v.item() for v in parts], dtype=torch.float64) * len(x)
     sums = all_sum(sums, world)
     return {k: float(v) / len(split) for k, v in zip(("loss", "recon", "kl"), sums)}
@@ -289,7 +273,7 @@ def train(
             log(f"{name}: all {config.epochs} epochs are already trained")
         else:
             log(f"{name}: resuming after epoch {start_epoch} of {config.epochs}")
-    net = distributed.wrap_ddp(ElboForward(model), dev) if world.distributed else ElboForward(model)
+    net = distributed.wrap_ddp(model, dev) if world.distributed else model
     train_split = data.train
     if config.train_digits:  # a subset for short runs; the held-out split, the judge and the metrics stay whole
         train_split = Split(data.train.images[: config.train_digits], data.train.labels[: config.train_digits])
