@@ -156,3 +156,24 @@ pixel and there is a cheaper way: a large s where drawing is hard (the edges) ma
 small s where the answer is always 0 (the border no digit touches) earns nats for nothing. The floor e^-7 keeps the
 loss finite: there one pixel earns at most 6.1 nats. That is why the article, and this project, keep sigma fixed.
 """
+
+HOW_INTRO = """
+The article's pseudo-code, run on one digit with its real numbers: **encode** (Image -> ResNet -> Project -> chunk ->
+mu, logvar), **sample** (z = mu + sigma * eps), **decode** (Linear -> reshape -> Upsample + Conv), then the **two losses**.
+"""
+
+HOW_WAITING = "Open this tab to run a digit through the model; it needs the chosen model trained."
+
+HOW_NOTES = """
+**Why eps sits outside the network.** Sampling z directly from N(mu, sigma²) would be a random step that no gradient
+passes through. Written as z = mu + sigma * eps, the randomness is an input like the image: the loss's gradient
+reaches mu and sigma through a multiplication and an addition (Kingma & Welling 2014).
+
+**Try the models.** The **autoencoder** (beta = 0) has no KL force: its sigma shrinks to a dot and mu runs far from 0,
+so New eps barely moves z. In the **collapsed** model the KL won: mu sits at 0 and sigma at 1 in every dimension, the
+bubble *is* the prior, the code says nothing about the digit and the decoder draws the same average for every input.
+
+**Why the reconstruction's nats are large.** With sigma fixed at 0.1, a pixel off by 0.1 costs 0.5 nats more than a
+perfect one, a pixel off by 0.5 costs 12.5 more: the map shows the loss concentrated on the strokes' edges, where
+the decoder is least sure.
+"""
