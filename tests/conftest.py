@@ -20,6 +20,22 @@ from vae.data import DataBundle, Split, load_dataset  # noqa: E402
 
 torch.set_num_threads(2)
 
+# The everyday loop skips these; CI runs everything with --runslow (README has both commands).
+SLOW_MARKERS = ("slow", "stress", "browser")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run the slow tests: stress, browser, DDP, real training, benchmarks (CI does)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow (CI does)")
+    for item in items:
+        if any(item.get_closest_marker(m) for m in SLOW_MARKERS):
+            item.add_marker(skip)
+
 
 def tiny_config(**overrides) -> VAEConfig:
     """The real architecture with small heads, one short epoch, no ImageNet lookup, and plain fp32 (the measured

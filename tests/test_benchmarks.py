@@ -5,9 +5,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
+@pytest.mark.slow
 def test_quick_training_benchmark_prints_json_and_writes_a_table(tmp_path):
     out = tmp_path / "RESULTS.md"
     r = subprocess.run([sys.executable, "benchmarks/run.py", "--quick", "--only", "training", "--out", str(out)],
@@ -22,6 +25,7 @@ def test_quick_training_benchmark_prints_json_and_writes_a_table(tmp_path):
     assert "| training_speedup |" in table and "python benchmarks/run.py --quick --only training" in table
 
 
+@pytest.mark.slow
 def test_gpu_section_says_not_measured_without_cuda(tmp_path):
     import torch
 

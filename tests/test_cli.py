@@ -41,6 +41,7 @@ def trained(tmp_path_factory):
     return out, r
 
 
+@pytest.mark.slow
 def test_train_shows_progress_and_saves(trained):
     out, r = trained
     assert "healthy-2d epoch 1/1" in r.stderr  # the tqdm bar
@@ -48,6 +49,7 @@ def test_train_shows_progress_and_saves(trained):
     assert {p.name for p in out.iterdir()} >= {"model.safetensors", "config.json", "metrics.json"}
 
 
+@pytest.mark.slow
 def test_evaluate_prints_metrics_as_json_with_a_progress_bar(trained):
     out, _ = trained
     r = run("evaluate", str(out), "--iw-samples", "2")

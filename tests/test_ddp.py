@@ -87,6 +87,7 @@ def _rank(rank: int, size: int, port: int, out: str, config_kwargs: dict, n_trai
         train(tiny_config(**config_kwargs), out, device="cpu", progress=False, data=small_data(n_train), log=lambda s: None, world=world)
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_what_one_does(tmp_path):
     """One global batch of 31 digits (shards of 16 and 15), warped and noised as in one process, BatchNorm over the
     global batch: the weights match up to Adam's first step on gradients that are zero but for rounding.
@@ -164,6 +165,7 @@ def epochs_done(out: Path) -> int:
 
 
 @pytest.mark.skipif(not TORCHRUN.exists() or not Path("/proc").exists(), reason="needs torchrun and Linux /proc")
+@pytest.mark.slow
 def test_a_killed_rank_stops_the_job_in_one_line_and_resume_under_torchrun_finishes(tmp_path):
     data_dir = write_idx_folder(tmp_path / "idx", n_train=160, n_test=32)
     out = tmp_path / "run"

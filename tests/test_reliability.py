@@ -148,6 +148,7 @@ def test_each_kind_of_bad_drawing_gets_its_own_sentence(tiny_hub):
 
 # --- 2. broken checkpoints: the app starts, retrains what it must and says so --------------------
 
+@pytest.mark.slow
 def test_app_retrains_broken_checkpoints_and_keeps_them(tmp_path, tiny_data, tiny_hub, monkeypatch, capsys):
     import shutil
 

@@ -93,6 +93,7 @@ def test_two_visitors_never_see_each_others_runs(app_url):
         bob.predict(api_name="/stop")
 
 
+@pytest.mark.slow
 def test_the_queue_trains_one_run_at_a_time(app_url, train_runs):
     first, second = visitor(app_url), visitor(app_url)
     job1 = first.submit(*args(epochs=2), api_name="/train")

@@ -5,6 +5,8 @@ import os
 import signal
 import threading
 
+import pytest
+
 from conftest import tiny_config
 from vae.model import VAE
 from vae.workers import Event, Task, plan_jobs, run_tasks
@@ -78,6 +80,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_a_worker_ends_when_the_app_that_started_it_is_killed(tmp_path):
     """SIGKILL (or SIGTERM) of the app skips its clean-up; its training workers must not train on as orphans."""
     import subprocess
