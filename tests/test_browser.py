@@ -203,7 +203,7 @@ def test_healthy_2d_draws_with_its_nearest_training_digits(page):
 def test_the_tab_bar_keeps_its_names(page):
     """A component made between two tabs shifted the bar's labels: choosing Compare renamed the next tab 'Compare'."""
     names = [t.inner_text() for t in page.locator("[role=tablist] button").all()]
-    assert names == ["Draw", "Latent walk", "Interpolate", "Compare", "Prior", "Likelihood", "Train"]
+    assert names == ["Draw", "How it works", "Latent walk", "Interpolate", "Compare", "Prior", "Likelihood", "Train"]
     for tab in ("Compare", "Prior", "Likelihood", "Interpolate", "Draw"):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_timeout(800)
@@ -272,3 +272,20 @@ def test_a_link_restores_the_walk_and_draw_tabs(page, app_url):
     assert page.locator("#draw-model input:checked").get_attribute("value") == "collapsed"
     page.goto(app_url, wait_until="load")
     page.wait_for_selector("#sketch canvas", timeout=30_000)  # the other tests' page again
+
+
+def test_how_it_works_runs_the_drawing_through_the_model(page):
+    """The How it works tab takes the Draw tab's digit, draws every step, and New eps changes z's picture only."""
+    page.get_by_role("tab", name="Draw").click()
+    stroke(page, [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)])
+    page.wait_for_selector("#recon img", timeout=30_000)
+    page.get_by_role("tab", name="How it works").click()
+    for pic in ("how-encoder", "how-reparam", "how-decoder", "how-loss"):
+        page.wait_for_selector(f"#{pic} img", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#how-message').innerText.includes('your digit from the Draw tab')", timeout=30_000)
+    assert page.locator('#how-source input[value="my digit from the Draw tab"]').is_checked()
+    before = {p: page.locator(f"#{p} img").get_attribute("src") for p in ("how-encoder", "how-reparam")}
+    page.locator("#how-eps").click()
+    page.wait_for_function(f"() => document.querySelector('#how-reparam img').src !== {before['how-reparam']!r}", timeout=30_000)
+    assert "eps number 1" in page.locator("#how-message").inner_text()
+    assert page.locator("text=Traceback").count() == 0
