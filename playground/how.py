@@ -173,6 +173,9 @@ def reparam_picture(t: Trace, order: np.ndarray) -> np.ndarray:
             ax.axhline(1, color="#d62728", lw=0.8, ls="--")  # the prior's sigma
             ax.set_ylim(0, max(1.15, float(t.sigma.max()) * 1.1))
             name += "\n(red: the prior's 1)"
+        else:  # at least the prior's +-2: a collapsed model's mu of 0.003 must look like 0, not fill the axes
+            top = max(2.0, float(np.abs(v).max()) * 1.1)
+            ax.set_ylim(-top, top)
         ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
         ax.tick_params(labelsize=7)
     axes[-1].set_xlabel("latent dimension, sorted by the model's KL (most informative first)", fontsize=8)

@@ -7,9 +7,15 @@ handlers check them, with a sentence for a link whose settings could not be used
 """
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 
 TABS = ("draw", "walk", "train")  # the tabs a link can open (their gr.Tab ids)
+# Every value a link may carry is a name or a number; anything else (HTML, Markdown, a page of text) never reaches a
+# component or a sentence: it reads as UNREADABLE, which no check accepts, and the sentence names that instead.
+SAFE_VALUE = re.compile(r"[A-Za-z0-9_.+-]{1,40}")
+UNREADABLE = "(unreadable)"
 
 
 def link_js(tab: str, keys: tuple[str, ...]) -> str:
@@ -34,8 +40,11 @@ def link_row(tab: str, controls: list, keys: tuple[str, ...], what: str) -> None
 
 
 def query_of(request: gr.Request | None) -> dict:
+    """The page address's query, each value a short name or number or UNREADABLE."""
     params = getattr(request, "query_params", None) if request is not None else None
-    return dict(params) if params is not None else {}
+    if params is None:
+        return {}
+    return {str(k): (v if SAFE_VALUE.fullmatch(str(v)) else UNREADABLE) for k, v in dict(params).items()}
 
 
 def asked(request: gr.Request | None, tab: str) -> dict | None:

@@ -23,6 +23,7 @@ SPAN = 3.0
 TRAVERSAL_LABEL = 150  # px of row labels on the left of the one-dimension strip
 Z_LIMIT = 10.0  # API callers may pass any number; beyond this the decoder only extrapolates
 LINK_KEYS = ("model", "dim_x", "dim_y", "z1", "z2")  # a link's query (playground/links.py)
+MAX_LINK_DIM = 1023  # a link's dimensions are checked against its model later; this only keeps the numbers sane
 
 
 # --- the views ---------------------------------------------------------------------------------
@@ -101,6 +102,8 @@ def settings_from_link(query: dict) -> tuple[dict | None, str]:
         dims = (int(query.get("dim_x", 0)), int(query.get("dim_y", 1)))
     except ValueError:
         return None, "The link's dimensions must be whole numbers; this is the tab as it opens."
+    if not all(0 <= d <= MAX_LINK_DIM for d in dims):  # a 2^64 reached the sliders and broke the page's event stream
+        return None, f"The link's dimensions must lie between 0 and {MAX_LINK_DIM}; this is the tab as it opens."
     if not (abs(z1) <= SPAN and abs(z2) <= SPAN):
         return None, f"The link's z1 and z2 must lie within the sliders' -{SPAN:g} to {SPAN:g}; this is the tab as it opens."
     return dict(model=model, dims=dims, z1=z1, z2=z2), ""
