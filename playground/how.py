@@ -297,16 +297,18 @@ class HowHandlers:
         """The `/pass` endpoint: test digit `index`'s pass through model `name` with the noise of `seed`, as JSON."""
         return self._view(name, SOURCES[0], index, None, seed, request).trace.numbers()
 
-    @staticmethod
-    def open_tab(source, drawing):
-        """The tab opened: the Draw tab's digit when there is one and the person has not chosen otherwise."""
-        return SOURCES[1] if drawing is not None and source == SOURCES[0] else gr.skip()
+    def open_tab(self, source, drawing, request: gr.Request = None):
+        """The tab opened: (model list, digit source): the presets and this visitor's finished runs, and the Draw tab's
+        digit when there is one and the person has not chosen otherwise."""
+        models = gr.update(choices=self.models.choices(MODELS, visitor(request)))
+        return models, SOURCES[1] if drawing is not None and source == SOURCES[0] else gr.skip()
 
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = None) -> gr.Radio:
-    """The How it works tab; `drawing` is the Draw tab's last digit. Returns its model list (the Train tab extends it)."""
+def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = None) -> None:
+    """The How it works tab; `drawing` is the Draw tab's last digit. Its model list gains the visitor's finished runs
+    whenever the tab opens (the Train tab's /train stream keeps its outputs as they were)."""
     h = HowHandlers(hub, models)
     with gr.Tab("How it works", id="how") as tab:
         gr.Markdown(explain.HOW_INTRO)
@@ -335,11 +337,10 @@ def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = N
     inputs = [model, source, index, drawing, seed]
     outputs = [message, encoder, reparam_words, reparam, decoder, loss_words, loss]
     api_button.click(h.numbers, [model, index, api_seed], api_out, api_name="pass")
-    tab.select(h.open_tab, [source, drawing], source, api_visibility="private", **QUIET).then(
+    tab.select(h.open_tab, [source, drawing], [model, source], api_visibility="private", **QUIET).then(
         h.show, inputs, outputs, api_visibility="private", **QUIET)
     for control in (model, source):
         control.input(h.show, inputs, outputs, api_visibility="private", **QUIET)
     model.input(None, None, None, js=CLOSE_TOASTS_JS)
     index.submit(h.show, inputs, outputs, api_visibility="private", **QUIET)
     new_eps.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.show, inputs, outputs, api_visibility="private", **QUIET)
-    return model

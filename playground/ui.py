@@ -54,13 +54,13 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
         models = VisitorModels(hub, runs)  # presets and each visitor's own finished runs, by name
         with gr.Tabs() as tabs:
             draw_model, drawing = draw.build_tab(hub, demo, models)
-            how_model = how.build_tab(hub, drawing, models)
+            how.build_tab(hub, drawing, models)
             walk_model, walk_restored = walk.build_tab(hub, demo, models)
             interpolate.build_tab(hub, drawing)
             compare_beside = compare.build_tab(hub, models)
             prior.build_tab(hub)
             likelihood.build_tab(hub, drawing)
-            train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (how_model, how.MODELS), (walk_model, walk.MODELS), (compare_beside, (compare.ALONE,))))
+            train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (walk_model, walk.MODELS), (compare_beside, (compare.ALONE,))))
 
         def tick():
             return hub.status_markdown(), gr.Timer(active=bool(hub.busy()))
