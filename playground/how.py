@@ -17,7 +17,7 @@ from vae.trace import Step, Trace, trace
 
 from . import explain, plots
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
-from .models import ModelHub, NotReady, Ready
+from .models import ModelHub, Ready
 from .runs import VisitorModels, visitor
 from .widgets import picture
 
@@ -54,10 +54,10 @@ def strongest(value: np.ndarray, k: int = MAPS_PER_STAGE) -> np.ndarray:
     return np.argsort(-value.reshape(len(value), -1).mean(1), kind="stable")[:k]
 
 
-def strip(values: np.ndarray, width: int = STRIP_W, height: int = STRIP_H, vmax: float | None = None) -> Image.Image:
-    """A vector as a row of coloured cells; short vectors carry their values."""
+def strip(values: np.ndarray, width: int = STRIP_W, height: int = STRIP_H) -> Image.Image:
+    """A vector as a row of coloured cells on its own symmetric scale; short vectors carry their values."""
     v = np.asarray(values, dtype=np.float32).reshape(-1)
-    vmax = float(np.abs(v).max()) if vmax is None else vmax
+    vmax = float(np.abs(v).max())
     cells = Image.fromarray(_rgb(v[None], vmax or 1.0)).resize((width, height), Image.NEAREST)
     if len(v) <= VALUES_UP_TO:
         draw, font = ImageDraw.Draw(cells), plots._font(11)
@@ -67,15 +67,15 @@ def strip(values: np.ndarray, width: int = STRIP_W, height: int = STRIP_H, vmax:
     return cells
 
 
-def _labelled_strips(rows: list[tuple[str, np.ndarray, float | None]]) -> Image.Image:
+def _labelled_strips(rows: list[tuple[str, np.ndarray]]) -> Image.Image:
     """Strips under each other, each with its label and its [length] on the left and its range on the right."""
     gap, right = 8, 150
     out = Image.new("RGB", (LABEL_W + STRIP_W + right, len(rows) * (STRIP_H + gap) + gap), (255, 255, 255))
     draw, font = ImageDraw.Draw(out), plots._font(12)
-    for i, (label, v, vmax) in enumerate(rows):
+    for i, (label, v) in enumerate(rows):
         y = gap + i * (STRIP_H + gap)
         draw.text((LABEL_W - 8, y + STRIP_H / 2), f"{label} [{np.size(v)}]", fill=(0, 0, 0), font=font, anchor="rm")
-        out.paste(strip(v, vmax=vmax), (LABEL_W, y))
+        out.paste(strip(v), (LABEL_W, y))
         draw.text((LABEL_W + STRIP_W + 8, y + STRIP_H / 2), f"{np.min(v):.2f} to {np.max(v):.2f}", fill=(90, 90, 90), font=font, anchor="lm")
     return out
 
@@ -149,11 +149,11 @@ def encoder_picture(t: Trace) -> np.ndarray:
     columns = [("input", "1 x 28 x 28", [_digit_tile(t.x)])] + [_maps_column(s) for s in maps]
     d = len(t.mu)
     strips = _labelled_strips([
-        ("average pool", vec["pooled"], None),
-        ("Linear + ReLU", vec["hidden"], None),
-        ("Project", vec["project"], None),
-        (f"chunk: mu = first {d}", t.mu, None),
-        (f"chunk: logvar = last {d}", t.logvar, None),
+        ("average pool", vec["pooled"]),
+        ("Linear + ReLU", vec["hidden"]),
+        ("Project", vec["project"]),
+        (f"chunk: mu = first {d}", t.mu),
+        (f"chunk: logvar = last {d}", t.logvar),
     ])
     return _stack(_stage_columns(columns), strips)
 
@@ -191,7 +191,7 @@ def decoder_picture(t: Trace) -> np.ndarray:
     logits = steps["logits"]
     columns.append((f"logits\n{logits.what}", _shape(logits), [map_tile(logits.value[0] - logits.value[0].min())]))
     columns.append(("the mean image\nsigmoid(logits)", "1 x 28 x 28", [_digit_tile(t.mean)]))
-    strips = _labelled_strips([("z", t.z, None), ("Linear", steps["linear"].value, None)])
+    strips = _labelled_strips([("z", t.z), ("Linear", steps["linear"].value)])
     return _stack(strips, _stage_columns(columns))
 
 
@@ -221,7 +221,7 @@ def loss_markdown(t: Trace) -> str:
                  f"{t.sigma_x:g}")
     else:
         recon = f"-log p(x|z) under the {t.likelihood} likelihood, summed over 784 pixels"
-    beta_kl = t.beta * t.kl if t.beta > 0 else 0.0
+    beta_kl = t.beta_kl
     return (
         f"**Reconstruction**: {recon} = **{t.recon:.1f} nats**.  \n"
         f"**KL**: sum over {d} dimensions of (mu² + sigma² - 1 - log sigma²) / 2 = **{t.kl:.2f} nats**.  \n"
@@ -260,7 +260,7 @@ def how_view(ready: Ready, x28: np.ndarray, seed: int, source: str) -> HowView:
     t = trace(ready.model, x28, seed=seed, name=ready.name)
     order = ready.kl_order
     summary = (f"**{ready.name}** (beta {t.beta:g}, {len(t.mu)} latent dimensions) on {source}, eps number {seed}: "
-               f"loss **{t.loss:.1f} nats** = reconstruction {t.recon:.1f} + beta x KL {t.beta * t.kl if t.beta > 0 else 0.0:.1f}.")
+               f"loss **{t.loss:.1f} nats** = reconstruction {t.recon:.1f} + beta x KL {t.beta_kl:.1f}.")
     return HowView(encoder_picture(t), reparam_picture(t, order), decoder_picture(t), loss_picture(t, order),
                    reparam_markdown(t), loss_markdown(t), summary, t)
 

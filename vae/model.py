@@ -244,6 +244,7 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         z = Posterior(mu, logvar).sample(generator, eps)
         return Pass(mu, logvar, z, self.decoder.logits(z))
+
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images decoded from the prior z ~ N(0, I)."""

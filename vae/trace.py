@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .losses import likelihood_mean, pixel_nll
+from .losses import likelihood_mean, pixel_nll, vae_loss
 from .model import VAE, Posterior
 
 
@@ -45,6 +45,7 @@ class Trace:
     beta: float
     likelihood: str
     sigma_x: float  # the decoder's fixed sigma (the Gaussian likelihood's)
+    loss: float  # what training minimises for this digit: vae_loss's total, recon + beta * KL
 
     @property
     def sigma(self) -> np.ndarray:
@@ -59,9 +60,8 @@ class Trace:
         return float(self.kl_per_dim.sum())
 
     @property
-    def loss(self) -> float:
-        """What training minimises for this digit: recon + beta * KL (beta = 0 adds nothing, even for a huge KL)."""
-        return self.recon + (self.beta * self.kl if self.beta > 0 else 0.0)
+    def beta_kl(self) -> float:
+        return self.loss - self.recon
 
     def numbers(self) -> dict:
         """The pass as plain JSON: shapes, the code's vectors, the loss terms (the /pass endpoint)."""
@@ -85,7 +85,7 @@ class Trace:
             "kl_per_dim": r(self.kl_per_dim),
             "kl": self.kl,
             "beta": self.beta,
-            "beta_kl": self.beta * self.kl,
+            "beta_kl": self.beta_kl,
             "loss": self.loss,
             "elbo": -(self.recon + self.kl),
         }
@@ -164,4 +164,5 @@ def trace(model: VAE, x28: np.ndarray, eps: np.ndarray | None = None, seed: int 
         mu=out.mu[0].cpu().numpy(), logvar=out.logvar[0].cpu().numpy(), eps=eps_t[0].cpu().numpy(), z=out.z[0].cpu().numpy(),
         decoder=decoder, mean=likelihood_mean(out.logits, config)[0, 0].clamp(0, 1).cpu().numpy(), pixel_nats=nats.numpy(),
         kl_per_dim=post.kl_per_dim()[0].cpu().numpy(), beta=float(config.beta), likelihood=config.likelihood, sigma_x=float(config.sigma),
+        loss=float(vae_loss(x.to(device), out.logits, out.mu, out.logvar, config).total),
     )

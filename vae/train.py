@@ -79,16 +79,14 @@ def train_step(net, optimizer, x: torch.Tensor, config: VAEConfig, path: FastPat
     """One optimisation step; returns the global batch's mean loss parts, or None (and no update) when the loss is
     not finite.
 
-    net is the VAE, or the VAE wrapped in DistributedDataParallel (its forward is the one training forward). Under torchrun x and eps are this
-    rank's rows of a global batch of batch_rows rows: each rank's mean loss is weighted by its share of the rows, so
+    net is the VAE, or the VAE wrapped in DistributedDataParallel (its forward is the one training forward); eps is
+    drawn there unless given. Under torchrun x and eps are this rank's rows of a global batch of batch_rows rows: each rank's mean loss is weighted by its share of the rows, so
     DDP's average of the ranks' gradients is the gradient of the global batch's mean, even when shards differ by a row.
     """
     batch_rows = batch_rows or len(x)
     x = path.batch(x)
-    if eps is None:
-        eps = torch.randn(len(x), config.latent_dim, device=path.device)
     with path.autocast():
-        out = net(x, eps=eps.to(path.device, non_blocking=True))
+        out = net(x, eps=None if eps is None else eps.to(path.device, non_blocking=True))
     parts = vae_loss(x, out.logits, out.mu, out.logvar, config, beta=beta)
     sums = all_sum(torch.stack([p.detach().float() for p in parts]) * len(x), world)  # every rank sees the same sums
     if not torch.isfinite(sums[0]):  # every rank skips the same step, so none waits alone on a gradient sync
