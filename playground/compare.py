@@ -127,7 +127,7 @@ class CompareHandlers:
 def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
     """The tab; returns its run picker (hidden until the Train tab gives the visitor a finished run to put beside)."""
     h = CompareHandlers(hub, models)
-    with gr.Tab("Compare") as tab:
+    with gr.Tab("Compare", id="compare") as tab:
         gr.Markdown(explain.COMPARE_INTRO)
         beside = gr.Radio([ALONE], value=ALONE, label="Beside them, one of your runs from the Train tab", visible=False, elem_id="compare-beside")
         sentences = gr.Markdown(explain.COMPARE_WAITING, elem_id="compare-sentences")

@@ -15,7 +15,7 @@ from vae.analysis import ellipse_points, nearest, project_gaussian
 from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, open_picture, to_mnist
 
 from . import explain, links, plots
-from .widgets import picture
+from .widgets import TabParts, picture
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, NotReady, Ready, bubble_title, first_of_each_digit, plane_axes
 from .runs import VisitorModels, visitor
@@ -194,13 +194,14 @@ class DrawHandlers:
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = None) -> tuple[gr.Radio, gr.State]:
-    """The Draw tab; returns its model list (the Train tab extends it with the visitor's own runs) and this visitor's
-    last 28x28 input (other tabs can start from the drawing)."""
+def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = None, last: gr.State | None = None) -> TabParts:
+    """The Draw tab; `last` holds this visitor's last 28x28 input, which other tabs can start from. Returns its
+    controls: the model list (the Train tab extends it with the visitor's own runs) and the digit."""
     h = DrawHandlers(hub, models)
     with gr.Tab("Draw", id="draw"):
         gr.Markdown(explain.DRAW_INTRO)
-        last = gr.State(None)  # this visitor's last 28x28 input, redrawn on a model change or a resample
+        if last is None:
+            last = gr.State(None)  # this visitor's last 28x28 input, redrawn on a model change or a resample
         seed = gr.State(0)
         with gr.Row():
             with gr.Column(scale=3):
@@ -248,4 +249,4 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
     examples.select(pick_example, [model, seed], outputs + [sketch], api_visibility="private", **QUIET)
     demo.load(h.example_gallery, None, examples, api_visibility="private")
     demo.load(h.restore, None, [model, message], api_visibility="private", **QUIET)
-    return model, last
+    return TabParts({"model": model, "digit": last}, show=(h.redraw, [last, model, seed], outputs))

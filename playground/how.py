@@ -19,7 +19,7 @@ from . import explain, plots
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, Ready
 from .runs import VisitorModels, visitor
-from .widgets import picture
+from .widgets import TabParts, picture
 
 MODELS = ["healthy", "autoencoder", "collapsed", "healthy-2d"]
 SOURCES = ("a test digit", "my digit from the Draw tab")
@@ -306,7 +306,7 @@ class HowHandlers:
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = None) -> None:
+def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = None) -> TabParts:
     """The How it works tab; `drawing` is the Draw tab's last digit. Its model list gains the visitor's finished runs
     whenever the tab opens (the Train tab's /train stream keeps its outputs as they were)."""
     h = HowHandlers(hub, models)
@@ -344,3 +344,4 @@ def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = N
     model.input(None, None, None, js=CLOSE_TOASTS_JS)
     index.submit(h.show, inputs, outputs, api_visibility="private", **QUIET)
     new_eps.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.show, inputs, outputs, api_visibility="private", **QUIET)
+    return TabParts({"model": model, "source": source, "index": index, "seed": seed}, show=(h.show, inputs, outputs))

@@ -144,7 +144,7 @@ class InterpolateHandlers:
 def build_tab(hub: ModelHub, drawing: gr.State) -> None:
     """`drawing`: the Draw tab's last 28x28 input, which can stand in for digit A."""
     h = InterpolateHandlers(hub)
-    with gr.Tab("Interpolate") as tab:
+    with gr.Tab("Interpolate", id="interpolate") as tab:
         gr.Markdown(explain.INTERPOLATE_INTRO)
         with gr.Row(equal_height=True):
             a = gr.Number(label="test digit A (0 to 999)", precision=0, minimum=0, elem_id="interp-a")

@@ -135,7 +135,7 @@ class LikelihoodHandlers:
 def build_tab(hub: ModelHub, drawing: gr.State) -> None:
     """`drawing`: the Draw tab's last 28x28 input, which can stand in for a test digit."""
     h = LikelihoodHandlers(hub)
-    with gr.Tab("Likelihood") as tab:
+    with gr.Tab("Likelihood", id="likelihood") as tab:
         gr.Markdown(explain.LIKELIHOOD_INTRO)
         with gr.Row(equal_height=True):
             index = gr.Number(label="test digit (0 to 999)", precision=0, minimum=0, value=0, elem_id="lik-digit")

@@ -1,6 +1,7 @@
 """Shareable links: a tab's settings in the page's address, restored when someone opens it.
 
-A link is the page's own address with `tab=<the tab's id>` and the tab's settings as its query. It is built in the
+A link is the page's own address with `tab=<the tab's id>` and the tab's settings as its query, or `tour=N` for the
+guided tour's stop N (playground/tour.py). It is built in the
 browser (no server round trip, and right behind any proxy, where the server cannot know the address people see).
 On page load, ui.py selects the link's tab and each tab restores its own settings from the query, checked as its
 handlers check them, with a sentence for a link whose settings could not be used.
@@ -51,6 +52,17 @@ def asked(request: gr.Request | None, tab: str) -> dict | None:
     """The page's query when it is a link to `tab`, else None (the tab keeps its defaults)."""
     query = query_of(request)
     return query if query.get("tab") == tab else None
+
+
+def tour_stop(query: dict, stops: int) -> tuple[int | None, str]:
+    """The tour stop a `?tour=N` link names (N from 1 to `stops`; returned 0-based), None for a page address without
+    one, and for a number that names no stop the first stop with a sentence saying why."""
+    if "tour" not in query:
+        return None, ""
+    asked = query["tour"]
+    if asked.isdigit() and 1 <= int(asked) <= stops:
+        return int(asked) - 1, ""
+    return 0, f"The link's tour stop {asked!r} is not one of 1 to {stops}; this is the tour's first stop."
 
 
 def select_tab(request: gr.Request):

@@ -107,7 +107,7 @@ class PriorHandlers:
 
 def build_tab(hub: ModelHub) -> None:
     h = PriorHandlers(hub)
-    with gr.Tab("Prior") as tab:
+    with gr.Tab("Prior", id="prior") as tab:
         gr.Markdown(explain.PRIOR_INTRO)
         message = gr.Markdown(explain.PRIOR_WAITING, elem_id="prior-message")
         samples = picture(f"{N_SAMPLES} samples per row: from the prior N(0, I), and from a Gaussian mixture (10 components) fitted to the 4,000 "

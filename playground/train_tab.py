@@ -22,7 +22,7 @@ from vae.train import beta_at
 
 from . import explain, links, plots
 from .handling import guard, guard_stream
-from .widgets import picture
+from .widgets import TabParts, picture
 from .models import ModelHub, Ready, first_of_each_digit, plane_axes
 from .runs import Run, RunManager, RunRefused, VisitorModels
 
@@ -363,8 +363,9 @@ def forget_visitor(runs: RunManager):
 
 # --- the builder ------------------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = ()) -> None:
-    """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them."""
+def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[tuple[gr.Radio, list[str]], ...] = ()) -> TabParts:
+    """The tab; `pickers` are the other tabs' model lists with their presets: a finished run joins them. Returns its
+    controls the tour sets (beta)."""
     h = TrainHandlers(hub, runs, tuple(presets for _, presets in pickers))
     with gr.Tab("Train", id="train") as tab:
         gr.Markdown(explain.TRAIN_INTRO)
@@ -431,3 +432,4 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
     live_outputs = [live, live_text, live_losses, live_cloud, live_seen, live_timer]
     live_timer.tick(lambda seen: presets_live(hub, seen), live_seen, live_outputs, api_visibility="private", show_progress="hidden")
     demo.load(lambda seen: presets_live(hub, seen), live_seen, live_outputs, api_visibility="private", show_progress="hidden")
+    return TabParts({"beta": beta})

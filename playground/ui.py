@@ -1,10 +1,10 @@
-"""The Gradio app: the header, the models' status line and one tab per module (draw.py, how.py, walk.py, interpolate.py,
-compare.py, prior.py, likelihood.py, train_tab.py)."""
+"""The Gradio app: the header, the models' status line, one tab per module (how.py, draw.py, walk.py, interpolate.py,
+compare.py, prior.py, likelihood.py, train_tab.py) and the guided tour beside them (tour.py)."""
 from __future__ import annotations
 
 import gradio as gr
 
-from . import compare, draw, explain, gradio_fixes, how, interpolate, likelihood, links, prior, train_tab, walk, widgets
+from . import compare, draw, explain, gradio_fixes, how, interpolate, likelihood, links, prior, tour, train_tab, walk, widgets
 from .models import ModelHub
 from .runs import RunManager, VisitorModels
 
@@ -52,22 +52,25 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
         status = gr.Markdown(hub.status_markdown(), elem_id="status")
         timer = gr.Timer(1.0)
         models = VisitorModels(hub, runs)  # presets and each visitor's own finished runs, by name
-        with gr.Tabs() as tabs:
-            draw_model, drawing = draw.build_tab(hub, demo, models)
-            how.build_tab(hub, drawing, models)
-            walk_model, walk_restored = walk.build_tab(hub, demo, models)
+        drawing = gr.State(None)  # this visitor's last digit: drawn, uploaded or picked on the Draw tab, shared by the tabs
+        with gr.Tabs(selected="how") as tabs:
+            how_parts = how.build_tab(hub, drawing, models)
+            draw_parts = draw.build_tab(hub, demo, models, drawing)
+            walk_parts, walk_restored = walk.build_tab(hub, demo, models)
             interpolate.build_tab(hub, drawing)
             compare_beside = compare.build_tab(hub, models)
             prior.build_tab(hub)
             likelihood.build_tab(hub, drawing)
-            train_tab.build_tab(hub, runs, demo, pickers=((draw_model, draw.MODELS), (walk_model, walk.MODELS), (compare_beside, (compare.ALONE,))))
+            pickers = ((draw_parts.controls["model"], draw.MODELS), (walk_parts.controls["model"], walk.MODELS), (compare_beside, (compare.ALONE,)))
+            train_parts = train_tab.build_tab(hub, runs, demo, pickers=pickers)
+        stop, tour_wait = tour.build(hub, tabs, {"how": how_parts, "draw": draw_parts, "walk": walk_parts, "train": train_parts}, drawing, demo)
 
-        def tick():
-            return hub.status_markdown(), gr.Timer(active=bool(hub.busy()))
+        def tick(n):
+            return hub.status_markdown(), gr.Timer(active=bool(hub.busy())), tour.waits(hub, max(int(n), 0))
 
         # at load too: the page was built before training started, and its first words must be today's status
-        demo.load(tick, None, [status, timer], api_visibility="private", show_progress="hidden")
+        demo.load(tick, stop, [status, timer, tour_wait], api_visibility="private", show_progress="hidden")
         # a shared link's tab, opened once the walk tab has its settings (opening it draws them)
         walk_restored.then(links.select_tab, None, tabs, api_visibility="private", show_progress="hidden")
-        timer.tick(tick, None, [status, timer], api_visibility="private", show_progress="hidden")
+        timer.tick(tick, stop, [status, timer, tour_wait], api_visibility="private", show_progress="hidden")
     return demo

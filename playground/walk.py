@@ -13,7 +13,7 @@ from vae.digits import InputError
 
 from . import explain, links, plots
 from .handling import CLOSE_TOASTS_JS, ERROR_TOAST_S, QUIET, guard
-from .widgets import picture
+from .widgets import TabParts, picture
 from .models import GRID_SCALE, ModelHub, Ready
 from .runs import VisitorModels, visitor
 
@@ -194,9 +194,10 @@ class WalkHandlers:
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = None) -> tuple[gr.Radio, object]:
-    """The tab; returns its model list, which the Train tab extends with the visitor's own runs, and the page-load
-    event that restores a link's settings (the app opens the link's tab after it, which draws them: `show`)."""
+def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = None) -> tuple[TabParts, object]:
+    """The tab; returns its controls (the model list, which the Train tab extends with the visitor's own runs; a model
+    set from outside draws with its two highest-KL dimensions) and the page-load event that restores a link's settings
+    (the app opens the link's tab after it, which draws them: `show`)."""
     h = WalkHandlers(hub, models)
     with gr.Tab("Latent walk", id="walk") as tab:
         gr.Markdown(explain.WALK_INTRO)
@@ -233,5 +234,5 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
         number.submit(h.change_dims, walk, [point, grid, message], api_visibility="private", **QUIET)
     tab.select(h.show, walk, outputs, api_visibility="private", **QUIET)
     restored = demo.load(h.restore, None, [model, dim_x, dim_y, z1, z2], api_visibility="private", **QUIET)
-    return model, restored
+    return TabParts({"model": model}, show=(h.choose_model, [model, z1, z2], outputs)), restored
 

@@ -1,6 +1,8 @@
 """Components the tabs share, built the same way everywhere."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import gradio as gr
 
 # Gradio draws a component's label as a chip over the top-left corner of its picture, where it hid the bubble's
@@ -22,3 +24,12 @@ def picture(caption: str, elem_id: str | None = None, **kwargs) -> gr.Image:
     gr.Markdown(caption, elem_classes=["caption"])
     return gr.Image(label=caption, show_label=False, format="png", interactive=False, elem_id=elem_id, elem_classes=["picture"],
                     buttons=["download", "fullscreen"], **kwargs)
+
+
+@dataclass
+class TabParts:
+    """What a tab's builder hands the page: its controls by name (the tour sets them) and, for a tab whose pictures
+    follow its controls only on the person's own input, the event that draws it from them: (fn, inputs, outputs)."""
+
+    controls: dict = field(default_factory=dict)
+    show: tuple | None = None
