@@ -35,7 +35,7 @@ COUNT_JS = """
     range.selectNodeContents(node);
     const rects = [...range.getClientRects()].filter(r => r.width > 0 && r.height > 0);
     if (!rects.some(r => r.bottom > 0 && r.top < window.innerHeight && r.right > 0 && r.left < window.innerWidth)) continue;
-    const words = node.textContent.split(/\\s+/).filter(w => /[A-Za-z0-9]/.test(w)).length;
+    const words = node.textContent.split(/\\s+/).filter(w => /[A-Za-z]/.test(w)).length;
     counts[tour && tour.contains(el) ? 'tour' : 'page'] += words;
   }
   return counts;

@@ -14,7 +14,7 @@ from vae.analysis import decode_latents, prior_samples
 
 from . import explain, plots
 from .handling import QUIET, guard
-from .widgets import picture
+from .widgets import picture, why
 from .models import ModelHub, Ready, first_of_each_digit
 from .runs import VisitorModels, visitor
 
@@ -30,7 +30,7 @@ def samples_phrase(m: dict) -> str:
     """'8 of 10 random codes z ~ N(0, I) decode to a digit', from the judged sample_valid (empty when unmeasured)."""
     if m.get("sample_valid") is None:
         return ""
-    return f"{round(10 * m['sample_valid'])} of 10 random codes z ~ N(0, I) decode to a digit the judge is sure of"
+    return f"{round(10 * m['sample_valid'])} of 10 prior samples are sure digits"
 
 
 # --- the view ----------------------------------------------------------------------------------
@@ -39,18 +39,15 @@ def regime_sentence(name: str, m: dict, healthy: dict | None) -> str:
     """One sentence naming the regime in the article's terms, from the measured metrics."""
     said = samples_phrase(m)
     if m.get("active_units", 0) == 0 or m.get("kl", 1e9) < 0.5:
-        return (f"**{name}: posterior collapse.** KL is {m.get('kl', 0):.2f} nats and {m.get('active_units', 0)} dimensions are active: "
-                "the spring to the origin won, z says nothing about the input, so every digit decodes to the same average blur"
-                + (f" ({said})." if said else "."))
+        return (f"**{name}: posterior collapse.** KL {m.get('kl', 0):.2f} nats, {m.get('active_units', 0)} active dimensions: z says "
+                "nothing, every digit decodes to one blur" + (f" ({said})." if said else "."))
     ratio = m.get("mean_abs_mu", 0) / healthy["mean_abs_mu"] if healthy and healthy.get("mean_abs_mu") else None
     if name == "autoencoder" or (ratio is not None and ratio > 3):
         far = f"{ratio:.1f}x farther from the origin than the healthy model's" if ratio is not None else f"{m.get('mean_abs_mu', 0):.1f} units from the origin on average"
-        return (f"**{name}: no KL force.** Codes sit {far}, in islands with empty gaps between them: "
-                "sharp reconstructions, but a random z from N(0, I) lands where no digit lives"
-                + (f": only {said}." if said else "."))
-    return (f"**{name}: reconstruction and KL in balance.** KL {m.get('kl', 0):.0f} nats buys {m.get('active_units', 0)} active dimensions and a "
-            f"{m.get('knn_acc', 0):.0%} 5-NN accuracy, in one cloud around the origin that the prior's samples also land in"
-            + (f": {said}." if said else "."))
+        return (f"**{name}: no KL force.** Codes sit {far}: sharp reconstructions, but a z from N(0, I) lands where no "
+                "digit lives" + (f" ({said})." if said else "."))
+    return (f"**{name}: in balance.** KL {m.get('kl', 0):.0f} nats buys {m.get('active_units', 0)} active dimensions and "
+            f"{m.get('knn_acc', 0):.0%} 5-NN accuracy, in one cloud around the origin" + (f" ({said})." if said else "."))
 
 
 @dataclass
@@ -139,7 +136,7 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
                 recons = picture("The same 8 test digits, reconstructed from mu by each model", elem_id="compare-recons")
             with gr.Column():
                 samples = picture(f"{N_PRIOR[0] * N_PRIOR[1]} samples from the prior z ~ N(0, I) per model: are they digits?", elem_id="compare-samples")
-        gr.Markdown(explain.COMPARE_NOTES)
+        why(explain.COMPARE_NOTES)
         api_button = gr.Button("Show the comparison", visible=False)  # the comparison as an API endpoint of its own
 
     outputs = [sentences, table, pca, tsne, recons, samples]

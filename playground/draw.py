@@ -15,7 +15,7 @@ from vae.analysis import ellipse_points, nearest, project_gaussian
 from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, open_picture, to_mnist
 
 from . import explain, links, plots
-from .widgets import TabParts, picture
+from .widgets import TabParts, picture, why
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, NotReady, Ready, bubble_title, first_of_each_digit, plane_axes
 from .runs import VisitorModels, visitor
@@ -210,8 +210,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
                     brush=gr.Brush(default_size=BRUSH, colors=["#000000"], color_mode="fixed"), type="numpy", image_mode="RGBA",
                     layers=False, transforms=(), height=CANVAS + 80, width=CANVAS + 40,
                 )
-                model = gr.Radio(MODELS, value="healthy", label="Model", elem_id="draw-model",
-                                 info="healthy VAE, beta = 0 autoencoder, collapsed VAE, or the healthy VAE with a 2-D latent space (its bubble on the real plane, no PCA)")
+                model = gr.Radio(MODELS, value="healthy", label="Model", elem_id="draw-model")
                 links.link_row("draw", [model], ("model",), "this tab with this model")
                 examples = gr.Gallery(label="Or click a test digit", columns=5, rows=2, height="auto", allow_preview=False, format="png",
                                       object_fit="contain", elem_id="examples")
@@ -227,12 +226,11 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
                         recon = picture("Reconstruction from mu (the dot)", height=180, elem_id="recon")
                 samples = picture("Reconstructions from z ~ q(z|x) (the bubble): same input, different samples", height=110, elem_id="samples")
                 resample = gr.Button("Draw new samples from the bubble", size="sm")
-                bubble = picture("The latent bubble: test digits on the PCA plane of mu (healthy-2d: on its own z1, z2 plane); this digit's mu "
-                                 "(cross), 1- and 2-sigma ellipses, samples (black dots)", elem_id="bubble")
+                bubble = picture("The bubble on the plane of the test digits' codes: mu (cross), 1 and 2 sigma, samples (dots)", elem_id="bubble")
         musigma = picture("mu and sigma of every dimension, sorted by KL (triangles at the edge: mu beyond the axis)", elem_id="musigma")
         nearest_strip = picture(f"The {N_NEAREST} training digits nearest to this one by its code (mu), against the {N_NEAREST} nearest by pixels: "
                                 "what the code kept. Under each: its label and distance", elem_id="nearest")
-        gr.Markdown(explain.DRAW_NOTES)
+        why(explain.DRAW_NOTES)
 
     outputs = [seen, recon, samples, bubble, musigma, message, nearest_strip, last]
 

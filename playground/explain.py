@@ -1,22 +1,25 @@
-"""The short explanations shown next to each view, in one place so the words stay consistent."""
+"""The words shown next to each view, in one place so they stay consistent: a one-sentence intro that the picture needs
+(X_INTRO), and the longer explanation under the tab's closed "Why?" accordion (X_NOTES). The guided tour's words are
+in tour.py."""
 
 HEADER = """
 # VAE Playground
-A ResNet-18 variational autoencoder trained on MNIST digits. The encoder turns a digit into a **bubble** in a
-128-dimensional latent space: a centre `mu` and a size `sigma` per dimension. The decoder turns any point `z` of that
-space back into a digit. Training pulls in two directions: **reconstruction** wants every bubble small and far apart so
-each digit can be told apart, while the **KL term** is a spring that pulls every bubble towards the origin and
-inflates it to the size of the prior N(0, I). `beta` sets how stiff the spring is.
+A ResNet-18 VAE trained on MNIST digits; the tour on the left follows the article.
 """
 
 DRAW_INTRO = """
-Draw a digit. The model sees it the way MNIST was made (cropped, scaled to 20 px, centred by its centre of mass), encodes it
-to a bubble, and decodes both the bubble's centre and random points inside it.
+Draw a digit or click a test digit: the model encodes it to a bubble and decodes the bubble's centre and points inside it.
 """
 
 DRAW_WAITING = "Draw a digit on the canvas, upload one, or click a test digit below it."
 
 DRAW_NOTES = """
+**The models.** The healthy VAE, the beta = 0 autoencoder, the collapsed VAE, and the healthy VAE with a 2-D latent
+space (healthy-2d). The bubble's plane is the PCA plane of the test digits' mu; for healthy-2d, its own z1, z2 plane.
+
+**What the model sees.** Your digit is prepared the way MNIST's were (cropped, scaled to 20 px, centred by its centre
+of mass) before the encoder turns it into a bubble.
+
 **The bubble, not the dot.** During training the decoder never sees `mu` alone: it sees `z = mu + sigma * eps` with fresh
 noise `eps` each time. So it must decode a whole neighbourhood of `mu` into the same digit, and neighbouring codes end
 up meaning similar digits: that is what makes the space smooth enough to walk and to sample from. Switch to the
@@ -41,12 +44,12 @@ model's own z1, z2 plane (no PCA in between), the same map the Latent walk tab d
 """
 
 WALK_INTRO = """
-Move through latent space and decode what you find. With **healthy-2d** the whole space is two numbers, so the grid
-below is a map of every digit this model can write. With **healthy** (128 dimensions) you walk two of them while the
-other 126 stay at 0, the article's z1/z2 figure.
+Move the sliders to decode any point z. **healthy-2d**: the whole space is two numbers; **healthy**: two of its 128 dimensions, the rest at 0.
 """
 
 WALK_NOTES = """
+**The grid.** Move through latent space and decode what you find. With **healthy-2d** the whole space is two numbers, so the grid below is a map of every digit this model can write. With **healthy** (128 dimensions) you walk two of them while the other 126 stay at 0, the article's z1/z2 figure.
+
 **What one dimension does.** Each row of the bottom strip changes a single dimension and leaves the rest at 0. A VAE is
 not told what a dimension should mean; the ones with the most KL usually pick up broad traits (slant, width, loops,
 which digit), and the transitions are gradual because of the bubbles: nearby codes had to decode to similar digits.
@@ -54,16 +57,14 @@ The grid is smooth and has no holes near the origin for the same reason: the KL 
 """
 
 INTERPOLATE_INTRO = """
-The article says that halfway between a 1 and a 7 a VAE decodes a plausible mix of both, because the KL spring packs the
-codes so closely that the decoder was trained on the space between them, while a plain autoencoder's codes sit in
-islands with dead zones between them. Check it here: pick two test digits (or your drawing and a test digit); each row
-decodes the straight line between their codes, and the number under each step says how far that point lies from the
-nearest training digit's code.
+The straight line between two digits' codes, decoded step by step; under each step, how far it lies from the nearest training code.
 """
 
 INTERPOLATE_WAITING = "Open this tab, or pick two test digits by number; it needs the healthy and the autoencoder models."
 
 INTERPOLATE_NOTES = """
+**What to look for.** The article says that halfway between a 1 and a 7 a VAE decodes a plausible mix of both, because the KL spring packs the codes so closely that the decoder was trained on the space between them, while a plain autoencoder's codes sit in islands with dead zones between them. Check it here: pick two test digits (or your drawing and a test digit); each row decodes the straight line between their codes, and the number under each step says how far that point lies from the nearest training digit's code.
+
 **Reading the distances.** Each model's codes live on a scale of their own (the autoencoder's spread many times wider),
 so a raw distance says little across models. The figure in brackets divides it by how far a *real* unseen digit's code
 lies from its nearest training code (the median over the 1,000 held-out digits): about 1 means the decoder has seen
@@ -71,15 +72,18 @@ codes like this one, well above 1 means the line crosses empty space where the d
 """
 
 PRIOR_INTRO = """
-A VAE generates by drawing z from the prior N(0, I), so the prior must cover the codes of real digits and nothing else.
-Here the prior stands beside the distribution the codes really follow (the *aggregate posterior*, modelled by a Gaussian
-mixture fitted to the training codes): samples from both, and on the bubble's plane the **holes**, where the prior puts
-mass and no digit's code lives, with each digit class drawn as its own Gaussian.
+A VAE generates from z ~ N(0, I): here is where the prior puts its mass against where the training codes really are, and its **holes**.
 """
 
 PRIOR_WAITING = "Open this tab to see the prior against the codes; it needs the healthy and the autoencoder models."
 
 PRIOR_NOTES = """
+**The two distributions.** A VAE generates by drawing z from the prior N(0, I), so the prior must cover the codes of real digits and nothing else. Here the prior stands beside the distribution the codes really follow (the *aggregate posterior*, modelled by a Gaussian mixture fitted to the training codes): samples from both, and on the bubble's plane the **holes**, where the prior puts mass and no digit's code lives, with each digit class drawn as its own Gaussian.
+
+**Reading the plane.** On the left, the dashed line is where the training codes' density falls to 1% of its peak; the
+holes, shaded, are the part of the prior's 2-sigma circle outside it. The distances above are medians over prior and
+mixture samples, in all the dimensions at once.
+
 **Reading it.** A z from the prior that lands in a hole decodes to something the decoder never learned to draw; a z
 from the codes' mixture lands where digits live. The sentences above measure it in all the dimensions at once (how far
 each kind of z lands from the nearest training code); the plane shows only two of them, where codes of many digits
@@ -88,14 +92,14 @@ circles: without it (the autoencoder) they spread tens of units beyond them.
 """
 
 COMPARE_INTRO = """
-The same network trained three ways, differing only in the weight of the KL spring. **beta = 0** removes the spring
-(a plain autoencoder); **healthy** keeps reconstruction and KL in balance; **collapsed** makes the spring so stiff that
-encoding carries no information at all.
+One network trained with three values of beta, measured side by side.
 """
 
 COMPARE_WAITING = "The comparison needs the three models fully trained; the status line above shows their progress. Open this tab again once they are ready."
 
 COMPARE_NOTES = """
+**The three regimes.** The same network trained three ways, differing only in the weight of the KL spring. **beta = 0** removes the spring (a plain autoencoder); **healthy** keeps reconstruction and KL in balance; **collapsed** makes the spring so stiff that encoding carries no information at all.
+
 **How to read it.** On the shared PCA scale the autoencoder's codes spread tens of units from the origin: nothing pulls
 them in, so a z drawn from N(0, I) lands in the empty middle and its prior samples are not digits. The healthy model's
 codes sit in one cloud around the origin, a few units across, and still separate by digit (high 5-NN accuracy). The
@@ -103,15 +107,14 @@ collapsed model's codes all sit exactly at the origin: zero active units, KL nea
 """
 
 TRAIN_INTRO = """
-Train your own VAE and watch the two forces of its loss fight. **Reconstruction** wants each digit's code far from the
-others so it can be redrawn exactly; **beta x KL** is the spring pulling every code back to the origin and puffing it up
-to the prior's size. Pick beta, press **Train**, and watch the curves and, after every epoch, the latent cloud: a weak
-spring lets the clusters fly apart past the prior's circles, a stiff one pulls them into one blur at the centre.
+Pick beta, press **Train**, and watch reconstruction and the KL spring pull against each other, epoch by epoch.
 """
 
 TRAIN_WAITING = "Choose beta and press **Train**. One run trains at a time on this machine; if others are ahead, yours waits its turn."
 
 TRAIN_NOTES = """
+**The two forces.** Train your own VAE and watch the two forces of its loss fight. **Reconstruction** wants each digit's code far from the others so it can be redrawn exactly; **beta x KL** is the spring pulling every code back to the origin and puffing it up to the prior's size. Pick beta, press **Train**, and watch the curves and, after every epoch, the latent cloud: a weak spring lets the clusters fly apart past the prior's circles, a stiff one pulls them into one blur at the centre.
+
 **Reading it.** The lines are the two parts of the loss over the last few training batches, the dots the same parts on
 the held-out digits after each epoch. With beta = 0 the red line stays at 0 (no spring) and the cloud spills out of the
 window (codes beyond it are ringed on its edge). Around beta_eff 0.2 both forces stay in play: the cloud fills the
@@ -134,23 +137,22 @@ raise it and the point slides left and up. The presets mark the three regimes; y
 """
 
 LIKELIHOOD_INTRO = """
-The reconstruction term of the loss is a likelihood, p(x|z), and its choice shapes the pictures. Under **L2** (a Gaussian
-with a fixed sigma: the healthy model) the best answer to a stroke the bubble leaves in doubt is the *mean* of the digits
-it could be; under **L1** (a Laplace: the laplace model, trained the same way) it is their *median*. And a decoder that may
-also choose a **sigma for every pixel** (learned-sigma) can lower its loss without drawing any better: the variance cheat.
-Pick a test digit, or your drawing.
+How the reconstruction loss's likelihood shapes the pictures: **L2** against **L1**, and a decoder free to choose **sigma per pixel**.
 """
 
 LIKELIHOOD_WAITING = ("Open this tab, or pick a test digit by number; it needs the healthy model and two models that train after the four presets "
                       "(laplace and learned-sigma).")
 
 LIKELIHOOD_NOTES = """
+**Three likelihoods.** The reconstruction term of the loss is a likelihood, p(x|z), and its choice shapes the pictures. Under **L2** (a Gaussian with a fixed sigma: the healthy model) the best answer to a stroke the bubble leaves in doubt is the *mean* of the digits it could be; under **L1** (a Laplace: the laplace model, trained the same way) it is their *median*. And a decoder that may also choose a **sigma for every pixel** (learned-sigma) can lower its loss without drawing any better: the variance cheat. Pick a test digit, or your drawing.
+
 **Reading the sharpness.** The gradient is how fast brightness changes from one pixel to the next: a crisp stroke goes
 from black to white in a pixel or two, a blurred one over several, at a lower slope. Sharpness is the mean *squared*
 gradient over the picture, over the input's: squared, because a blurred edge still climbs the same height, only over
 more pixels, and the plain mean barely notices. 50% reads: edges twice as wide.
 
-**Reading the sigma map.** A pixel with error e under sigma s costs e^2 / 2s^2 + log s nats (plus a constant). With sigma
+**Reading the sigma map.** The sigma map is on a log scale; under it, each pixel's nats with the learned sigma, and with sigma
+fixed at 0.1 (the healthy model). A pixel with error e under sigma s costs e^2 / 2s^2 + log s nats (plus a constant). With sigma
 fixed, every pixel pays for its error alike, so the decoder must draw the digit to lower its loss. Let it choose s per
 pixel and there is a cheaper way: a large s where drawing is hard (the edges) makes errors there nearly free, and a
 small s where the answer is always 0 (the border no digit touches) earns nats for nothing. The floor e^-7 keeps the
@@ -158,13 +160,14 @@ loss finite: there one pixel earns at most 6.1 nats. That is why the article, an
 """
 
 HOW_INTRO = """
-The article's pseudo-code, run on one digit with its real numbers: **encode** (Image -> ResNet -> Project -> chunk ->
-mu, logvar), **sample** (z = mu + sigma * eps), **decode** (Linear -> reshape -> Upsample + Conv), then the **two losses**.
+The article's pseudo-code, run on one digit with its real numbers, step by step.
 """
 
 HOW_WAITING = "Open this tab to run a digit through the model; it needs the chosen model trained."
 
 HOW_NOTES = """
+**The whole VAE in one pass.** The encoder turns a digit into a **bubble** in a 128-dimensional latent space: a centre `mu` and a size `sigma` per dimension. The decoder turns any point `z` of that space back into a digit. Training pulls in two directions: **reconstruction** wants every bubble small and far apart so each digit can be told apart, while the **KL term** is a spring that pulls every bubble towards the origin and inflates it to the size of the prior N(0, I). `beta` sets how stiff the spring is.
+
 **Why eps sits outside the network.** Sampling z directly from N(mu, sigma²) would be a random step that no gradient
 passes through. Written as z = mu + sigma * eps, the randomness is an input like the image: the loss's gradient
 reaches mu and sigma through a multiplication and an addition (Kingma & Welling 2014).

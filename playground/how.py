@@ -19,7 +19,7 @@ from . import explain, plots
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, Ready
 from .runs import VisitorModels, visitor
-from .widgets import TabParts, picture
+from .widgets import TabParts, picture, why
 
 MODELS = ["healthy", "autoencoder", "collapsed", "healthy-2d"]
 SOURCES = ("a test digit", "my digit from the Draw tab")
@@ -322,14 +322,12 @@ def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = N
         encoder = picture("1. Encoder: the digit through ResNet-18 (each stage's 4 most active maps), then the head: "
                           "[512] -> [1024] -> Project [2D] -> chunk into mu and logvar", elem_id="how-encoder")
         reparam_words = gr.Markdown(elem_id="how-reparam-words")
-        reparam = picture("2. Reparameterization: z = mu + sigma * eps. eps is an input, so gradients reach mu and sigma; "
-                          "New eps redraws eps and z, mu stays (the bubble, not the dot)", elem_id="how-reparam")
+        reparam = picture("2. Reparameterization: z = mu + sigma * eps (New eps redraws eps and z; mu stays)", elem_id="how-reparam")
         decoder = picture("3. Decoder: z -> Linear -> reshape to 7x7 maps -> Upsample + Conv stages -> the mean image",
                           elem_id="how-decoder")
         loss_words = gr.Markdown(elem_id="how-loss-words")
         loss = picture("4. The loss on this digit: where reconstruction pays its nats, and each dimension's KL", elem_id="how-loss")
-        with gr.Accordion("Why?", open=False):
-            gr.Markdown(explain.HOW_NOTES)
+        why(explain.HOW_NOTES)
         api_button = gr.Button("Pass", visible=False)  # the pass's numbers as an endpoint of its own
         api_seed = gr.Number(value=0, precision=0, visible=False, label="eps seed")  # a State cannot be an API input
         api_out = gr.JSON(visible=False)

@@ -18,13 +18,13 @@ from vae.digits import InputError
 from . import explain, plots
 from .handling import QUIET, guard
 from .models import ModelHub, NotReady, Ready
-from .widgets import picture
+from .widgets import picture, why
 
 MODELS = ("healthy", "autoencoder")
 STEPS = 9  # odd, so the middle step is the midpoint t = 0.5
 LABEL_WIDTH = 120  # px of row labels left of the strip
 SCALE = 3  # each digit at 84 x 84: room for its distance underneath
-TABLE_HEADERS = ["step", "t"] + [f"{m}: {what}" for m in MODELS for what in ("distance to the nearest training code", "x typical")]
+TABLE_HEADERS = ["step", "t"] + [f"{m}: {what}" for m in MODELS for what in ("distance", "x typical")]
 
 
 # --- the view ----------------------------------------------------------------------------------
@@ -61,8 +61,8 @@ def interpolate_view(sides: dict[str, Side], x_a: np.ndarray, x_b: np.ndarray, n
     table = [[i, round(float(t[i]), 3)] + [v for name in sides for v in (round(float(distances[name][i]), 3), round(float(ratios[name][i]), 2))]
              for i in range(steps)]
     mid = steps // 2
-    parts = [f"**{name}** {distances[name][mid]:.2f} from the nearest training code, **{ratios[name][mid]:.1f}x** the {sides[name].typical:.2f} "
-             f"at which a typical held-out digit's code lies" for name in sides]
+    parts = [f"**{name}** {distances[name][mid]:.2f} from the nearest training code (**{ratios[name][mid]:.1f}x** a typical held-out "
+             f"digit's {sides[name].typical:.2f})" for name in sides]
     summary = f"A = {names[0]}, B = {names[1]}. At the midpoint (t = {t[mid]:.2g}): " + "; ".join(parts) + "."
     return InterpolateView(strip, table, summary, distances, ratios)
 
@@ -153,11 +153,11 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> None:
                 use_drawing = gr.Checkbox(label="A = my drawing from the Draw tab", elem_id="interp-drawing")
                 another = gr.Button("Another pair of different digits", size="sm", elem_id="interp-another")
         message = gr.Markdown(explain.INTERPOLATE_WAITING, elem_id="interp-message")
-        strip = picture(f"The straight line from A's code (mu) to B's, decoded in {STEPS} steps by each model; under each step: its distance to the "
-                        "nearest training code (in brackets: how many times a typical held-out digit's distance)", elem_id="interp-strip")
+        strip = picture(f"A's code (mu) to B's in {STEPS} steps; under each: distance to the nearest training code (x a typical digit's)",
+                        elem_id="interp-strip")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="Distance of each step's z to the nearest of the 4,000 training codes", interactive=False,
                              wrap=True, elem_id="interp-table", column_widths=["7%", "8%", "25%", "17%", "26%", "17%"])
-        gr.Markdown(explain.INTERPOLATE_NOTES)
+        why(explain.INTERPOLATE_NOTES)
         api_button = gr.Button("Interpolate", visible=False)  # the strip between two test digits as an API endpoint of its own
         # inside the tab: a component made between two tabs shifts the tab bar's labels (the next tab took the chosen one's name)
         opened = gr.State(False)  # whether this visitor has seen the tab: its first opening shows a 1 and a 7

@@ -24,7 +24,7 @@ from vae.losses import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 from . import explain, plots
 from .handling import QUIET, guard
 from .models import ModelHub, NotReady, Ready
-from .widgets import picture
+from .widgets import picture, why
 
 SIGMA_FLOOR, SIGMA_CEILING = math.exp(LOG_SIGMA_MIN), math.exp(LOG_SIGMA_MAX)  # the learned sigma's whole range: the maps' fixed scale
 NATS_SHOWN = 7.0  # the nats-per-pixel maps run from -7 to 7 (a pixel at the floor earns at most 6.1; larger costs are clipped)
@@ -143,16 +143,15 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> None:
                 use_drawing = gr.Checkbox(label="my drawing from the Draw tab", elem_id="lik-drawing")
                 another = gr.Button("Another test digit", size="sm", elem_id="lik-another")
         message = gr.Markdown(explain.LIKELIHOOD_WAITING, elem_id="lik-message")
-        blur = picture("Blur, L2 against L1: the digit reconstructed by each model (in each title: its sharpness, the mean squared gradient, over "
-                       "the input's), and under each its gradient magnitude, pixel by pixel", elem_id="lik-blur")
-        cheat = picture("The variance cheat: the learned-sigma model's mean and the sigma it chose for each pixel (log scale); below, the nats each "
-                        "pixel pays (red) or earns (blue) with that sigma, and with sigma fixed at 0.1 (the healthy model)", elem_id="lik-cheat")
+        blur = picture("Blur, L2 against L1: each model's reconstruction (title: its sharpness over the input's) and its gradient", elem_id="lik-blur")
+        cheat = picture("The variance cheat: the learned-sigma model's mean, its sigma per pixel, and the nats each pixel pays (red) or earns (blue)",
+                        elem_id="lik-cheat")
         findings = gr.Markdown(elem_id="lik-findings")
         blur_table = gr.Dataframe(headers=BLUR_HEADERS, label="Over the 1,000 held-out digits: rate, errors and sharpness of each model",
                                   interactive=False, wrap=True, elem_id="lik-blur-table")
         sigma_table = gr.Dataframe(headers=SIGMA_HEADERS, label="Over the 1,000 held-out digits, by kind of pixel: where the learned sigma "
                                    "goes and what each kind adds to a digit's reconstruction NLL", interactive=False, wrap=True, elem_id="lik-sigma-table")
-        gr.Markdown(explain.LIKELIHOOD_NOTES)
+        why(explain.LIKELIHOOD_NOTES)
         api_button = gr.Button("Likelihood", visible=False)  # the view of one test digit as an API endpoint of its own
 
     inputs, outputs = [index, use_drawing, drawing], [index, message, findings, blur, cheat, blur_table, sigma_table]

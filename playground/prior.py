@@ -20,7 +20,7 @@ from . import explain, plots
 from .compare import samples_phrase
 from .handling import guard
 from .models import ModelHub, Ready, plane_axes
-from .widgets import picture
+from .widgets import picture, why
 
 MODELS = ("healthy", "autoencoder")
 N_SAMPLES = 10  # decoded samples per row
@@ -68,9 +68,8 @@ def model_prior(ready: Ready, train: Latents, seed: int = 0) -> ModelPrior:
     plane = plots.prior_against_codes(f"{ready.name}: the {len(xy):,} training codes on the Draw tab's plane, and the prior's circles", xy, center,
                                       (gx, gy, logq), hole_log, classes, plane_axes(d))
     said = samples_phrase(ready.metrics)
-    sentence = (f"**{ready.name}**: a z drawn from the prior lies a median **{prior_gap:.1f}x** the typical distance of a held-out digit's code "
-                f"from the nearest training code, a z from the codes' mixture **{mixture_gap:.1f}x**; on the plane below, {holes:.0%} of the prior's "
-                f"mass falls in holes (where the codes' density is below 1% of its peak)" + (f"; {said}" if said else "") + ".")
+    sentence = (f"**{ready.name}**: from the nearest training code, a prior z lies **{prior_gap:.1f}x** as far as a held-out digit's code, "
+                f"a mixture z **{mixture_gap:.1f}x**; {holes:.0%} of the prior's mass on the plane falls in holes" + (f"; {said}" if said else "") + ".")
     return ModelPrior(prior, mixed, plane, holes, prior_gap, mixture_gap, sentence)
 
 
@@ -112,9 +111,9 @@ def build_tab(hub: ModelHub) -> None:
         message = gr.Markdown(explain.PRIOR_WAITING, elem_id="prior-message")
         samples = picture(f"{N_SAMPLES} samples per row: from the prior N(0, I), and from a Gaussian mixture (10 components) fitted to the 4,000 "
                           "training codes", elem_id="prior-samples")
-        planes = picture("The plane of the Draw tab's bubble. Left: the training codes (grey), the line where their density falls to 1% of its peak, "
-                         "and shaded inside the prior's 2-sigma circle, its holes. Right: each digit as its own Gaussian", elem_id="prior-planes")
-        gr.Markdown(explain.PRIOR_NOTES)
+        planes = picture("The Draw tab's plane. Left: training codes, and the prior's holes shaded. Right: each digit as its own Gaussian",
+                         elem_id="prior-planes")
+        why(explain.PRIOR_NOTES)
         api_button = gr.Button("Show the prior against the codes", visible=False)  # the view as an API endpoint of its own
 
     outputs = [message, samples, planes]

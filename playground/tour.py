@@ -61,12 +61,12 @@ STOPS: tuple[Stop, ...] = (
          "One network trained three ways, differing only in beta: no spring (autoencoder), balanced (healthy), and a "
          "spring so stiff the code carries nothing (collapsed).",
          "Which model's samples from the prior, bottom right, will look like digits?",
-         "Only the healthy one's. The autoencoder's z from N(0, I) lands in the empty middle of its far-flung codes; the "
+         "Mostly the healthy one's. The autoencoder's z from N(0, I) lands in the empty middle of its far-flung codes; the "
          "collapsed one decodes every z to the same average blur.",
          needs=("autoencoder", "healthy", "collapsed")),
     Stop("The bubble, not the dot", "draw",
          "Your digit as a bubble on the plane of the codes: the cross is mu, the ellipses its sigma, the black dots samples "
-         "from it, decoded in the row at the top.",
+         "from it, decoded in the row of samples.",
          "Switch to the autoencoder: how big will its bubble be?",
          "A dot: with no KL term nothing stops sigma shrinking, so every sample decodes to the same picture. The healthy "
          "model's decoder had to draw its whole bubble as one digit, which is what makes the space smooth.",
@@ -83,15 +83,15 @@ STOPS: tuple[Stop, ...] = (
          "The straight line from a 1's code to a 7's, decoded by the healthy VAE and by the autoencoder; under each step, "
          "how far it lies from the nearest training code.",
          "Halfway along, which model will still draw something like a digit?",
-         "The VAE: its steps stay about as close to training codes as a real digit's (ratios near 1). The autoencoder's "
-         "middle steps lie several times further out, in a dead zone its decoder never saw.",
+         "Read the brackets: the VAE's steps stay near 1x, as close to training codes as a real digit's. The "
+         "autoencoder's rise towards the middle, where its line leaves the codes for space its decoder was never trained on.",
          needs=("healthy", "autoencoder")),
     Stop("The prior's holes", "prior",
          "Top: samples from the prior N(0, I) beside samples from a mixture fitted to the training codes. Bottom: the "
          "shaded holes, where the prior puts mass and no code lives.",
          "Which row will hold more shapes that are not digits?",
-         "The prior's: its z often lands in a hole, the mixture's lands where codes live. 4,000 digits cannot fill 128 "
-         "dimensions, which limits what the plain prior can promise.",
+         "The prior's: its z often lands in a hole, the mixture's lands where codes live. 4,000 training digits leave much "
+         "of the prior empty, which limits what the plain prior can promise.",
          needs=("healthy", "autoencoder")),
     Stop("Why VAEs are blurry", "likelihood",
          "The same digit reconstructed under L2 (the healthy model) and under L1 (the Laplace model), each with its "
@@ -192,9 +192,12 @@ def build(hub: ModelHub, tabs: gr.Tabs, parts: dict[str, TabParts], drawing: gr.
 
     moved = [current, walkthrough, tabs, wait, *controls.values(), *answers]
 
-    def move(n: int, drawing_value) -> dict:
-        """Everything that changes when the tour goes to stop n: its step, its tab, its controls, its answer hidden."""
-        out = {current: n, walkthrough: gr.Walkthrough(selected=n), tabs: gr.Tabs(selected=STOPS[n].tab), wait: waits(hub, n)}
+    def move(n: int, drawing_value, open_tab: bool = True) -> dict:
+        """Everything that changes when the tour goes to stop n: its step, its tab (unless `open_tab` is False), its
+        controls, its answer hidden."""
+        out = {current: n, walkthrough: gr.Walkthrough(selected=n), wait: waits(hub, n)}
+        if open_tab:
+            out[tabs] = gr.Tabs(selected=STOPS[n].tab)
         out.update({controls[k]: v for k, v in values(n, "setup", drawing_value, hub).items()})
         out.update({a: gr.update(visible=False) for a in answers})
         return out
@@ -232,7 +235,8 @@ def build(hub: ModelHub, tabs: gr.Tabs, parts: dict[str, TabParts], drawing: gr.
             gr.Warning(said, duration=ERROR_TOAST_S)
         if n is None and query.get("tab") in links.TABS:
             return {current: -1, wait: waits(hub, 0)}
-        return move(n or 0, drawing_value)
+        # stop 1's tab is the page's first: not selected again, so a tab clicked while the page loads stays open
+        return move(n or 0, drawing_value, open_tab=n is not None)
 
     then_draw(demo.load(land, drawing, moved, api_visibility="private", **QUIET))
     return current, wait

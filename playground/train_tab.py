@@ -22,7 +22,7 @@ from vae.train import beta_at
 
 from . import explain, links, plots
 from .handling import guard, guard_stream
-from .widgets import TabParts, picture
+from .widgets import TabParts, picture, why
 from .models import ModelHub, Ready, first_of_each_digit, plane_axes
 from .runs import Run, RunManager, RunRefused, VisitorModels
 
@@ -408,13 +408,13 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
                                 "(distortion), labelled by beta_eff (2 sigma^2 beta for the Gaussian likelihood, beta itself for "
                                 "Bernoulli). Each run of yours lands on it when it ends.", elem_id="train-plane")
             with gr.Column(scale=2):
-                gr.Markdown(explain.PLANE_NOTES)
+                why(explain.PLANE_NOTES)
         with gr.Row():
             pick = gr.Dropdown([], label="Run to download", allow_custom_value=True)  # validated by the manager, against this visitor's runs
             export = gr.Button("Download checkpoint and codes")
             archive = gr.File(label="Checkpoint (zip: unzip, then VAE.from_pretrained(folder))")
             codes = gr.File(label="Held-out codes (CSV: label, mu, logvar)")
-        gr.Markdown(explain.TRAIN_NOTES)
+        why(explain.TRAIN_NOTES)
 
     for control in (beta, likelihood, sigma):
         control.change(beta_eff_text, [beta, likelihood, sigma], beta_eff, api_visibility="private", show_progress="hidden")

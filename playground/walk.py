@@ -13,7 +13,7 @@ from vae.digits import InputError
 
 from . import explain, links, plots
 from .handling import CLOSE_TOASTS_JS, ERROR_TOAST_S, QUIET, guard
-from .widgets import TabParts, picture
+from .widgets import TabParts, picture, why
 from .models import GRID_SCALE, ModelHub, Ready
 from .runs import VisitorModels, visitor
 
@@ -215,7 +215,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
             with gr.Column(scale=3):
                 grid = picture("15 x 15 grid from -3 to 3 on both axes, other dimensions at 0 (red ring: the sliders)", elem_id="grid")
         traversal = picture("One dimension at a time: each row varies one dimension from -3 to 3, the rest at 0", elem_id="traversal")
-        gr.Markdown(explain.WALK_NOTES)
+        why(explain.WALK_NOTES)
         grid_button = gr.Button("Show the grid", visible=False)  # the grid as an API endpoint of its own
 
     outputs = [dim_x, dim_y, point, grid, traversal, message]

@@ -19,6 +19,13 @@ CSS = """
 """
 
 
+def why(text: str) -> None:
+    """The longer explanation of a tab, under a closed "Why?" accordion: the tab's first screen keeps only the
+    sentences its pictures need."""
+    with gr.Accordion("Why?", open=False, elem_classes=["why"]):
+        gr.Markdown(text)
+
+
 def picture(caption: str, elem_id: str | None = None, **kwargs) -> gr.Image:
     """An output picture with its caption above it, never on it."""
     gr.Markdown(caption, elem_classes=["caption"])

@@ -23,10 +23,16 @@ def page(app_url):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
-        page.goto(app_url)
-        page.wait_for_selector("#sketch canvas", timeout=30_000)
+        open_draw_tab(page, app_url)
         yield page
         browser.close()
+
+
+def open_draw_tab(page, url):
+    """The page at `url`, on the Draw tab (the page opens on How it works, the tour's first stop)."""
+    page.goto(url, wait_until="load")
+    page.get_by_role("tab", name="Draw", exact=True).click()
+    page.wait_for_selector("#sketch canvas", timeout=30_000)
 
 
 def stroke(page, points):
@@ -202,12 +208,13 @@ def test_healthy_2d_draws_with_its_nearest_training_digits(page):
 
 def test_the_tab_bar_keeps_its_names(page):
     """A component made between two tabs shifted the bar's labels: choosing Compare renamed the next tab 'Compare'."""
-    names = [t.inner_text() for t in page.locator("[role=tablist] button").all()]
-    assert names == ["Draw", "How it works", "Latent walk", "Interpolate", "Compare", "Prior", "Likelihood", "Train"]
+    bar = "[role=tablist]:not(.stepper-container) button"  # the tabs, not the tour's steps
+    names = [t.inner_text() for t in page.locator(bar).all()]
+    assert names == ["How it works", "Draw", "Latent walk", "Interpolate", "Compare", "Prior", "Likelihood", "Train"]
     for tab in ("Compare", "Prior", "Likelihood", "Interpolate", "Draw"):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_timeout(800)
-        assert [t.inner_text() for t in page.locator("[role=tablist] button").all()] == names, tab
+        assert [t.inner_text() for t in page.locator(bar).all()] == names, tab
 
 
 def test_likelihood_takes_a_number_and_the_drawing(page):
@@ -246,8 +253,7 @@ def test_a_link_restores_the_train_tabs_settings_and_a_button_makes_one(page, ap
     page.goto(app_url + "?tab=train&beta=-5", wait_until="load")  # a broken link: the defaults, and a sentence
     page.wait_for_function("() => document.querySelector('#train-status')?.innerText.includes('could not be used')", timeout=30_000)
     assert page.locator("#train-beta input").input_value() == "10"
-    page.goto(app_url, wait_until="load")
-    page.wait_for_selector("#sketch canvas", timeout=30_000)  # the other tests' page again
+    open_draw_tab(page, app_url)  # the other tests' page again
 
 
 def test_a_link_restores_the_walk_and_draw_tabs(page, app_url):
@@ -270,8 +276,7 @@ def test_a_link_restores_the_walk_and_draw_tabs(page, app_url):
     page.goto(app_url + "?tab=draw&model=collapsed", wait_until="load")
     page.wait_for_function("() => document.querySelector('#draw-message')?.innerText.includes('restored from the link')", timeout=30_000)
     assert page.locator("#draw-model input:checked").get_attribute("value") == "collapsed"
-    page.goto(app_url, wait_until="load")
-    page.wait_for_selector("#sketch canvas", timeout=30_000)  # the other tests' page again
+    open_draw_tab(page, app_url)  # the other tests' page again
 
 
 def test_how_it_works_runs_the_drawing_through_the_model(page):
@@ -289,3 +294,56 @@ def test_how_it_works_runs_the_drawing_through_the_model(page):
     page.wait_for_function(f"() => document.querySelector('#how-reparam img').src !== {before['how-reparam']!r}", timeout=30_000)
     assert "eps number 1" in page.locator("#how-message").inner_text()
     assert page.locator("text=Traceback").count() == 0
+
+
+# --- issue 18, item 2: the guided tour ------------------------------------------------------------------------------
+
+def test_the_tour_goes_from_its_first_stop_to_its_last_by_next_alone(page, app_url):
+    """A newcomer lands on stop 1 (the How it works tab, drawn); Next alone then opens each stop's tab with the controls
+    it sets, and its picture; Show me reveals the answer and does what it says; the last stop closes the tour."""
+    from benchmarks.tour import walk_tour
+    from playground.tour import STOPS
+
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#tour-step-1", state="visible", timeout=30_000)
+    assert page.locator("#tour-sidebar").is_visible()
+    rows = walk_tour(page)
+    assert [r["tab"] for r in rows] == [s.tab for s in STOPS]
+    for r, stop in zip(rows, STOPS):
+        expected = {k: str(v) for k, v in stop.setup.items() if k in r["controls"]}
+        assert r["controls"] == expected, stop.title
+    assert rows[0]["controls"] == {"how.model": "healthy"} and rows[1]["controls"] == {"how.model": "autoencoder"}
+    assert rows[2]["controls"] == {"train.beta": "0"}
+    # the last stop's Show me reveals its answer; Close the tour closes the sidebar
+    assert not page.locator("#tour-answer-11").is_visible()
+    page.locator("#tour-show-11").click()
+    page.wait_for_selector("#tour-answer-11", state="visible", timeout=10_000)
+    page.locator("#tour-next-11").click()
+    page.wait_for_function("() => !document.querySelector('#tour-sidebar').classList.contains('open')", timeout=10_000)
+    assert page.locator("text=Traceback").count() == 0
+    open_draw_tab(page, app_url)  # the other tests' page again
+
+
+def test_show_me_does_what_the_stop_asked_about(page, app_url):
+    """Stop 1: Show me draws a new eps (z's picture changes, the message says eps number 1); stop 5: it switches the Draw
+    tab to the autoencoder and redraws the bubble. Back returns to the stop before, with its tab."""
+    page.goto(app_url + "?tour=1", wait_until="load")
+    page.wait_for_function("() => document.querySelector('#how-message')?.innerText.includes('eps number 0')", timeout=30_000)
+    before = page.locator("#how-reparam img").get_attribute("src")
+    page.locator("#tour-show-1").click()
+    page.wait_for_function("() => document.querySelector('#how-message')?.innerText.includes('eps number 1')", timeout=30_000)
+    assert page.locator("#how-reparam img").get_attribute("src") != before
+    page.wait_for_selector("#tour-answer-1", state="visible", timeout=10_000)
+    page.goto(app_url + "?tour=5", wait_until="load")  # a link to stop 5
+    page.wait_for_function("() => document.querySelector('#draw-message')?.innerText.includes('healthy')", timeout=30_000)
+    page.wait_for_selector("#tour-step-5", state="visible", timeout=10_000)
+    page.locator("#tour-show-5").click()
+    page.wait_for_function("() => document.querySelector('#draw-message')?.innerText.includes('autoencoder')", timeout=30_000)
+    assert page.locator("#draw-model input:checked").get_attribute("value") == "autoencoder"
+    page.locator("#tour-back-5").click()
+    page.wait_for_selector("#tour-step-4", state="visible", timeout=10_000)
+    page.wait_for_selector('button[role=tab][aria-selected=true][data-tab-id="compare"]', timeout=10_000)
+    page.goto(app_url + "?tour=99", wait_until="load")  # no such stop: the first, and a sentence
+    page.wait_for_selector(".toast-body:has-text('is not one of 1 to 11')", timeout=30_000)
+    page.wait_for_selector("#tour-step-1", state="visible", timeout=10_000)
+    open_draw_tab(page, app_url)
