@@ -100,6 +100,7 @@ class CompareHandlers:
     def __init__(self, hub: ModelHub, models: VisitorModels | None = None):
         self.hub = hub
         self.models = models or VisitorModels(hub)
+        hub.warm_later(self.compare)
 
     @guard(outputs=6, message=0)
     def compare(self, beside: str | None = ALONE, request: gr.Request = None):

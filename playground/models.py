@@ -7,6 +7,7 @@ chooses (model, dimensions, sliders) travels in each request.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -27,6 +28,8 @@ from vae.train import beta_at
 from vae.workers import Event, Task, run_tasks
 
 from . import plots
+
+log = logging.getLogger("playground")
 
 # What the Draw tab needs first trains first; the view models (vae/config.py VIEW_MODELS) after every preset.
 ORDER = ("healthy", "autoencoder", "collapsed", "healthy-2d", *VIEW_MODELS)
@@ -184,6 +187,7 @@ class ModelHub:
         self._histories: dict[str, list[dict]] = {}
         self._progress: dict[str, dict] = {}
         self._version = 0
+        self._warmers: list = []  # the views' own precomputations, run by warm() (warm_later)
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -276,12 +280,22 @@ class ModelHub:
                 self._fail(name, f"{type(err).__name__}: {err}")
 
     def warm(self) -> None:
-        """Once every model is served: compute what only later views need (t-SNE for Compare), so they open fast."""
+        """Once every model is served: compute what only later views need (t-SNE for Compare, the training codes, and
+        what each view registered with warm_later), so that they open fast: the tour's stops open them in turn."""
         for name in self.names:
             if self.is_ready(name):
                 ready = self.get(name)
                 ready.latents.tsne_xy
                 self.train_codes(ready)
+        for compute in self._warmers:
+            try:
+                compute()
+            except Exception as err:  # a view that cannot be warmed computes on its first opening instead, and says why there
+                log.info("warming %s skipped: %s", getattr(compute, "__name__", compute), err)
+
+    def warm_later(self, compute) -> None:
+        """Have warm() run `compute` (a view's own once-per-app measurement) once every model is served."""
+        self._warmers.append(compute)
 
     def _set(self, name: str, state: str) -> None:
         with self._lock:

@@ -91,6 +91,7 @@ class PriorHandlers:
 
     def __init__(self, hub: ModelHub):
         self.hub = hub
+        hub.warm_later(self.prior)  # its first opening fits a mixture per model: seconds
 
     @guard(outputs=3, message=0)
     def prior(self):

@@ -119,12 +119,17 @@ STOPS: tuple[Stop, ...] = (
 # --- pure functions of a stop ----------------------------------------------------------------------
 
 def waits(hub: ModelHub, n: int) -> str:
-    """What stop n waits for, in a sentence ("" when its models are ready)."""
+    """What stop n waits for, in a sentence: its models not served yet, and those served while they still train
+    ("" when all of them are fully trained)."""
     states = hub.status()
     missing = [f"{name} ({states.get(name, 'not served')})" for name in STOPS[n].needs if not hub.is_ready(name)]
-    if not missing:
-        return ""
-    return f"This stop's pictures wait for {', '.join(missing)}; the other tabs work meanwhile."
+    growing = [f"{name} ({states[name]})" for name in STOPS[n].needs if hub.is_ready(name) and states.get(name, "").startswith("training")]
+    said = []
+    if missing:
+        said.append(f"This stop's pictures wait for {', '.join(missing)}; the other tabs work meanwhile.")
+    if growing:
+        said.append(f"Still training, shown as it is now: {', '.join(growing)}.")
+    return " ".join(said)
 
 
 def values(n: int, which: str, drawing, hub: ModelHub) -> dict[str, object]:
@@ -149,8 +154,8 @@ def values(n: int, which: str, drawing, hub: ModelHub) -> dict[str, object]:
 # --- the builder -------------------------------------------------------------------------------------
 
 def only_on(tab: str, show) -> callable:
-    """`show` for the tour's stop on `tab`, a no-op on any other stop or when the tour is not moving (stop -1: the page
-    opened on a link to a tab); the chain after a move runs every tab's."""
+    """`show` for the tour's stop on `tab`, a no-op on any other stop and for stop -1 (the page as it opened: its
+    first tab draws itself, a link's tab too); the chain after a move runs every tab's."""
     fn, _, outputs = show
 
     def run(request: gr.Request, stop, *args):
@@ -164,7 +169,7 @@ def only_on(tab: str, show) -> callable:
 
 def build(hub: ModelHub, tabs: gr.Tabs, parts: dict[str, TabParts], drawing: gr.State, demo: gr.Blocks) -> tuple[gr.State, gr.Markdown]:
     """The tour in a sidebar; `parts` maps each tab id to its controls and the event that draws it. Returns the
-    current stop (a State; -1 while the page shows a link's tab) and the line saying what it waits for, for the
+    current stop (a State; -1 for the page as it opened) and the line saying what it waits for, for the
     status timer."""
     controls = {f"{tab}.{name}": c for tab, p in parts.items() for name, c in p.controls.items()}
     for stop in STOPS:  # a stop naming a control no tab gave is a bug: fail at build, not in a visitor's browser
@@ -203,7 +208,7 @@ def build(hub: ModelHub, tabs: gr.Tabs, parts: dict[str, TabParts], drawing: gr.
         return out
 
     def reveal(n: int, drawing_value) -> dict:
-        out = {answers[n]: gr.update(visible=True)}
+        out = {current: n, answers[n]: gr.update(visible=True)}
         out.update({controls[k]: v for k, v in values(n, "reveal", drawing_value, hub).items()})
         return out
 
@@ -214,7 +219,7 @@ def build(hub: ModelHub, tabs: gr.Tabs, parts: dict[str, TabParts], drawing: gr.
             event = event.then(only_on(tab, show), [current, *show[1]], show[2], api_visibility="private", **QUIET)
 
     for n, (show_me, back, ahead) in enumerate(buttons):
-        then_draw(show_me.click(lambda d, n=n: reveal(n, d), drawing, [answers[n], *controls.values()], api_visibility="private", **QUIET))
+        then_draw(show_me.click(lambda d, n=n: reveal(n, d), drawing, [current, answers[n], *controls.values()], api_visibility="private", **QUIET))
         if n > 0:
             then_draw(back.click(lambda d, n=n: move(n - 1, d), drawing, moved, api_visibility="private", **QUIET))
         if n < len(STOPS) - 1:
@@ -235,8 +240,9 @@ def build(hub: ModelHub, tabs: gr.Tabs, parts: dict[str, TabParts], drawing: gr.
             gr.Warning(said, duration=ERROR_TOAST_S)
         if n is None and query.get("tab") in links.TABS:
             return {current: -1, wait: waits(hub, 0)}
-        # stop 1's tab is the page's first: not selected again, so a tab clicked while the page loads stays open
-        return move(n or 0, drawing_value, open_tab=n is not None)
+        if n is None:  # stop 1 on the page's first tab, which draws itself when the page opens; not selected again, so
+            return {**move(0, drawing_value, open_tab=False), current: -1}  # a tab clicked while the page loads stays open
+        return move(n, drawing_value)
 
     then_draw(demo.load(land, drawing, moved, api_visibility="private", **QUIET))
     return current, wait

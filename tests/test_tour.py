@@ -75,6 +75,9 @@ def test_a_stop_says_which_models_it_waits_for(tiny_hub, monkeypatch):
     said = tour.waits(tiny_hub, prior)
     assert "autoencoder (training (epoch 2 of 3))" in said and "healthy" not in said
     assert tour.waits(tiny_hub, [n for n, s in enumerate(tour.STOPS) if s.tab == "train"][0]) == ""  # the Train tab needs no preset
+    # a model served from its latest epoch while it trains: the stop works, and says so
+    monkeypatch.setattr(tiny_hub, "is_ready", lambda name: True)
+    assert tour.waits(tiny_hub, prior) == "Still training, shown as it is now: autoencoder (training (epoch 2 of 3))."
 
 
 def test_the_tour_sets_only_controls_the_tabs_have(tiny_hub, train_runs):
