@@ -25,7 +25,7 @@ PICTURE = {"how": "how-encoder", "draw": "recon", "walk": "grid", "interpolate":
            "prior": "prior-samples", "likelihood": "lik-blur"}  # the picture each tab draws first (the Train tab: none until Train)
 MESSAGE = {"how": "how-message", "draw": "draw-message"}  # the line that names the model a picture was drawn with
 CONTROL = {"how.model": "#how-model input:checked", "draw.model": "#draw-model input:checked", "walk.model": "#walk-model input:checked",
-           "train.beta": "#train-beta input"}  # where the page shows each control a stop sets
+           "train.beta": "#train-beta input", "interpolate.a": "#interp-a input", "interpolate.b": "#interp-b input"}  # where the page shows each control a stop sets
 
 
 def selected_tab(page) -> str:

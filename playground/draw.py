@@ -42,6 +42,31 @@ class DrawView:
     mu: np.ndarray  # (D,)
     logvar: np.ndarray  # (D,)
     nearest: np.ndarray | None = None  # the training digits nearest by code against nearest by pixels (nearest_digits)
+    plane: dict | None = None  # the bubble picture's pixel <-> plane map and its model (plane_map): what a click on it means
+
+
+def plane_map(raster: plots.Raster, name: str) -> dict:
+    """What a click on a rendered plane needs, as plain numbers (it travels in the visitor's State): the raster's affine
+    map from plane coordinates to pixels, its axes' limits, and the model whose plane it is."""
+    return {"scale": raster.scale.tolist(), "offset": raster.offset.tolist(), "limits": raster.limits.tolist(), "model": name}
+
+
+def point_on_plane(plane: dict, px) -> np.ndarray | None:
+    """The plane coordinates (2,) under pixel `px` (x, y) of the picture `plane` describes, or None off its axes."""
+    raster = plots.Raster(None, np.asarray(plane["scale"]), np.asarray(plane["offset"]), np.asarray(plane["limits"]))
+    xy = raster.to_data(np.asarray(px, dtype=np.float64))
+    return xy if raster.contains(xy) else None
+
+
+@torch.no_grad()
+def decode_on_plane(ready: Ready, xy: np.ndarray) -> tuple[np.ndarray, str]:
+    """The digit decoded at plane point xy (lifted back into the latent space, PCA2.lift), and a sentence saying where."""
+    z = ready.latents.pca.lift(xy)
+    image = ready.model.decode(torch.from_numpy(np.asarray(z, dtype=np.float32))[None])[0, 0].numpy()
+    d = ready.model.config.latent_dim
+    where = (f"z = ({xy[0]:.2f}, {xy[1]:.2f})" if d == 2 else
+             f"PC 1 = {xy[0]:.2f}, PC 2 = {xy[1]:.2f}: mapped back through the PCA, the other {d - 2} directions at the test codes' mean")
+    return plots.digit_image(image, 6), f"**{ready.name}**, decoded at {where}."
 
 
 @dataclass
@@ -101,12 +126,12 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0, train: TrainDigits |
         summary += " " + clipped
     near = None if train is None else nearest_digits(x28, mu, train)
     return DrawView(plots.digit_image(x28, 8), plots.digit_image(decoded[0], 8), plots.tile(decoded[1:], scale=3), bubble, musigma, summary, mu, logvar,
-                    near)
+                    near, plane_map(raster, ready.name))
 
 
-# --- the handlers: outputs (seen, recon, samples, bubble, musigma, message, nearest, last input) ----------
+# --- the handlers: outputs (seen, recon, samples, bubble, musigma, message, nearest, last input, the bubble's plane) --
 
-BLANK = (None, None, None, None, None, explain.DRAW_WAITING, None, None)
+BLANK = (None, None, None, None, None, explain.DRAW_WAITING, None, None, None)
 
 
 class DrawHandlers:
@@ -120,7 +145,18 @@ class DrawHandlers:
     def _show(self, x28: np.ndarray, name: str, seed: int, request: gr.Request | None):
         ready = self.models.get(name, visitor(request))
         v = draw_view(ready, x28, int(seed), self.train_digits(ready))
-        return v.seen, v.recon, v.samples, v.bubble, v.musigma, v.summary, v.nearest, x28
+        return v.seen, v.recon, v.samples, v.bubble, v.musigma, v.summary, v.nearest, x28, v.plane
+
+    @guard(outputs=2, message=1)
+    def pick(self, plane, evt: gr.SelectData, request: gr.Request = None):
+        """A click on the bubble's plane: (the digit decoded at the point clicked, a sentence saying where), with the
+        model the picture was drawn for; a click outside the axes says so and keeps the last digit."""
+        if plane is None:
+            raise InputError("Draw or pick a digit first: its plane appears with its bubble.")
+        xy = point_on_plane(plane, evt.index)
+        if xy is None:
+            return gr.skip(), "That click is outside the plane's axes: click inside its frame to decode a point."
+        return decode_on_plane(self.models.get(plane["model"], visitor(request)), xy)
 
     def train_digits(self, ready: Ready) -> TrainDigits:
         """The training digits and their codes under `ready` (computed once per model by the hub)."""
@@ -212,7 +248,8 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
                 )
                 model = gr.Radio(MODELS, value="healthy", label="Model", elem_id="draw-model")
                 links.link_row("draw", [model], ("model",), "this tab with this model")
-                examples = gr.Gallery(label="Or click a test digit", columns=5, rows=2, height="auto", allow_preview=False, format="png",
+                gr.Markdown("Or click a test digit", elem_classes=["caption"])  # above the thumbnails: Gradio's label chip covered the first row
+                examples = gr.Gallery(label="Or click a test digit", show_label=False, columns=5, rows=2, height="auto", allow_preview=False, format="png",
                                       object_fit="contain", elem_id="examples")
                 with gr.Accordion("…or upload a picture of a digit", open=False):
                     upload = gr.File(label="Upload a picture (PNG, JPEG or WebP; any colours; up to 5 MB)", file_types=["image"], type="filepath",
@@ -226,13 +263,22 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
                         recon = picture("Reconstruction from mu (the dot)", height=180, elem_id="recon")
                 samples = picture("Reconstructions from z ~ q(z|x) (the bubble): same input, different samples", height=110, elem_id="samples")
                 resample = gr.Button("Draw new samples from the bubble", size="sm")
-                bubble = picture("The bubble on the plane of the test digits' codes: mu (cross), 1 and 2 sigma, samples (dots)", elem_id="bubble")
+                bubble = picture("The bubble on the plane of the test digits' codes: mu (cross), 1 and 2 sigma, samples (dots). "
+                                 "Click anywhere on it to decode that point", elem_id="bubble")
+                with gr.Row(equal_height=True):
+                    picked = gr.Image(show_label=False, format="png", interactive=False, height=140, width=140, elem_id="picked", scale=0,
+                                      elem_classes=["picture"])
+                    picked_words = gr.Markdown("Click the plane above: the digit decoded there shows here.", elem_id="picked-words")
         musigma = picture("mu and sigma of every dimension, sorted by KL (triangles at the edge: mu beyond the axis)", elem_id="musigma")
         nearest_strip = picture(f"The {N_NEAREST} training digits nearest to this one by its code (mu), against the {N_NEAREST} nearest by pixels: "
                                 "what the code kept. Under each: its label and distance", elem_id="nearest")
         why(explain.DRAW_NOTES)
+        # inside the tab: a component made between two tabs shifts the tab bar's labels (the next tabs took their
+        # neighbours' names)
+        plane = gr.State(None)  # the bubble picture's plane map, for clicks on it
 
-    outputs = [seen, recon, samples, bubble, musigma, message, nearest_strip, last]
+    outputs = [seen, recon, samples, bubble, musigma, message, nearest_strip, last, plane]
+    bubble.select(h.pick, plane, [picked, picked_words], api_visibility="private", **QUIET)
 
     def pick_example(evt: gr.SelectData, name, s, request: gr.Request):
         # the canvas is cleared so that it and the outputs agree on which digit is shown (issue 10, defect 2)

@@ -45,7 +45,7 @@ def guard(fn=None, *, outputs: int = 1, message: int | None = None):
         except NotReady as wait:
             gr.Info(str(wait), duration=WAIT_TOAST_S, title="Waiting")
             if message is None:
-                return gr.skip()
+                return gr.skip() if outputs == 1 else (gr.skip(),) * outputs
             out = [gr.skip()] * outputs
             out[message] = str(wait)
             return tuple(out)

@@ -18,7 +18,7 @@ from vae.digits import InputError
 from . import explain, plots
 from .handling import QUIET, guard
 from .models import ModelHub, NotReady, Ready
-from .widgets import picture, why
+from .widgets import TabParts, picture, why
 
 MODELS = ("healthy", "autoencoder")
 STEPS = 9  # odd, so the middle step is the midpoint t = 0.5
@@ -141,8 +141,9 @@ class InterpolateHandlers:
 
 # --- the builder -------------------------------------------------------------------------------
 
-def build_tab(hub: ModelHub, drawing: gr.State) -> None:
-    """`drawing`: the Draw tab's last 28x28 input, which can stand in for digit A."""
+def build_tab(hub: ModelHub, drawing: gr.State) -> TabParts:
+    """`drawing`: the Draw tab's last 28x28 input, which can stand in for digit A. Returns its controls (the tab draws
+    them whenever it opens)."""
     h = InterpolateHandlers(hub)
     with gr.Tab("Interpolate", id="interpolate") as tab:
         gr.Markdown(explain.INTERPOLATE_INTRO)
@@ -169,3 +170,4 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> None:
         number.submit(h.show, inputs, outputs, api_visibility="private", **QUIET)
     use_drawing.input(h.show, inputs, outputs, api_visibility="private", **QUIET)
     another.click(h.another, [use_drawing, drawing], outputs, api_visibility="private", **QUIET)
+    return TabParts({"a": a, "b": b, "use_drawing": use_drawing})

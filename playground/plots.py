@@ -111,6 +111,17 @@ def with_grid_axes(img: np.ndarray, values: np.ndarray, x_label: str, y_label: s
     return np.asarray(out)
 
 
+def grid_value_at(px: tuple[float, float], values: np.ndarray, scale: int = 2, pad: int = 2) -> tuple[float, float] | None:
+    """The inverse of with_grid_axes' layout: the (x, y) axis values of the cell under pixel `px` of a framed grid (the
+    cell's centre, so a click lands exactly on a digit of the grid), or None for a pixel outside the cells."""
+    left, top, _, _ = GRID_MARGINS
+    n, cell = len(values), 28 * scale + pad
+    col, row = (px[0] - left - pad) / cell, (px[1] - top - pad) / cell
+    if not (0 <= col < n and 0 <= row < n):
+        return None
+    return float(values[int(col)]), float(values[n - 1 - int(row)])  # row 0 at the top: the largest y
+
+
 def with_column_values(img: np.ndarray, values: np.ndarray, label_width: int, scale: int = 2, pad: int = 2, caption: str = "") -> np.ndarray:
     """A labelled_rows strip with the value of each column written above it (and a caption on the left)."""
     img = Image.fromarray(np.asarray(img)).convert("RGB")
@@ -139,6 +150,10 @@ class Raster:
 
     def to_pixels(self, xy: np.ndarray) -> np.ndarray:
         return np.asarray(xy, dtype=np.float64) * self.scale + self.offset
+
+    def to_data(self, px: np.ndarray) -> np.ndarray:
+        """The inverse of to_pixels: image pixels (x right, y down) to data coordinates."""
+        return (np.asarray(px, dtype=np.float64) - self.offset) / self.scale
 
     def contains(self, xy: np.ndarray) -> bool:
         """Whether every point (N, 2) falls inside the axes."""

@@ -32,9 +32,21 @@ class Stop:
     setup: dict = field(default_factory=dict)  # "tab.control" -> value, set when the stop opens
     reveal: dict = field(default_factory=dict)  # "tab.control" -> value, set by "Show me"
     needs: tuple[str, ...] = ()  # the models its pictures need
+    focus: str = ""  # the elem_id the stop lights up and scrolls to when it opens: what to use or look at
+    answer_focus: str = ""  # ... and on Show me, where the answer shows (default: focus)
 
 
 TEST_DIGIT = 0  # the test digit the tour's Draw stops show when the learner has not drawn one
+
+
+@dataclass(frozen=True)
+class FirstTestDigit:
+    """A stop's setting that names the first test digit of a class; `values` turns it into that digit's number."""
+
+    label: int
+
+
+FIRST_1, FIRST_7 = FirstTestDigit(1), FirstTestDigit(7)  # the article's interpolation, from a 1 to a 7
 
 STOPS: tuple[Stop, ...] = (
     Stop("The pass, on one digit", "how",
@@ -43,27 +55,27 @@ STOPS: tuple[Stop, ...] = (
          "Before you press New eps: which strips will change, mu, sigma or z?",
          "Only eps and z. mu and sigma are this digit's bubble, eps picks a new point inside it; the decoder is trained on "
          "such points, never on mu alone.",
-         setup={"how.model": "healthy", "how.seed": 0}, reveal={"how.seed": 1}, needs=("healthy",)),
+         setup={"how.model": "healthy", "how.seed": 0}, reveal={"how.seed": 1}, needs=("healthy",), focus="how-eps", answer_focus="how-reparam"),
     Stop("Why an autoencoder cannot generate", "how",
          "The same digit through the plain autoencoder: beta = 0, so no KL term pulls its codes towards the prior.",
          "Will its mu values stay within the prior's grey band of +-2, as the healthy model's do?",
          "No: mu runs far beyond the band and sigma shrinks to a dot. A z drawn from N(0, I) lands where no digit's code "
          "lives, so the decoder has never learned what to draw there.",
-         setup={"how.model": "autoencoder", "how.seed": 0}, needs=("autoencoder",)),
+         setup={"how.model": "autoencoder", "how.seed": 0}, needs=("autoencoder",), focus="how-reparam"),
     Stop("The tug of war", "train",
          "Reconstruction pushes codes apart so each digit can be redrawn; beta x KL is a spring pulling every code to the "
          "origin. beta is set to 0 here: no spring.",
          "Before you press Train with beta = 0: will the codes stay inside the prior's circles or fly beyond them?",
          "Beyond: the red KL line stays at 0 and the cloud spills past the circles (codes off the window are ringed on its "
          "edge). Train again with beta = 100 and the spring wins: every code is pulled into one blur at the centre.",
-         setup={"train.beta": 0}),
+         setup={"train.beta": 0}, focus="train-button"),
     Stop("Three regimes", "compare",
          "One network trained three ways, differing only in beta: no spring (autoencoder), balanced (healthy), and a "
          "spring so stiff the code carries nothing (collapsed).",
          "Which model's samples from the prior, bottom right, will look like digits?",
-         "Mostly the healthy one's. The autoencoder's z from N(0, I) lands in the empty middle of its far-flung codes; the "
-         "collapsed one decodes every z to the same average blur.",
-         needs=("autoencoder", "healthy", "collapsed")),
+         "Only the healthy one's, and not all of them (its sentence counts the sure digits). The autoencoder's z lands in "
+         "the empty middle of its far-flung codes, the collapsed one decodes every z to one blur; stop 8 shows the healthy one's misses.",
+         needs=("autoencoder", "healthy", "collapsed"), focus="compare-samples"),
     Stop("The bubble, not the dot", "draw",
          "Your digit as a bubble on the plane of the codes: the cross is mu, the ellipses its sigma, the black dots samples "
          "from it, decoded in the row of samples.",
@@ -71,48 +83,49 @@ STOPS: tuple[Stop, ...] = (
          "A dot: with no KL term nothing stops sigma shrinking, so every sample decodes to the same picture. The healthy "
          "model's decoder had to draw its whole bubble as one digit, which is what makes the space smooth.",
          setup={"draw.model": "healthy", "draw.digit": TEST_DIGIT}, reveal={"draw.model": "autoencoder"},
-         needs=("healthy", "autoencoder")),
+         needs=("healthy", "autoencoder"), focus="bubble", answer_focus="samples"),
     Stop("What one z_i does", "walk",
          "Each row of the bottom strip moves one dimension of the healthy model from -3 to 3 and holds the rest at 0; the "
          "grid moves the two dimensions with the most KL.",
          "Will moving a single dimension change which digit it is, or how it is written?",
          "Mostly how it is written (slant, width, an open or closed loop), and some rows cross from one digit to the next. "
          "Nobody told a dimension what to mean: these are the few the KL left active.",
-         setup={"walk.model": "healthy"}, needs=("healthy",)),
+         setup={"walk.model": "healthy"}, needs=("healthy",), focus="traversal"),
     Stop("Smooth, or dead zones", "interpolate",
          "The straight line from a 1's code to a 7's, decoded by the healthy VAE and by the autoencoder; under each step, "
          "how far it lies from the nearest training code.",
          "Halfway along, which model will still draw something like a digit?",
          "Read the brackets: the VAE's steps stay near 1x, as close to training codes as a real digit's. The "
          "autoencoder's rise towards the middle, where its line leaves the codes for space its decoder was never trained on.",
-         needs=("healthy", "autoencoder")),
+         setup={"interpolate.a": FIRST_1, "interpolate.b": FIRST_7, "interpolate.use_drawing": False},
+         needs=("healthy", "autoencoder"), focus="interp-strip"),
     Stop("The prior's holes", "prior",
          "Top: samples from the prior N(0, I) beside samples from a mixture fitted to the training codes. Bottom: the "
          "shaded holes, where the prior puts mass and no code lives.",
          "Which row will hold more shapes that are not digits?",
          "The prior's: its z often lands in a hole, the mixture's lands where codes live. 4,000 training digits leave much "
          "of the prior empty, which limits what the plain prior can promise.",
-         needs=("healthy", "autoencoder")),
+         needs=("healthy", "autoencoder"), focus="prior-samples", answer_focus="prior-planes"),
     Stop("Why VAEs are blurry", "likelihood",
          "The same digit reconstructed under L2 (the healthy model) and under L1 (the Laplace model), each with its "
          "sharpness against the input's.",
          "Which will be sharper: L2's mean of the strokes the bubble leaves in doubt, or L1's median?",
          "L1's median: a mean of slightly different strokes smears them into a blur, a median keeps one of them. Under a "
          "squared error the best answer to doubt is the average.",
-         needs=("healthy", "laplace")),
+         needs=("healthy", "laplace"), focus="lik-blur"),
     Stop("The variance cheat", "likelihood",
          "Below: a decoder that may also choose sigma for every pixel, its sigma map, and the nats each pixel pays or earns.",
          "Where will it make sigma large, and where tiny?",
          "Large on the strokes' edges, where errors then cost almost nothing; tiny on the empty border, which earns nats "
          "for drawing nothing. The loss falls without a better drawing: that is why sigma stays fixed.",
-         needs=("learned-sigma", "healthy")),
+         needs=("learned-sigma", "healthy"), focus="lik-cheat"),
     Stop("Retrospection", "draw",
          "The article ends with two questions; answer them from what you have seen, then show the answers.",
          "Does each digit form its own Gaussian in latent space? And what is the randomness for?",
          "No: each *image* has its own Gaussian, its bubble; a digit class is a crowd of bubbles with no shape of its own, "
          "and all of them together are what the prior must cover. The randomness makes the decoder draw whole bubbles, so "
          "nearby codes mean similar digits, and with the KL spring it lets a z from N(0, I) decode to a digit.",
-         setup={"draw.model": "healthy", "draw.digit": TEST_DIGIT}, needs=("healthy",)),
+         setup={"draw.model": "healthy", "draw.digit": TEST_DIGIT}, needs=("healthy",), focus="bubble"),
 )
 
 
@@ -146,12 +159,36 @@ def values(n: int, which: str, drawing, hub: ModelHub) -> dict[str, object]:
                 out["draw.digit"] = hub.test_digit(out["draw.digit"])[0]
             except NotReady:
                 del out["draw.digit"]
+    for key, value in list(out.items()):
+        if isinstance(value, FirstTestDigit):
+            if hub.data is None:  # the digits still loading: the tab keeps its own
+                del out[key]
+                continue
+            found = np.flatnonzero(hub.data.test.labels.numpy() == value.label)
+            out[key] = int(found[0]) if len(found) else 0
     if which == "setup" and stop.tab == "how":
         out["how.source"] = SOURCES[1] if drawing is not None else SOURCES[0]
     return out
 
 
 # --- the builder -------------------------------------------------------------------------------------
+
+def focus_js(elem_id: str) -> str:
+    """A button's js: once the element is on screen (its tab opened and drawn, up to 4 s), scroll it to the middle of the
+    window and light it up for a moment: the focus cue."""
+    return f"""() => {{
+  let tries = 0;
+  const go = () => {{
+    const el = document.getElementById("{elem_id}");
+    if (el && el.checkVisibility()) {{
+      el.scrollIntoView({{behavior: "smooth", block: "center"}});
+      el.classList.add("tour-focus");
+      setTimeout(() => el.classList.remove("tour-focus"), 2500);
+    }} else if (tries++ < 20) setTimeout(go, 200);
+  }};
+  setTimeout(go, 300);
+}}"""
+
 
 def only_on(tab: str, show) -> callable:
     """`show` for the tour's stop on `tab`, a no-op on any other stop and for stop -1 (the page as it opened: its
@@ -219,6 +256,11 @@ def build(hub: ModelHub, tabs: gr.Tabs, parts: dict[str, TabParts], drawing: gr.
             event = event.then(only_on(tab, show), [current, *show[1]], show[2], api_visibility="private", **QUIET)
 
     for n, (show_me, back, ahead) in enumerate(buttons):
+        show_me.click(None, None, None, js=focus_js(STOPS[n].answer_focus or STOPS[n].focus))
+        if n > 0:
+            back.click(None, None, None, js=focus_js(STOPS[n - 1].focus))
+        if n < len(STOPS) - 1:
+            ahead.click(None, None, None, js=focus_js(STOPS[n + 1].focus))
         then_draw(show_me.click(lambda d, n=n: reveal(n, d), drawing, [current, answers[n], *controls.values()], api_visibility="private", **QUIET))
         if n > 0:
             then_draw(back.click(lambda d, n=n: move(n - 1, d), drawing, moved, api_visibility="private", **QUIET))

@@ -57,13 +57,13 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
             how_parts = how.build_tab(hub, drawing, models)
             draw_parts = draw.build_tab(hub, demo, models, drawing)
             walk_parts, walk_restored = walk.build_tab(hub, demo, models)
-            interpolate.build_tab(hub, drawing)
+            interpolate_parts = interpolate.build_tab(hub, drawing)
             compare_beside = compare.build_tab(hub, models)
             prior.build_tab(hub)
             likelihood.build_tab(hub, drawing)
             pickers = ((draw_parts.controls["model"], draw.MODELS), (walk_parts.controls["model"], walk.MODELS), (compare_beside, (compare.ALONE,)))
             train_parts = train_tab.build_tab(hub, runs, demo, pickers=pickers)
-        stop, tour_wait = tour.build(hub, tabs, {"how": how_parts, "draw": draw_parts, "walk": walk_parts, "train": train_parts}, drawing, demo)
+        stop, tour_wait = tour.build(hub, tabs, {"how": how_parts, "draw": draw_parts, "walk": walk_parts, "interpolate": interpolate_parts, "train": train_parts}, drawing, demo)
 
         def tick(n):
             return hub.status_markdown(), gr.Timer(active=bool(hub.busy())), tour.waits(hub, max(int(n), 0))

@@ -20,6 +20,7 @@ from .runs import VisitorModels, visitor
 MODELS = ["healthy-2d", "healthy"]
 GRID_N = 15
 SPAN = 3.0
+STEP = 0.05  # the sliders' step
 TRAVERSAL_LABEL = 150  # px of row labels on the left of the one-dimension strip
 Z_LIMIT = 10.0  # API callers may pass any number; beyond this the decoder only extrapolates
 LINK_KEYS = ("model", "dim_x", "dim_y", "z1", "z2")  # a link's query (playground/links.py)
@@ -146,6 +147,19 @@ class WalkHandlers:
         point = None if z1 is None and z2 is None else (z1, z2)
         return grid_image(ready, check_dims(ready, (dim_x, dim_y)), point)
 
+    @guard(outputs=3)
+    def pick(self, name, dim_x, dim_y, evt: gr.SelectData, request: gr.Request = None):
+        """A click on the grid: (z1, z2, grid) with the sliders moved to the cell clicked (their change decodes it) and
+        the ring on it; a click on the axes or between cells changes nothing."""
+        ready = self.models.get(name, visitor(request))
+        dims = check_dims(ready, (dim_x, dim_y))
+        _, values, _ = ready.grid(dims, GRID_N)
+        at = plots.grid_value_at(evt.index, values, scale=GRID_SCALE)
+        if at is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        z1, z2 = (round(round(v / STEP) * STEP, 2) for v in at)  # on the sliders' own steps, so ring, sliders and digit agree
+        return z1, z2, grid_image(ready, dims, (z1, z2))
+
     @guard(outputs=3, message=2)
     def change_dims(self, name, dim_x, dim_y, z1, z2, request: gr.Request = None):
         """(decoded point, grid, note) for newly typed dimensions; invalid ones clear the grid rather than leave a
@@ -207,13 +221,14 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
                 with gr.Row():
                     dim_x = gr.Number(value=0, precision=0, label="dimension on x (z1)", minimum=0, elem_id="dim-x")
                     dim_y = gr.Number(value=1, precision=0, label="dimension on y (z2)", minimum=0, elem_id="dim-y")
-                z1 = gr.Slider(-3, 3, value=0, step=0.05, label="z1", elem_id="z1", elem_classes=["walk-slider"])
-                z2 = gr.Slider(-3, 3, value=0, step=0.05, label="z2", elem_id="z2", elem_classes=["walk-slider"])
+                z1 = gr.Slider(-3, 3, value=0, step=STEP, label="z1", elem_id="z1", elem_classes=["walk-slider"])
+                z2 = gr.Slider(-3, 3, value=0, step=STEP, label="z2", elem_id="z2", elem_classes=["walk-slider"])
                 point = picture("decode(z)", height=240, elem_id="point")
                 message = gr.Markdown("", elem_id="walk-message")
                 links.link_row("walk", [model, dim_x, dim_y, z1, z2], LINK_KEYS, "this tab with this model, these dimensions and this point")
             with gr.Column(scale=3):
-                grid = picture("15 x 15 grid from -3 to 3 on both axes, other dimensions at 0 (red ring: the sliders)", elem_id="grid")
+                grid = picture("15 x 15 grid from -3 to 3 on both axes, other dimensions at 0 (red ring: the sliders; click a cell to go there)",
+                               elem_id="grid")
         traversal = picture("One dimension at a time: each row varies one dimension from -3 to 3, the rest at 0", elem_id="traversal")
         why(explain.WALK_NOTES)
         grid_button = gr.Button("Show the grid", visible=False)  # the grid as an API endpoint of its own
@@ -230,6 +245,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
     z2.change(h.decode, walk, point, api_visibility="private", trigger_mode="always_last", **QUIET)
     for slider in (z1, z2):
         slider.release(h.grid, walk, grid, api_visibility="private", trigger_mode="always_last", **QUIET)
+    grid.select(h.pick, [model, dim_x, dim_y], [z1, z2, grid], api_visibility="private", **QUIET)
     for number in (dim_x, dim_y):
         number.submit(h.change_dims, walk, [point, grid, message], api_visibility="private", **QUIET)
     tab.select(h.show, walk, outputs, api_visibility="private", **QUIET)

@@ -28,10 +28,16 @@ def page(app_url):
         browser.close()
 
 
+def open_tab(page, name):
+    """Open a tab by its name in the bar (strict: two buttons of one name mean the bar's labels shifted)."""
+    page.wait_for_selector("button[role=tab][data-tab-id]", timeout=30_000)  # the bar is drawn
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
 def open_draw_tab(page, url):
     """The page at `url`, on the Draw tab (the page opens on How it works, the tour's first stop)."""
     page.goto(url, wait_until="load")
-    page.get_by_role("tab", name="Draw", exact=True).click()
+    open_tab(page, "Draw")
     page.wait_for_selector("#sketch canvas", timeout=30_000)
 
 
@@ -58,7 +64,7 @@ def test_drawing_a_stroke_shows_its_reconstruction(page):
 
 def test_the_three_tabs_open(page):
     for tab in ("Latent walk", "Compare", "Draw"):
-        page.get_by_role("tab", name=tab).click()
+        open_tab(page, tab)
         page.wait_for_timeout(500)
     assert page.locator("text=Traceback").count() == 0
 
@@ -76,7 +82,7 @@ def recon_src(page):
 
 def test_after_clearing_the_canvas_the_brush_draws_again(page):
     """Defect 1: the trash icon also deselected the brush, and the next strokes selected page text."""
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     stroke(page, [(0.5, 0.2), (0.5, 0.8)])
     page.wait_for_selector("#recon img", timeout=30_000)
     page.locator('#sketch button[aria-label="Clear canvas"]').click()
@@ -101,7 +107,7 @@ def dark_pixels(page) -> int:
 
 def test_picking_a_test_digit_clears_the_drawing(page):
     """Defect 2: the previous drawing stayed on the canvas while the outputs showed the test digit."""
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     page.locator('#sketch button[aria-label="Clear canvas"]').click()
     page.wait_for_timeout(800)
     empty = dark_pixels(page)  # the tool panel floats over the canvas: its icons are dark too
@@ -121,7 +127,7 @@ def test_picking_a_test_digit_clears_the_drawing(page):
 def test_the_test_digits_all_fit(page, width):
     """Defect 8: the gallery cut off digits 4 and 9 at 1400 px and 1024 px wide windows."""
     page.set_viewport_size({"width": width, "height": 1600})
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     page.wait_for_timeout(800)
     box = page.locator("#examples").bounding_box()
     thumbs = page.locator("#examples .thumbnail-item")
@@ -134,7 +140,7 @@ def test_the_test_digits_all_fit(page, width):
 
 def test_no_label_chip_covers_a_picture(page):
     """Defect 6: Gradio's label chips covered the bubble's title, the grid's top row and the strips' first labels."""
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     for elem in ("bubble", "musigma", "samples", "recon"):
         labels = page.locator(f'#{elem} [data-testid="block-label"]')
         assert not any(labels.nth(i).is_visible() for i in range(labels.count())), elem
@@ -143,7 +149,7 @@ def test_no_label_chip_covers_a_picture(page):
 
 def test_arrow_keys_move_the_grid_ring(page):
     """Defect 11: moving a slider with the keyboard changed the digit but not the ring on the grid."""
-    page.get_by_role("tab", name="Latent walk").click()
+    open_tab(page, "Latent walk")
     page.wait_for_selector("#grid img", timeout=30_000)
     before = page.locator("#grid img").get_attribute("src")
     page.locator("#z1 input[type=range]").focus()
@@ -154,7 +160,7 @@ def test_arrow_keys_move_the_grid_ring(page):
 
 def test_an_invalid_dimension_leaves_no_stale_grid(page):
     """Defect 11: an invalid dimension stayed beside the grid of the previous dimensions."""
-    page.get_by_role("tab", name="Latent walk").click()
+    open_tab(page, "Latent walk")
     page.wait_for_selector("#grid img", timeout=30_000)
     was = page.locator("#dim-y input").input_value()
     page.locator("#dim-y input").fill("7")
@@ -169,7 +175,7 @@ def test_an_invalid_dimension_leaves_no_stale_grid(page):
 def test_a_bad_upload_says_why_and_its_toast_goes_with_a_model_change(page, tmp_path):
     """Defects 5 and 11: a text file named .png showed a broken thumbnail and no message; error toasts outlived a
     model change."""
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     fake = tmp_path / "digit.png"
     fake.write_text("not a picture")
     page.get_by_text("…or upload a picture of a digit").click()
@@ -188,7 +194,7 @@ def test_a_bad_upload_says_why_and_its_toast_goes_with_a_model_change(page, tmp_
                                            ("Likelihood", ("lik-blur", "lik-cheat"))])
 def test_the_new_tabs_show_their_pictures(page, tab, pictures):
     """Views 1 to 4: each tab fills itself when opened, its pictures under their captions, never under a label chip."""
-    page.get_by_role("tab", name=tab).click()
+    open_tab(page, tab)
     for elem in pictures:
         page.wait_for_selector(f"#{elem} img", timeout=60_000)
         labels = page.locator(f'#{elem} [data-testid="block-label"]')
@@ -198,7 +204,7 @@ def test_the_new_tabs_show_their_pictures(page, tab, pictures):
 
 def test_healthy_2d_draws_with_its_nearest_training_digits(page):
     """View 5: healthy-2d is a Draw model, and a picked digit shows the training digits nearest by code and by pixels."""
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     page.locator("#draw-model label", has_text="healthy-2d").click()
     page.locator("#examples .thumbnail-item").nth(3).click()
     page.wait_for_function("() => document.querySelector('#draw-message').innerText.includes('healthy-2d')", timeout=30_000)
@@ -212,18 +218,19 @@ def test_the_tab_bar_keeps_its_names(page):
     names = [t.inner_text() for t in page.locator(bar).all()]
     assert names == ["How it works", "Draw", "Latent walk", "Interpolate", "Compare", "Prior", "Likelihood", "Train"]
     for tab in ("Compare", "Prior", "Likelihood", "Interpolate", "Draw"):
-        page.get_by_role("tab", name=tab).click()
+        open_tab(page, tab)
         page.wait_for_timeout(800)
         assert [t.inner_text() for t in page.locator(bar).all()] == names, tab
 
 
 def test_likelihood_takes_a_number_and_the_drawing(page):
     """Views 3 and 4: another test digit by number, then the Draw tab's input, then a random one, each redrawing the view."""
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     page.locator("#examples .thumbnail-item").nth(2).click()  # the Draw tab's input, as a drawing is
     page.wait_for_function("() => document.querySelector('#draw-message').innerText.includes('nats')", timeout=30_000)
-    page.get_by_role("tab", name="Likelihood").click()
+    open_tab(page, "Likelihood")
     page.wait_for_selector("#lik-cheat img", timeout=60_000)
+    page.wait_for_timeout(1500)  # opening the tab redraws it (and sets its number): a number typed before that is overwritten
     page.locator("#lik-digit input").fill("5")
     page.locator("#lik-digit input").press("Enter")
     page.wait_for_function("() => document.querySelector('#lik-message').innerText.includes('Test digit 5')", timeout=30_000)
@@ -281,10 +288,10 @@ def test_a_link_restores_the_walk_and_draw_tabs(page, app_url):
 
 def test_how_it_works_runs_the_drawing_through_the_model(page):
     """The How it works tab takes the Draw tab's digit, draws every step, and New eps changes z's picture only."""
-    page.get_by_role("tab", name="Draw").click()
+    open_tab(page, "Draw")
     stroke(page, [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)])
     page.wait_for_selector("#recon img", timeout=30_000)
-    page.get_by_role("tab", name="How it works").click()
+    open_tab(page, "How it works")
     for pic in ("how-encoder", "how-reparam", "how-decoder", "how-loss"):
         page.wait_for_selector(f"#{pic} img", timeout=30_000)
     page.wait_for_function("() => document.querySelector('#how-message').innerText.includes('your digit from the Draw tab')", timeout=30_000)
@@ -298,20 +305,20 @@ def test_how_it_works_runs_the_drawing_through_the_model(page):
 
 # --- issue 18, item 2: the guided tour ------------------------------------------------------------------------------
 
-def test_the_tour_goes_from_its_first_stop_to_its_last_by_next_alone(page, app_url):
+def test_the_tour_goes_from_its_first_stop_to_its_last_by_next_alone(page, app_url, tiny_hub):
     """A newcomer lands on stop 1 (the How it works tab, drawn); Next alone then opens each stop's tab with the controls
     it sets, and its picture; Show me reveals the answer and does what it says; the last stop closes the tour."""
     from benchmarks.tour import walk_tour
-    from playground.tour import STOPS
+    from playground.tour import STOPS, values
 
     page.goto(app_url, wait_until="load")
     page.wait_for_selector("#tour-step-1", state="visible", timeout=30_000)
     assert page.locator("#tour-sidebar").is_visible()
     rows = walk_tour(page)
     assert [r["tab"] for r in rows] == [s.tab for s in STOPS]
-    for r, stop in zip(rows, STOPS):
-        expected = {k: str(v) for k, v in stop.setup.items() if k in r["controls"]}
-        assert r["controls"] == expected, stop.title
+    for n, (r, stop) in enumerate(zip(rows, STOPS)):
+        expected = {k: str(v) for k, v in values(n, "setup", None, tiny_hub).items() if k in r["controls"]}
+        assert r["controls"] == expected and set(expected) == {k for k in stop.setup if k in r["controls"]}, stop.title
     assert rows[0]["controls"] == {"how.model": "healthy"} and rows[1]["controls"] == {"how.model": "autoencoder"}
     assert rows[2]["controls"] == {"train.beta": "0"}
     # the last stop's Show me reveals its answer; Close the tour closes the sidebar
@@ -347,3 +354,33 @@ def test_show_me_does_what_the_stop_asked_about(page, app_url):
     page.wait_for_selector(".toast-body:has-text('is not one of 1 to 11')", timeout=30_000)
     page.wait_for_selector("#tour-step-1", state="visible", timeout=10_000)
     open_draw_tab(page, app_url)
+
+
+# --- issue 19, item 1: click a latent map to decode the point under it -----------------------------------------------
+
+def click_image_at(page, selector, fx, fy):
+    """Click the picture at a fraction (fx, fy) of its natural size, wherever the page draws it."""
+    img = page.locator(selector)
+    box = img.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+
+
+def test_clicking_a_grid_cell_and_the_bubble_plane_decodes_there(page):
+    open_tab(page, "Latent walk")
+    page.wait_for_selector("#grid img", timeout=30_000)
+    before = page.locator("#grid img").get_attribute("src")
+    click_image_at(page, "#grid img", 0.85, 0.2)  # right and up: z1 > 0, z2 > 0
+    page.wait_for_function(f"() => document.querySelector('#grid img').src !== {before!r}", timeout=30_000)
+    z1 = float(page.locator("#z1 input[type=number]").input_value())
+    z2 = float(page.locator("#z2 input[type=number]").input_value())
+    values = [round(-3 + 6 * i / 14, 4) for i in range(15)]
+    assert z1 > 1 and z2 > 1 and min(abs(z1 - v) for v in values) <= 0.025 and min(abs(z2 - v) for v in values) <= 0.025
+    open_tab(page, "Draw")
+    page.locator("#examples .thumbnail-item").nth(4).click()
+    page.wait_for_selector("#bubble img", timeout=30_000)
+    click_image_at(page, "#bubble img", 0.5, 0.5)
+    page.wait_for_selector("#picked img", timeout=30_000)
+    assert "decoded at" in page.locator("#picked-words").inner_text()
+    click_image_at(page, "#bubble img", 0.01, 0.01)  # the figure's corner: outside the axes
+    page.wait_for_function("() => document.querySelector('#picked-words').innerText.includes('outside the plane')", timeout=30_000)
+    assert page.locator("text=Traceback").count() == 0

@@ -67,6 +67,14 @@ def test_the_draw_stops_show_the_learners_own_digit_when_there_is_one(tiny_hub):
     assert tour.values(0, "reveal", None, tiny_hub) == {"how.seed": 1}  # Show me on the first stop: a new eps
 
 
+def test_the_interpolation_stop_sets_the_articles_1_and_7(tiny_hub):
+    n = [n for n, s in enumerate(tour.STOPS) if s.tab == "interpolate"][0]
+    v = tour.values(n, "setup", None, tiny_hub)
+    labels = tiny_hub.data.test.labels.numpy()
+    assert labels[v["interpolate.a"]] == 1 and labels[v["interpolate.b"]] == 7 and v["interpolate.use_drawing"] is False
+    assert v["interpolate.a"] == int(np.flatnonzero(labels == 1)[0])
+
+
 def test_a_stop_says_which_models_it_waits_for(tiny_hub, monkeypatch):
     prior = [n for n, s in enumerate(tour.STOPS) if s.tab == "prior"][0]
     assert tour.waits(tiny_hub, prior) == ""
@@ -87,3 +95,5 @@ def test_the_tour_sets_only_controls_the_tabs_have(tiny_hub, train_runs):
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {f"tour-step-{n + 1}" for n in range(len(tour.STOPS))} <= ids
     assert {"tour-sidebar", "tour-wait"} <= ids
+    # each stop lights up something its tab has: the control to use or the picture to look at
+    assert {s.focus for s in tour.STOPS} | {s.answer_focus for s in tour.STOPS if s.answer_focus} <= ids

@@ -77,6 +77,11 @@ class PCA2:
     def project(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x) - self.mean) @ self.components.T
 
+    def lift(self, xy: np.ndarray) -> np.ndarray:
+        """A point of the plane back in the latent space: the codes' mean plus xy along the two directions, every other
+        direction at the mean (for 2-D codes, the plane itself: z = xy). project(lift(xy)) == xy."""
+        return self.mean + np.asarray(xy, dtype=np.float32) @ self.components
+
 
 def fit_pca2(x: np.ndarray) -> PCA2:
     """The top two principal directions, signs fixed so the result is reproducible. Codes of two dimensions are

@@ -1,0 +1,88 @@
+"""Clicking a latent map decodes the point under the pointer (issue 19, item 1): the pixel -> latent maps, exact."""
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from playground import draw, plots, walk
+from vae.analysis import fit_pca2
+
+
+def click(x, y) -> gr.SelectData:
+    return gr.SelectData(None, {"index": [x, y], "value": None, "selected": True})
+
+
+def test_a_grid_pixel_names_the_cell_under_it():
+    values = np.linspace(-3, 3, 15)
+    left, top, _, _ = plots.GRID_MARGINS
+    scale, pad = 2, 2
+    cell = 28 * scale + pad
+    for i, j in [(0, 0), (3, 11), (14, 14), (7, 7)]:
+        centre = (left + pad + i * cell + 14 * scale, top + pad + j * cell + 14 * scale)
+        assert plots.grid_value_at(centre, values, scale, pad) == (values[i], values[14 - j])  # row 0 at the top
+    assert plots.grid_value_at((left - 5, top + 40), values, scale, pad) is None  # on the y axis' labels
+    assert plots.grid_value_at((left + 40, top + pad + 15 * cell + 3), values, scale, pad) is None  # below the last row
+
+
+def test_a_plane_pixel_maps_back_to_the_point_drawn_there():
+    raster = plots.Raster(None, np.array([40.0, -35.0]), np.array([200.0, 150.0]), np.array([[-4.0, 4.0], [-3.0, 3.0]]))
+    xy = np.array([[1.25, -0.5], [-3.9, 2.9]])
+    assert np.allclose(raster.to_data(raster.to_pixels(xy)), xy)
+    plane = draw.plane_map(raster, "healthy")
+    assert np.allclose(draw.point_on_plane(plane, raster.to_pixels(xy[0])), xy[0])
+    assert draw.point_on_plane(plane, raster.to_pixels([5.0, 0.0])) is None  # right of the axes
+
+
+def test_lift_is_the_inverse_of_project_on_the_plane():
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(200, 6)).astype(np.float32) * np.array([3, 2, 1, 0.5, 0.2, 0.1], np.float32)
+    pca = fit_pca2(codes)
+    xy = np.array([0.7, -1.2], np.float32)
+    assert np.allclose(pca.project(pca.lift(xy)), xy, atol=1e-5)
+    z = pca.lift(xy) - pca.mean  # nothing off the plane: the other directions stay at the mean
+    assert np.allclose(z, xy @ pca.components, atol=1e-6)
+    two = fit_pca2(codes[:, :2])
+    assert np.allclose(two.lift(xy), xy)  # a 2-D model's plane is its own z1, z2
+
+
+@pytest.mark.parametrize("name", ["healthy", "healthy-2d"])
+def test_clicking_the_bubble_plane_decodes_the_point_under_it(tiny_hub, name):
+    h = draw.DrawHandlers(tiny_hub)
+    ready = tiny_hub.get(name)
+    x = tiny_hub.test_digit(3)[0]
+    v = draw.draw_view(ready, x)
+    q = ready.model.posterior(torch.from_numpy(x)[None, None])
+    centre = ready.latents.pca.project(q.mu[0].numpy())
+    px = plots.Raster(None, np.asarray(v.plane["scale"]), np.asarray(v.plane["offset"]), None).to_pixels(centre)
+    image, words = h.pick(v.plane, click(*px))
+    with torch.no_grad():
+        expected = ready.model.decode(torch.from_numpy(ready.latents.pca.lift(centre))[None])[0, 0].numpy()
+    assert np.array_equal(image, plots.digit_image(expected, 6))
+    assert "decoded at" in words and (("PCA" in words) == (name == "healthy"))
+    if name == "healthy-2d":  # its plane is z itself: the click at mu decodes mu
+        with torch.no_grad():
+            assert np.allclose(expected, ready.model.decode(q.mu)[0, 0].numpy(), atol=1e-5)
+
+
+def test_a_click_off_the_plane_or_before_any_digit_says_so(tiny_hub):
+    h = draw.DrawHandlers(tiny_hub)
+    v = draw.draw_view(tiny_hub.get("healthy"), tiny_hub.test_digit(3)[0])
+    image, words = h.pick(v.plane, click(1, 1))  # the figure's corner, outside the axes
+    assert "outside the plane's axes" in words
+    with pytest.raises(gr.Error, match="Draw or pick a digit first"):
+        h.pick(None, click(10, 10))
+
+
+def test_clicking_a_grid_cell_moves_the_sliders_there(tiny_hub):
+    h = walk.WalkHandlers(tiny_hub)
+    values = np.linspace(-walk.SPAN, walk.SPAN, walk.GRID_N)
+    left, top, _, _ = plots.GRID_MARGINS
+    cell = 28 * walk.GRID_SCALE + 2
+    i, j = 12, 2  # column 12 (z1 = values[12]), row 2 from the top (z2 = values[12])
+    px = (left + 2 + i * cell + 20, top + 2 + j * cell + 20)
+    z1, z2, grid = h.pick("healthy-2d", 0, 1, click(*px))
+    assert abs(z1 - values[i]) <= walk.STEP / 2 and abs(z2 - values[14 - j]) <= walk.STEP / 2
+    assert np.array_equal(grid, walk.grid_image(tiny_hub.get("healthy-2d"), (0, 1), (z1, z2)))
+    assert h.pick("healthy-2d", 0, 1, click(3, 3)) == (gr.skip(),) * 3  # on the axes' labels: nothing moves
