@@ -4,7 +4,6 @@ in tour.py."""
 
 HEADER = """
 # VAE Playground
-A ResNet-18 VAE trained on MNIST digits; the tour on the left follows the article.
 """
 
 DRAW_INTRO = """

@@ -68,8 +68,8 @@ def model_prior(ready: Ready, train: Latents, seed: int = 0) -> ModelPrior:
     plane = plots.prior_against_codes(f"{ready.name}: the {len(xy):,} training codes on the Draw tab's plane, and the prior's circles", xy, center,
                                       (gx, gy, logq), hole_log, classes, plane_axes(d))
     said = samples_phrase(ready.metrics)
-    sentence = (f"**{ready.name}**: from the nearest training code, a prior z lies **{prior_gap:.1f}x** as far as a held-out digit's code, "
-                f"a mixture z **{mixture_gap:.1f}x**; {holes:.0%} of the prior's mass on the plane falls in holes" + (f"; {said}" if said else "") + ".")
+    sentence = (f"**{ready.name}**: a prior z lies **{prior_gap:.1f}x** as far from the training codes as a held-out digit's code, a "
+                f"mixture z **{mixture_gap:.1f}x**; holes: {holes:.0%} of the plane's prior mass" + (f"; {said}" if said else "") + ".")
     return ModelPrior(prior, mixed, plane, holes, prior_gap, mixture_gap, sentence)
 
 
