@@ -162,12 +162,11 @@ def reparam_picture(t: Trace, order: np.ndarray) -> np.ndarray:
     """mu, sigma, eps and z = mu + sigma * eps per dimension (in the model's KL order), as bars under each other."""
     fig = plots.new_figure(7.2, 4.4)
     axes = fig.subplots(4, 1, sharex=True)
-    x = np.arange(len(order))
     rows = (("mu", t.mu, "#1f77b4"), ("sigma = exp(logvar / 2)", t.sigma, "#ff7f0e"), ("eps ~ N(0, I)", t.eps, "0.45"),
             ("z = mu + sigma * eps", t.z, "#2ca02c"))
-    width = 0.85 if len(order) > 1 else 0.4
+    edges = np.arange(len(order) + 1) - 0.5
     for ax, (name, v, colour) in zip(axes, rows):
-        ax.bar(x, v[order], color=colour, width=width)
+        ax.stairs(v[order], edges, baseline=0, fill=True, color=colour)  # one patch per strip: 128 bars drew in 0.8 s
         ax.axhline(0, color="0.6", lw=0.6)
         if name.startswith("sigma"):
             ax.axhline(1, color="#d62728", lw=0.8, ls="--")  # the prior's sigma
