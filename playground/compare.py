@@ -15,7 +15,7 @@ from vae.analysis import decode_latents, prior_samples
 from . import explain, plots
 from .handling import QUIET, guard
 from .widgets import picture, why
-from .models import ModelHub, Ready, first_of_each_digit
+from .models import ModelHub, Ready, decode_on_plane, first_of_each_digit
 from .runs import VisitorModels, visitor
 
 REGIMES = ("autoencoder", "healthy", "collapsed")
@@ -58,6 +58,7 @@ class CompareView:
     samples: np.ndarray
     table: list[list]
     sentences: str
+    pca_planes: list = None  # each PCA panel's pixel <-> plane map, named by its model (plots.axes_maps): for clicks
 
 
 def compare_view(readies: dict[str, Ready], test_images: np.ndarray, test_labels: np.ndarray, n: int = 8) -> CompareView:
@@ -87,8 +88,9 @@ def compare_view(readies: dict[str, Ready], test_images: np.ndarray, test_labels
                       m.get("active_units"), round(m.get("knn_acc", float("nan")), 3), round(m.get("mean_abs_mu", float("nan")), 2),
                       *(round(m[key], 3) if m.get(key) is not None else None for key in ("sample_valid", "sample_coverage", "recon_keeps_digit"))])
     sentences = "\n\n".join(regime_sentence(k, readies[k].metrics, healthy) for k in names)
-    return CompareView(plots.figure_to_image(pca_fig), plots.figure_to_image(tsne_fig), plots.labelled_rows(rows, scale=3),
-                       plots.labelled_rows(samples, scale=2), table, sentences)
+    pca = plots.figure_to_image(pca_fig)
+    return CompareView(pca, plots.figure_to_image(tsne_fig), plots.labelled_rows(rows, scale=3), plots.labelled_rows(samples, scale=2), table,
+                       sentences, plots.axes_maps(pca_fig, names))
 
 
 # --- the handlers ------------------------------------------------------------------------------
@@ -106,6 +108,21 @@ class CompareHandlers:
     def compare(self, beside: str | None = ALONE, request: gr.Request = None):
         """(sentences, table, PCA, t-SNE, reconstructions, prior samples); `beside`: one of this visitor's finished runs
         to put next to the three regimes, or ALONE."""
+        v = self._view(beside, request)
+        return v.sentences, v.table, v.pca, v.tsne, v.recons, v.samples
+
+    @guard(outputs=2, message=1)
+    def pick(self, beside, evt: gr.SelectData, request: gr.Request = None):
+        """A click on a PCA panel: (the digit that panel's model decodes at the point clicked, a sentence saying where);
+        a click between the panels says so."""
+        for plane in self._view(beside, request).pca_planes:
+            xy = plots.point_on_plane(plane, evt.index)
+            if xy is not None:
+                return decode_on_plane(self.models.get(plane["model"], visitor(request)), xy)
+        return gr.skip(), "That click is outside the panels' axes: click inside one to decode a point of its plane."
+
+    def _view(self, beside, request) -> CompareView:
+        """The comparison as shown (cached): the three regimes, and `beside` them one of the visitor's runs."""
         readies = {name: self.hub.get(name, final=True) for name in REGIMES}  # their measured metrics, side by side
         test = self.hub.data.test
 
@@ -117,7 +134,7 @@ class CompareHandlers:
         else:
             mine = self.models.get(beside, visitor(request))
             v = mine.memo("compare", lambda: view({**readies, mine.name: mine}))  # named as the other tabs list it
-        return v.sentences, v.table, v.pca, v.tsne, v.recons, v.samples
+        return v
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -130,7 +147,11 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
         beside = gr.Radio([ALONE], value=ALONE, label="Beside them, one of your runs from the Train tab", visible=False, elem_id="compare-beside")
         sentences = gr.Markdown(explain.COMPARE_WAITING, elem_id="compare-sentences")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="Measured on the 1,000 held-out digits", interactive=False, wrap=True)
-        pca = picture("PCA of the codes, one shared scale", elem_id="compare-pca")
+        pca = picture("PCA of the codes, one shared scale (click a panel: the digit its model decodes there)", elem_id="compare-pca")
+        with gr.Row(equal_height=True):
+            picked = gr.Image(show_label=False, format="png", interactive=False, height=140, width=140, elem_id="compare-picked", scale=0,
+                              elem_classes=["picture"])
+            picked_words = gr.Markdown("Click a PCA panel above: the digit its model decodes at that point shows here.", elem_id="compare-picked-words")
         tsne = picture("t-SNE of the codes (computed once per model, cached)", elem_id="compare-tsne")
         with gr.Row():
             with gr.Column():
@@ -144,4 +165,5 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
     api_button.click(h.compare, beside, outputs, api_name="compare")
     tab.select(h.compare, beside, outputs, api_visibility="private", **QUIET)  # the tab fills itself when opened
     beside.change(h.compare, beside, outputs, api_visibility="private", **QUIET)
+    pca.select(h.pick, beside, [picked, picked_words], api_visibility="private", **QUIET)
     return beside

@@ -17,7 +17,7 @@ from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch,
 from . import explain, links, plots
 from .widgets import TabParts, picture, why
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
-from .models import ModelHub, NotReady, Ready, bubble_title, first_of_each_digit, plane_axes
+from .models import ModelHub, NotReady, Ready, bubble_title, decode_on_plane, first_of_each_digit, plane_axes
 from .runs import VisitorModels, visitor
 
 MODELS = ["healthy", "autoencoder", "collapsed", "healthy-2d"]
@@ -43,30 +43,6 @@ class DrawView:
     logvar: np.ndarray  # (D,)
     nearest: np.ndarray | None = None  # the training digits nearest by code against nearest by pixels (nearest_digits)
     plane: dict | None = None  # the bubble picture's pixel <-> plane map and its model (plane_map): what a click on it means
-
-
-def plane_map(raster: plots.Raster, name: str) -> dict:
-    """What a click on a rendered plane needs, as plain numbers (it travels in the visitor's State): the raster's affine
-    map from plane coordinates to pixels, its axes' limits, and the model whose plane it is."""
-    return {"scale": raster.scale.tolist(), "offset": raster.offset.tolist(), "limits": raster.limits.tolist(), "model": name}
-
-
-def point_on_plane(plane: dict, px) -> np.ndarray | None:
-    """The plane coordinates (2,) under pixel `px` (x, y) of the picture `plane` describes, or None off its axes."""
-    raster = plots.Raster(None, np.asarray(plane["scale"]), np.asarray(plane["offset"]), np.asarray(plane["limits"]))
-    xy = raster.to_data(np.asarray(px, dtype=np.float64))
-    return xy if raster.contains(xy) else None
-
-
-@torch.no_grad()
-def decode_on_plane(ready: Ready, xy: np.ndarray) -> tuple[np.ndarray, str]:
-    """The digit decoded at plane point xy (lifted back into the latent space, PCA2.lift), and a sentence saying where."""
-    z = ready.latents.pca.lift(xy)
-    image = ready.model.decode(torch.from_numpy(np.asarray(z, dtype=np.float32))[None])[0, 0].numpy()
-    d = ready.model.config.latent_dim
-    where = (f"z = ({xy[0]:.2f}, {xy[1]:.2f})" if d == 2 else
-             f"PC 1 = {xy[0]:.2f}, PC 2 = {xy[1]:.2f}: mapped back through the PCA, the other {d - 2} directions at the test codes' mean")
-    return plots.digit_image(image, 6), f"**{ready.name}**, decoded at {where}."
 
 
 @dataclass
@@ -126,7 +102,7 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0, train: TrainDigits |
         summary += " " + clipped
     near = None if train is None else nearest_digits(x28, mu, train)
     return DrawView(plots.digit_image(x28, 8), plots.digit_image(decoded[0], 8), plots.tile(decoded[1:], scale=3), bubble, musigma, summary, mu, logvar,
-                    near, plane_map(raster, ready.name))
+                    near, plots.plane_map(raster, ready.name))
 
 
 # --- the handlers: outputs (seen, recon, samples, bubble, musigma, message, nearest, last input, the bubble's plane) --
@@ -153,7 +129,7 @@ class DrawHandlers:
         model the picture was drawn for; a click outside the axes says so and keeps the last digit."""
         if plane is None:
             raise InputError("Draw or pick a digit first: its plane appears with its bubble.")
-        xy = point_on_plane(plane, evt.index)
+        xy = plots.point_on_plane(plane, evt.index)
         if xy is None:
             return gr.skip(), "That click is outside the plane's axes: click inside its frame to decode a point."
         return decode_on_plane(self.models.get(plane["model"], visitor(request)), xy)

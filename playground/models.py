@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vae.analysis import Latents, active_units, latent_grid, latents_for, train_latents_for, typical_gap
 from vae.cache import checkpoint_state
@@ -137,6 +138,17 @@ class Ready:
             while len(self._grids) > GRID_CACHE_SIZE:
                 self._grids.popitem(last=False)
         return result
+
+
+@torch.no_grad()
+def decode_on_plane(ready: Ready, xy: np.ndarray) -> tuple[np.ndarray, str]:
+    """The digit decoded at plane point xy (lifted back into the latent space, PCA2.lift), and a sentence saying where."""
+    z = ready.latents.pca.lift(xy)
+    image = ready.model.decode(torch.from_numpy(np.asarray(z, dtype=np.float32))[None])[0, 0].numpy()
+    d = ready.model.config.latent_dim
+    where = (f"z = ({xy[0]:.2f}, {xy[1]:.2f})" if d == 2 else
+             f"PC 1 = {xy[0]:.2f}, PC 2 = {xy[1]:.2f}: mapped back through the PCA, the other {d - 2} directions at the test codes' mean")
+    return plots.digit_image(image, 6), f"**{ready.name}**, decoded at {where}."
 
 
 def plane_axes(latent_dim: int) -> tuple[str, str]:

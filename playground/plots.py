@@ -162,6 +162,33 @@ class Raster:
         return bool(((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)).all())
 
 
+def plane_map(raster: Raster, name: str) -> dict:
+    """What a click on a rendered plane needs, as plain numbers (it travels in the visitor's State): the raster's affine
+    map from plane coordinates to pixels, its axes' limits, and the model whose plane it is."""
+    return {"scale": raster.scale.tolist(), "offset": raster.offset.tolist(), "limits": raster.limits.tolist(), "model": name}
+
+
+def point_on_plane(plane: dict, px) -> np.ndarray | None:
+    """The plane coordinates (2,) under pixel `px` (x, y) of the picture `plane` describes, or None off its axes."""
+    raster = Raster(None, np.asarray(plane["scale"]), np.asarray(plane["offset"]), np.asarray(plane["limits"]))
+    xy = raster.to_data(np.asarray(px, dtype=np.float64))
+    return xy if raster.contains(xy) else None
+
+
+def axes_maps(fig: Figure, names: list[str]) -> list[dict]:
+    """plane_map of each of a drawn figure's first axes, named in order (one map per panel, for clicks on any of them)."""
+    h = fig.canvas.get_width_height()[1]
+    return [plane_map(axes_raster(ax, h), name) for ax, name in zip(fig.axes, names)]
+
+
+def axes_raster(ax, height: int, image: np.ndarray | None = None) -> Raster:
+    """The affine map from `ax`'s data coordinates to the pixels of its drawn figure (`height` px tall)."""
+    p0, p1 = ax.transData.transform([[0.0, 0.0], [1.0, 1.0]])  # display coords, origin bottom-left
+    scale = np.array([p1[0] - p0[0], -(p1[1] - p0[1])])
+    offset = np.array([p0[0], height - p0[1]])
+    return Raster(image, scale, offset, np.array([ax.get_xlim(), ax.get_ylim()]))
+
+
 def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
     fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
@@ -176,11 +203,7 @@ def figure_to_image(fig: Figure) -> np.ndarray:
 
 def rasterize(fig: Figure, ax) -> Raster:
     image = figure_to_image(fig)
-    h = image.shape[0]
-    p0, p1 = ax.transData.transform([[0.0, 0.0], [1.0, 1.0]])  # display coords, origin bottom-left
-    scale = np.array([p1[0] - p0[0], -(p1[1] - p0[1])])
-    offset = np.array([p0[0], h - p0[1]])
-    return Raster(image, scale, offset, np.array([ax.get_xlim(), ax.get_ylim()]))
+    return axes_raster(ax, image.shape[0], image)
 
 
 def scatter_digits(ax, xy: np.ndarray, labels: np.ndarray, size: float = 7, legend: bool = True) -> None:

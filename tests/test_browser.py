@@ -383,4 +383,9 @@ def test_clicking_a_grid_cell_and_the_bubble_plane_decodes_there(page):
     assert "decoded at" in page.locator("#picked-words").inner_text()
     click_image_at(page, "#bubble img", 0.01, 0.01)  # the figure's corner: outside the axes
     page.wait_for_function("() => document.querySelector('#picked-words').innerText.includes('outside the plane')", timeout=30_000)
+    open_tab(page, "Compare")
+    page.wait_for_selector("#compare-pca img", timeout=60_000)
+    click_image_at(page, "#compare-pca img", 0.55, 0.5)  # the middle panel: the healthy model's plane
+    page.wait_for_selector("#compare-picked img", timeout=30_000)
+    assert page.locator("#compare-picked-words").inner_text().startswith("healthy, decoded at")
     assert page.locator("text=Traceback").count() == 0

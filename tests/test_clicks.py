@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from playground import draw, plots, walk
+from playground import compare, draw, plots, walk
 from vae.analysis import fit_pca2
 
 
@@ -30,9 +30,9 @@ def test_a_plane_pixel_maps_back_to_the_point_drawn_there():
     raster = plots.Raster(None, np.array([40.0, -35.0]), np.array([200.0, 150.0]), np.array([[-4.0, 4.0], [-3.0, 3.0]]))
     xy = np.array([[1.25, -0.5], [-3.9, 2.9]])
     assert np.allclose(raster.to_data(raster.to_pixels(xy)), xy)
-    plane = draw.plane_map(raster, "healthy")
-    assert np.allclose(draw.point_on_plane(plane, raster.to_pixels(xy[0])), xy[0])
-    assert draw.point_on_plane(plane, raster.to_pixels([5.0, 0.0])) is None  # right of the axes
+    plane = plots.plane_map(raster, "healthy")
+    assert np.allclose(plots.point_on_plane(plane, raster.to_pixels(xy[0])), xy[0])
+    assert plots.point_on_plane(plane, raster.to_pixels([5.0, 0.0])) is None  # right of the axes
 
 
 def test_lift_is_the_inverse_of_project_on_the_plane():
@@ -86,3 +86,19 @@ def test_clicking_a_grid_cell_moves_the_sliders_there(tiny_hub):
     assert abs(z1 - values[i]) <= walk.STEP / 2 and abs(z2 - values[14 - j]) <= walk.STEP / 2
     assert np.array_equal(grid, walk.grid_image(tiny_hub.get("healthy-2d"), (0, 1), (z1, z2)))
     assert h.pick("healthy-2d", 0, 1, click(3, 3)) == (gr.skip(),) * 3  # on the axes' labels: nothing moves
+
+
+def test_clicking_a_compare_pca_panel_decodes_with_that_panels_model(tiny_hub):
+    h = compare.CompareHandlers(tiny_hub)
+    planes = h._view(compare.ALONE, None).pca_planes
+    assert [p["model"] for p in planes] == list(compare.REGIMES)
+    for plane in planes:
+        (x0, x1), (y0, y1) = plane["limits"]
+        xy = np.array([x0 + 0.7 * (x1 - x0), y0 + 0.4 * (y1 - y0)], np.float32)  # inside this panel's axes
+        px = plots.Raster(None, np.asarray(plane["scale"]), np.asarray(plane["offset"]), None).to_pixels(xy)
+        image, words = h.pick(compare.ALONE, click(*px))
+        ready = tiny_hub.get(plane["model"])
+        with torch.no_grad():
+            expected = ready.model.decode(torch.from_numpy(ready.latents.pca.lift(xy))[None])[0, 0].numpy()
+        assert np.array_equal(image, plots.digit_image(expected, 6)) and words.startswith(f"**{plane['model']}**")
+    assert "outside the panels" in h.pick(compare.ALONE, click(1, 1))[1]
