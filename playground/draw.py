@@ -210,7 +210,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
     """The Draw tab; `last` holds this visitor's last 28x28 input, which other tabs can start from. Returns its
     controls: the model list (the Train tab extends it with the visitor's own runs) and the digit."""
     h = DrawHandlers(hub, models)
-    with gr.Tab("Draw", id="draw"):
+    with gr.Tab("Draw", id="draw") as tab:
         gr.Markdown(explain.DRAW_INTRO)
         if last is None:
             last = gr.State(None)  # this visitor's last 28x28 input, redrawn on a model change or a resample
@@ -267,6 +267,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
     model.change(None, None, None, js=CLOSE_TOASTS_JS)  # the last model's error toasts no longer apply
     resample.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
     examples.select(pick_example, [model, seed], outputs + [sketch], api_visibility="private", **QUIET)
-    demo.load(h.example_gallery, None, examples, api_visibility="private")
+    # when the tab opens, not when the page loads: the page's first tab (How it works) draws sooner without it
+    tab.select(h.example_gallery, None, examples, api_visibility="private", **QUIET)
     demo.load(h.restore, None, [model, message], api_visibility="private", **QUIET)
     return TabParts({"model": model, "digit": last}, show=(h.redraw, [last, model, seed], outputs))

@@ -296,11 +296,13 @@ class HowHandlers:
         """The `/pass` endpoint: test digit `index`'s pass through model `name` with the noise of `seed`, as JSON."""
         return self._view(name, SOURCES[0], index, None, seed, request).trace.numbers()
 
-    def open_tab(self, source, drawing, request: gr.Request = None):
-        """The tab opened: (model list, digit source): the presets and this visitor's finished runs, and the Draw tab's
-        digit when there is one and the person has not chosen otherwise."""
+    def open_tab(self, name, source, index, drawing, seed, request: gr.Request = None):
+        """The tab opened, in one round trip: (model list, digit source, then show's outputs): the presets and this
+        visitor's finished runs, the Draw tab's digit when there is one and the person has not chosen otherwise, drawn."""
         models = gr.update(choices=self.models.choices(MODELS, visitor(request)))
-        return models, SOURCES[1] if drawing is not None and source == SOURCES[0] else gr.skip()
+        mine = drawing is not None and source == SOURCES[0]
+        source = SOURCES[1] if mine else source
+        return models, source if mine else gr.skip(), *self.show(name, source, index, drawing, seed, request)
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -334,8 +336,7 @@ def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = N
     inputs = [model, source, index, drawing, seed]
     outputs = [message, encoder, reparam_words, reparam, decoder, loss_words, loss]
     api_button.click(h.numbers, [model, index, api_seed], api_out, api_name="pass")
-    tab.select(h.open_tab, [source, drawing], [model, source], api_visibility="private", **QUIET).then(
-        h.show, inputs, outputs, api_visibility="private", **QUIET)
+    tab.select(h.open_tab, inputs, [model, source, *outputs], api_visibility="private", **QUIET)
     for control in (model, source):
         control.input(h.show, inputs, outputs, api_visibility="private", **QUIET)
     model.input(None, None, None, js=CLOSE_TOASTS_JS)
