@@ -389,3 +389,23 @@ def test_clicking_a_grid_cell_and_the_bubble_plane_decodes_there(page):
     page.wait_for_selector("#compare-picked img", timeout=30_000)
     assert page.locator("#compare-picked-words").inner_text().startswith("healthy, decoded at")
     assert page.locator("text=Traceback").count() == 0
+
+
+# --- issue 23: a hostile link reaches no component and no sentence ---------------------------------------------------
+
+def test_a_hostile_link_is_never_echoed_into_the_page(page, app_url):
+    """Markup in any value of a link (a tour stop, a tab's model) reads as '(unreadable)': no element of it is made,
+    no script of it runs, and the page says in a sentence that the link could not be used."""
+    from urllib.parse import quote
+
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    evil = '<img src=x id=evil onerror="alert(1)">'
+    page.goto(app_url + "?tour=" + quote(evil), wait_until="load")
+    page.wait_for_selector(".toast-body:has-text('(unreadable)')", timeout=30_000)
+    page.goto(app_url + "?tab=draw&model=" + quote(evil), wait_until="load")
+    page.wait_for_function("() => document.querySelector('#draw-message')?.innerText.includes('(unreadable)')", timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert page.locator("#evil").count() == 0 and not dialogs
+    assert evil not in page.content()
+    open_draw_tab(page, app_url)
