@@ -161,3 +161,32 @@ def test_training_over_a_trained_folder_without_resume_is_refused(trained, capsy
     line = _one_line(*in_process("train", "--preset", "collapsed", "--epochs", "1", "--out", str(out), capsys=capsys)[::2])
     assert "already holds the healthy-2d preset" in line and "nothing was changed" in line and "--resume" in line
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_setting_that_cannot_be_used_is_one_sentence_and_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys):
+    """Issue 21, item 6: only the project's own errors (ConfigError and the like) become 'error: ...'; VAE_DEBUG=1 adds
+    their traceback; any other exception (a KeyError from a bug, say) is not dressed up as a usage error."""
+    from vae import cli
+    from vae.config import ConfigError, get_preset
+
+    def refused(args):
+        raise ConfigError("sigma must be positive, got -1.0")
+
+    monkeypatch.setattr(cli, "_cmd_evaluate", refused)
+    code, _, err = in_process("evaluate", str(tmp_path), capsys=capsys)
+    assert _one_line(code, err) == "error: sigma must be positive, got -1.0" and "Traceback" not in err
+    monkeypatch.setenv("VAE_DEBUG", "1")
+    code, _, err = in_process("evaluate", str(tmp_path), capsys=capsys)
+    assert code == 2 and "Traceback" in err and err.rstrip().endswith("error: sigma must be positive, got -1.0")
+
+    def buggy(args):
+        return {}["a key a bug forgot"]
+
+    monkeypatch.setattr(cli, "_cmd_evaluate", buggy)
+    with pytest.raises(KeyError):
+        cli.main(["evaluate", str(tmp_path)])
+    with pytest.raises(KeyError, match="unknown preset 'bogus'"):  # an unknown name is still a KeyError for lookups
+        get_preset("bogus")
+    with pytest.raises(ConfigError) as caught:  # ... and a sentence, not KeyError's quoted repr
+        get_preset("bogus")
+    assert str(caught.value).startswith("unknown preset 'bogus'; choose one of healthy")

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .config import model_names, preset_config
+from .config import UnknownPreset, model_names, preset_config
 from .model import VAE, read_config
 from .store import CheckpointError, read_json
 from .train import saved_epoch, train
@@ -56,7 +56,7 @@ def load_or_train(
 ) -> VAE:
     """The trained preset `name`: loaded from root/name when it matches its config, else resumed or trained, saying why."""
     if name not in model_names():
-        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(model_names())}")
+        raise UnknownPreset(f"unknown preset {name!r}; choose one of {', '.join(model_names())}")
     directory = Path(root) / name
     state, reason = checkpoint_state(directory, name)
     if state == "ready":

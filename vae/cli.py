@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from .config import PRESETS, get_preset, model_names, preset_config
@@ -508,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .config import ConfigError
     from .data import DataUnavailableError
     from .distributed import JobStopped, is_main_process
     from .store import CheckpointError
@@ -517,8 +520,10 @@ def main(argv: list[str] | None = None) -> int:
     say = is_main_process()  # under torchrun every rank meets the same error: rank 0 says it once
     try:
         return args.func(args)
-    except (UsageError, CheckpointError, DataUnavailableError, ValueError, KeyError) as err:
+    except (UsageError, CheckpointError, DataUnavailableError, ConfigError) as err:  # the person's input: a sentence
         if say:
+            if os.environ.get("VAE_DEBUG") == "1":
+                traceback.print_exc()
             print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
     except TrainingDiverged as err:

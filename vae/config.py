@@ -6,6 +6,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
+class ConfigError(ValueError):
+    """A setting that cannot be used (a value out of range, an unknown name): its message is the sentence for the
+    person, and the CLI prints it as it is. Any other exception is a bug and keeps its traceback."""
+
+
+class UnknownPreset(ConfigError, KeyError):
+    """A preset or view model name the project does not have (a KeyError too, for lookups that expect one)."""
+
+    def __str__(self) -> str:  # the sentence, not KeyError's quoted repr
+        return str(self.args[0]) if self.args else ""
+
+
 Likelihood = Literal["gaussian", "bernoulli", "laplace", "gaussian-learned-sigma"]
 LIKELIHOODS = ("gaussian", "bernoulli", "laplace", "gaussian-learned-sigma")
 Dataset = Literal["mnist-5k", "mnist", "fashion-mnist"]
@@ -52,27 +64,27 @@ class VAEConfig:
     def __post_init__(self) -> None:
         self.decoder_channels = tuple(self.decoder_channels)
         if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
+            raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if self.decoder_depth < 1:
-            raise ValueError(f"decoder_depth must be at least 1, got {self.decoder_depth}")
+            raise ConfigError(f"decoder_depth must be at least 1, got {self.decoder_depth}")
         if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
+            raise ConfigError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
         if self.decoder_mean not in ("sigmoid", "linear"):
-            raise ValueError(f"decoder_mean must be 'sigmoid' or 'linear', got {self.decoder_mean!r}")
+            raise ConfigError(f"decoder_mean must be 'sigmoid' or 'linear', got {self.decoder_mean!r}")
         if self.sigma <= 0:
-            raise ValueError(f"sigma must be positive, got {self.sigma}")
+            raise ConfigError(f"sigma must be positive, got {self.sigma}")
         if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+            raise ConfigError(f"beta must be >= 0, got {self.beta}")
         if self.lr_schedule not in ("constant", "onecycle", "cosine"):
-            raise ValueError(f"lr_schedule must be constant, onecycle or cosine, got {self.lr_schedule!r}")
+            raise ConfigError(f"lr_schedule must be constant, onecycle or cosine, got {self.lr_schedule!r}")
         if self.train_digits < 0:
-            raise ValueError(f"train_digits must be >= 0 (0 = all), got {self.train_digits}")
+            raise ConfigError(f"train_digits must be >= 0 (0 = all), got {self.train_digits}")
         if self.kl_warmup_epochs < 0:
-            raise ValueError(f"kl_warmup_epochs must be >= 0, got {self.kl_warmup_epochs}")
+            raise ConfigError(f"kl_warmup_epochs must be >= 0, got {self.kl_warmup_epochs}")
         if self.fast_path not in ("auto", *FAST_PATHS):
-            raise ValueError(f"fast_path must be auto or one of {', '.join(FAST_PATHS)}, got {self.fast_path!r}")
+            raise ConfigError(f"fast_path must be auto or one of {', '.join(FAST_PATHS)}, got {self.fast_path!r}")
         if self.dataset not in ("mnist-5k", "mnist", "fashion-mnist"):
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose mnist-5k, mnist or fashion-mnist")
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose mnist-5k, mnist or fashion-mnist")
 
     @property
     def beta_eff(self) -> float:
@@ -93,7 +105,7 @@ class VAEConfig:
         d = {k: v for k, v in d.items() if k not in LEGACY_FIELDS}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"config has unknown fields: {sorted(unknown)}")
+            raise ConfigError(f"config has unknown fields: {sorted(unknown)}")
         return cls(**d)
 
     def to_json(self) -> str:
@@ -188,10 +200,10 @@ def model_names() -> tuple[str, ...]:
 
 
 def get_preset(name: str) -> Preset:
-    """A preset or a view model by name; KeyError naming the choices."""
+    """A preset or a view model by name; UnknownPreset (a KeyError) naming the choices."""
     found = PRESETS.get(name) or VIEW_MODELS.get(name)
     if found is None:
-        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(model_names())}")
+        raise UnknownPreset(f"unknown preset {name!r}; choose one of {', '.join(model_names())}")
     return found
 
 

@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from .config import ConfigError
+
 T = TypeVar("T")
 
 
@@ -131,7 +133,7 @@ def check_batches(n_rows: int, batch_size: int, world: World) -> None:
     """Every global batch must give each rank at least one row (an empty shard cannot run BatchNorm)."""
     last = n_rows % batch_size
     if batch_size < world.size or 0 < last < world.size:
-        raise ValueError(f"a batch of {min(batch_size, last or batch_size)} images cannot be shared among {world.size} processes; "
+        raise ConfigError(f"a batch of {min(batch_size, last or batch_size)} images cannot be shared among {world.size} processes; "
                          f"use a --batch-size of at least {world.size} whose last batch of {n_rows} images keeps at least {world.size}")
 
 

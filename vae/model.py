@@ -13,7 +13,7 @@ import torchvision
 from safetensors.torch import load_file, save_file
 from torchvision.models import ResNet18_Weights
 
-from .config import VAEConfig
+from .config import ConfigError, VAEConfig
 from .losses import kl_per_dim, likelihood_mean, likelihood_sigma, log_normal
 from .store import CheckpointError, atomic_path, atomic_write_text, read_json
 
@@ -145,7 +145,7 @@ class Decoder(nn.Module):
         self.net = nn.Sequential(*layers)
         self.steps = len(c) - 1
         if 7 * 2**self.steps != 28:
-            raise ValueError(f"decoder_channels needs exactly 3 entries (7 -> 14 -> 28), got {c}")
+            raise ConfigError(f"decoder_channels needs exactly 3 entries (7 -> 14 -> 28), got {c}")
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z).view(-1, self.c0, 7, 7)  # (B, C, 7, 7)

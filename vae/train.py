@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .analysis import compute_metrics
-from .config import VAEConfig
+from .config import ConfigError, VAEConfig
 from .data import DataBundle, Split, load_dataset, random_affine
 from .distributed import SINGLE, World, all_sum, shard
 from .judge import load_or_train_judge
@@ -42,9 +42,9 @@ def resolve_device(device: str = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for but this machine has no CUDA GPU; use --device cpu")
+        raise ConfigError("device cuda was asked for but this machine has no CUDA GPU; use --device cpu")
     return dev
 
 
