@@ -18,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.words import CHROMIUM, FLAGS, git_commit  # noqa: E402
+from benchmarks.run import commit  # noqa: E402
+from benchmarks.words import CHROMIUM, FLAGS  # noqa: E402
 from playground.tour import STOPS  # noqa: E402
 
 PICTURE = {"how": "how-encoder", "draw": "recon", "walk": "grid", "interpolate": "interp-strip", "compare": "compare-pca",
@@ -83,7 +84,7 @@ def main(argv=None) -> None:
     except Exception as err:  # no app at the address, no Chromium, a stop that never drew: one sentence
         sys.exit(f"Could not walk the tour at {args.url}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
     command = "python benchmarks/tour.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(f"The tour by Next alone ({command.strip()}, {datetime.date.today()}, commit {git_commit()}):\n")
+    print(f"The tour by Next alone ({command.strip()}, {datetime.date.today()}, commit {commit()}):\n")
     print("| stop | title | tab opened | controls set | seconds until its picture |\n|---:|---|---|---|---:|")
     for r in rows:
         controls = ", ".join(f"{k} = {v}" for k, v in r["controls"].items()) or "-"

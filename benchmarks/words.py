@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.run import commit  # noqa: E402  the project's one way to name the measured commit
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -43,11 +45,6 @@ COUNT_JS = """
 """
 
 
-def git_commit() -> str:
-    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return r.stdout.strip() or "unknown"
-
-
 def count_words(url: str, width: int = 1400, height: int = 900, settle_ms: int = 2500) -> dict[str, dict[str, int]]:
     """{tab label: {"page": words, "tour": words}} for every tab of the app at `url`, each on its first screen."""
     from playwright.sync_api import sync_playwright
@@ -70,7 +67,7 @@ def count_words(url: str, width: int = 1400, height: int = 900, settle_ms: int =
 
 
 def table(counts: dict[str, dict[str, int]], command: str) -> str:
-    rows = [f"Words on each tab's first screen ({command}, {datetime.date.today()}, commit {git_commit()}):", "",
+    rows = [f"Words on each tab's first screen ({command}, {datetime.date.today()}, commit {commit()}):", "",
             "| tab | words on the page | words in the tour's card |", "|---|---:|---:|"]
     for label, c in counts.items():
         rows.append(f"| {label} | {c['page']} | {c['tour']} |")
