@@ -95,8 +95,7 @@ class InterpolateHandlers:
     def default_pair(self) -> tuple[int, int]:
         """The first 1 and the first 7 of the test digits: the article's example."""
         labels = self._test().labels.numpy()
-        ones, sevens = np.flatnonzero(labels == 1), np.flatnonzero(labels == 7)
-        return (int(ones[0]), int(sevens[0])) if len(ones) and len(sevens) else (0, 1)
+        return (self.hub.first_test_digit(1), self.hub.first_test_digit(7)) if {1, 7} <= set(labels.tolist()) else (0, 1)
 
     @guard(outputs=3, message=0)
     def interpolate(self, a, b):

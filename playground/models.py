@@ -380,6 +380,13 @@ class ModelHub:
         i = int(i)
         return test.images[i, 0].numpy(), i, int(test.labels[i])
 
+    def first_test_digit(self, label: int) -> int:
+        """The number of the first held-out digit with this label (0 when there is none)."""
+        if self.data is None:
+            raise NotReady("The digits are still loading; try again in a moment.")
+        found = np.flatnonzero(self.data.test.labels.numpy() == label)
+        return int(found[0]) if len(found) else 0
+
     def busy(self) -> list[str]:
         """The models still starting, loading, queued or training (neither ready nor failed)."""
         return [n for n, s in self.status().items() if s not in ("ready", "failed")]

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import gradio as gr
-import numpy as np
 
 from . import links
 from .handling import ERROR_TOAST_S, QUIET
@@ -151,21 +150,16 @@ def values(n: int, which: str, drawing, hub: ModelHub) -> dict[str, object]:
     takes the learner's digit too."""
     stop = STOPS[n]
     out = dict(stop.setup if which == "setup" else stop.reveal)
-    if "draw.digit" in out:
-        if drawing is not None:
-            del out["draw.digit"]
-        else:
-            try:
-                out["draw.digit"] = hub.test_digit(out["draw.digit"])[0]
-            except NotReady:
-                del out["draw.digit"]
+    if drawing is not None:
+        out.pop("draw.digit", None)  # the learner's own digit stays
     for key, value in list(out.items()):
-        if isinstance(value, FirstTestDigit):
-            if hub.data is None:  # the digits still loading: the tab keeps its own
-                del out[key]
-                continue
-            found = np.flatnonzero(hub.data.test.labels.numpy() == value.label)
-            out[key] = int(found[0]) if len(found) else 0
+        try:
+            if key == "draw.digit":
+                out[key] = hub.test_digit(value)[0]
+            elif isinstance(value, FirstTestDigit):
+                out[key] = hub.first_test_digit(value.label)
+        except NotReady:  # the digits still loading: the tab keeps its own
+            del out[key]
     if which == "setup" and stop.tab == "how":
         out["how.source"] = SOURCES[1] if drawing is not None else SOURCES[0]
     return out
