@@ -14,7 +14,7 @@ from vae.analysis import decode_latents, prior_samples
 
 from . import explain, plots
 from .handling import QUIET, guard
-from .widgets import picture, why
+from .widgets import picked_point, picture, why
 from .models import ModelHub, Ready, decode_on_plane, first_of_each_digit
 from .runs import VisitorModels, visitor
 
@@ -148,10 +148,7 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
         sentences = gr.Markdown(explain.COMPARE_WAITING, elem_id="compare-sentences")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="Measured on the 1,000 held-out digits", interactive=False, wrap=True)
         pca = picture("PCA of the codes, one shared scale (click a panel: the digit its model decodes there)", elem_id="compare-pca")
-        with gr.Row(equal_height=True):
-            picked = gr.Image(show_label=False, format="png", interactive=False, height=140, width=140, elem_id="compare-picked", scale=0,
-                              elem_classes=["picture"])
-            picked_words = gr.Markdown("Click a PCA panel above: the digit its model decodes at that point shows here.", elem_id="compare-picked-words")
+        picked, picked_words = picked_point("compare-picked", "Click a PCA panel above: the digit its model decodes at that point shows here.")
         tsne = picture("t-SNE of the codes (computed once per model, cached)", elem_id="compare-tsne")
         with gr.Row():
             with gr.Column():

@@ -15,7 +15,7 @@ from vae.analysis import ellipse_points, nearest, project_gaussian
 from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, open_picture, to_mnist
 
 from . import explain, links, plots
-from .widgets import TabParts, picture, why
+from .widgets import TabParts, picked_point, picture, why
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, NotReady, Ready, bubble_title, decode_on_plane, first_of_each_digit, plane_axes
 from .runs import VisitorModels, visitor
@@ -241,10 +241,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
                 resample = gr.Button("Draw new samples from the bubble", size="sm")
                 bubble = picture("The bubble on the plane of the test digits' codes: mu (cross), 1 and 2 sigma, samples (dots). "
                                  "Click anywhere on it to decode that point", elem_id="bubble")
-                with gr.Row(equal_height=True):
-                    picked = gr.Image(show_label=False, format="png", interactive=False, height=140, width=140, elem_id="picked", scale=0,
-                                      elem_classes=["picture"])
-                    picked_words = gr.Markdown("Click the plane above: the digit decoded there shows here.", elem_id="picked-words")
+                picked, picked_words = picked_point("picked", "Click the plane above: the digit decoded there shows here.")
         musigma = picture("mu and sigma of every dimension, sorted by KL (triangles at the edge: mu beyond the axis)", elem_id="musigma")
         nearest_strip = picture(f"The {N_NEAREST} training digits nearest to this one by its code (mu), against the {N_NEAREST} nearest by pixels: "
                                 "what the code kept. Under each: its label and distance", elem_id="nearest")

@@ -28,6 +28,16 @@ def why(text: str) -> None:
         gr.Markdown(text)
 
 
+def picked_point(elem_id: str, hint: str) -> tuple[gr.Image, gr.Markdown]:
+    """Beside a clickable latent map: the digit decoded at the point clicked, and the sentence saying where (`hint`
+    until the first click)."""
+    with gr.Row(equal_height=True):
+        image = gr.Image(show_label=False, format="png", interactive=False, height=140, width=140, elem_id=elem_id, scale=0,
+                         elem_classes=["picture"])
+        words = gr.Markdown(hint, elem_id=f"{elem_id}-words")
+    return image, words
+
+
 def picture(caption: str, elem_id: str | None = None, **kwargs) -> gr.Image:
     """An output picture with its caption above it, never on it."""
     gr.Markdown(caption, elem_classes=["caption"])
