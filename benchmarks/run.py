@@ -44,6 +44,8 @@ TARGETS = {
     "compare_with_png_p95_ms": ("<=", 200.0),
     "train_latency_p95_ratio": ("<=", 2.0),  # issue 11: a view's p95 while a visitor's run trains, against idle
     "bernoulli_nll_gain_nats": (">=", 5.0),
+    "pad_healthy_fps": (">=", 30.0),  # issue 19: the drag pad decodes the 128-d model in the page at 30 frames a second
+    "pad_healthy_max_diff": ("<=", 1e-3),  # ... and equals PyTorch's decode(z) per pixel
 }
 
 
@@ -306,6 +308,27 @@ def bench_client_round_trip(hub, quick: bool) -> dict:
             out[f"client_{name}_p50_ms"], out[f"client_{name}_p95_ms"] = pct(ts, 50), pct(ts, 95)
         shutil.rmtree(tmp, ignore_errors=True)
         return out
+    finally:
+        demo.close()
+
+
+# --- 3a. the drag pad: decoding in the page -------------------------------------------------------------
+
+def bench_pad(quick: bool) -> dict:
+    """The Latent walk's drag pad in Chromium (benchmarks/pad.py) on the app over the trained presets: frames a second
+    over a scripted drag, milliseconds a decode in the page, and the page's decode against PyTorch's."""
+    from benchmarks import pad
+    from playground.models import ModelHub
+    from playground.ui import build_demo
+
+    hub = ModelHub(ROOT / "checkpoints").start()
+    hub.wait(timeout=1800)
+    demo = build_demo(hub)
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        return pad.measure(f"http://127.0.0.1:{port}/", decoders={name: hub.get(name).model.decoder for name in pad.MODELS})
     finally:
         demo.close()
 
@@ -614,7 +637,7 @@ def machine() -> dict:
 # Below this line RESULTS.md holds what other commands write there (python -m vae gaps / likelihood --results ...):
 # this script rewrites everything above it and keeps the rest as it is.
 COMMANDS_TAIL = "<!-- written by their own commands below; benchmarks/run.py keeps this part -->"
-SECTIONS = ("training", "cold_start", "latency", "train_latency", "quality", "tsne", "scaling", "gpu")
+SECTIONS = ("training", "cold_start", "latency", "pad", "train_latency", "quality", "tsne", "scaling", "gpu")
 
 
 def commit() -> str:
@@ -680,7 +703,7 @@ def write_results(sections: dict, path: Path, notes: str = "") -> None:
 
 
 def main() -> None:
-    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "train_latency": bench_train_latency,
+    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "pad": bench_pad, "train_latency": bench_train_latency,
              "quality": bench_quality, "tsne": bench_tsne,
              "scaling": bench_scaling, "gpu": bench_gpu}
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

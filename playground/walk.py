@@ -11,7 +11,7 @@ import torch
 from vae.analysis import decode_latents
 from vae.digits import InputError
 
-from . import explain, links, plots
+from . import explain, links, pad, plots
 from .handling import CLOSE_TOASTS_JS, ERROR_TOAST_S, QUIET, guard
 from .widgets import TabParts, picture, why
 from .models import GRID_SCALE, ModelHub, Ready
@@ -24,6 +24,7 @@ STEP = 0.05  # the sliders' step
 TRAVERSAL_LABEL = 150  # px of row labels on the left of the one-dimension strip
 Z_LIMIT = 10.0  # API callers may pass any number; beyond this the decoder only extrapolates
 LINK_KEYS = ("model", "dim_x", "dim_y", "z1", "z2")  # a link's query (playground/links.py)
+PAD_FOLLOWS_JS = "(z1, z2) => { document.querySelector('#drag-pad .pad')?.vae?.moveTo(z1, z2); }"
 MAX_LINK_DIM = 1023  # a link's dimensions are checked against its model later; this only keeps the numbers sane
 
 
@@ -117,11 +118,12 @@ def dims_note(ready: Ready, dims: tuple[int, int]) -> str:
             f"{ready.active} of them active.")
 
 
-def whole_tab(ready: Ready, dims: tuple[int, int], z1: float, z2: float, said: str = "") -> tuple:
+def whole_tab(ready: Ready, dims: tuple[int, int], z1: float, z2: float, served: pad.Served, said: str = "") -> tuple:
     """Everything the tab shows for one model, two (checked) dimensions and a point: (dim x, dim y, decoded point,
-    grid, one-dimension strip, note), the note after `said`."""
+    grid, one-dimension strip, note, drag pad), the note after `said`."""
     strip = ready.memo("traversal", lambda: traversals(ready)[0])
-    return (*dims, decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), strip, said + dims_note(ready, dims))
+    return (*dims, decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), strip, said + dims_note(ready, dims),
+            pad.pad_value(served, ready, dims, check_point(z1, z2), SPAN))
 
 
 # --- the handlers ------------------------------------------------------------------------------
@@ -133,6 +135,7 @@ class WalkHandlers:
     def __init__(self, hub: ModelHub, models: VisitorModels | None = None):
         self.hub = hub
         self.models = models or VisitorModels(hub)
+        self.served = pad.Served()  # the decoder weights the drag pads were shown, for the page to fetch once
 
     @guard
     def decode(self, name, dim_x, dim_y, z1, z2, request: gr.Request = None):
@@ -157,19 +160,36 @@ class WalkHandlers:
         at = plots.grid_value_at(evt.index, values, scale=GRID_SCALE)
         if at is None:
             return gr.skip(), gr.skip(), gr.skip()
+        return self._go_to(ready, dims, at)
+
+    @guard(outputs=3)
+    def from_pad(self, name, dim_x, dim_y, evt: gr.EventData, request: gr.Request = None):
+        """A drag on the pad ended: (z1, z2, grid) with the sliders moved to where it ended and the ring on it."""
+        ready = self.models.get(name, visitor(request))
+        dims = check_dims(ready, (dim_x, dim_y))
+        z = (getattr(evt, "_data", None) or {}).get("z")
+        try:
+            at = check_point(*z)
+        except (InputError, TypeError):
+            return gr.skip(), gr.skip(), gr.skip()  # not a point the pad sends: ignored
+        return self._go_to(ready, dims, (max(-SPAN, min(SPAN, at[0])), max(-SPAN, min(SPAN, at[1]))))
+
+    @staticmethod
+    def _go_to(ready: Ready, dims: tuple[int, int], at: tuple[float, float]) -> tuple:
         z1, z2 = (round(round(v / STEP) * STEP, 2) for v in at)  # on the sliders' own steps, so ring, sliders and digit agree
         return z1, z2, grid_image(ready, dims, (z1, z2))
 
-    @guard(outputs=3, message=2)
+    @guard(outputs=4, message=2)
     def change_dims(self, name, dim_x, dim_y, z1, z2, request: gr.Request = None):
-        """(decoded point, grid, note) for newly typed dimensions; invalid ones clear the grid rather than leave a
-        grid of other dimensions beside them."""
+        """(decoded point, grid, note, drag pad) for newly typed dimensions; invalid ones clear the grid and the pad
+        rather than leave those of other dimensions beside them."""
         ready = self.models.get(name, visitor(request))
         try:
             dims = check_dims(ready, (dim_x, dim_y))
         except InputError as err:
-            return None, None, f"**{err}** The grid comes back once both dimensions are valid."
-        return decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), dims_note(ready, dims)
+            return None, None, f"**{err}** The grid comes back once both dimensions are valid.", pad.waiting(str(err))
+        return (decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), dims_note(ready, dims),
+                pad.pad_value(self.served, ready, dims, check_point(z1, z2), SPAN))
 
     @staticmethod
     def restore(request: gr.Request = None):
@@ -184,9 +204,9 @@ class WalkHandlers:
             return (gr.skip(),) * 5
         return settings["model"], *settings["dims"], settings["z1"], settings["z2"]
 
-    @guard(outputs=6, message=5)
+    @guard(outputs=7, message=5)
     def show(self, name, dim_x, dim_y, z1, z2, request: gr.Request = None):
-        """The tab opened: (dim x, dim y, decoded point, grid, one-dimension strip, note) for the model, point and
+        """The tab opened: (dim x, dim y, decoded point, grid, one-dimension strip, note, drag pad) for the model, point and
         dimensions as set (a link's, or the visitor's from before), the two highest-KL dimensions when those do not fit
         the model."""
         ready = self.models.get(name, visitor(request))
@@ -197,13 +217,13 @@ class WalkHandlers:
             dims = default_dims(ready)
             if links.asked(request, "walk") is not None:  # the link's own dimensions were refused: say so
                 said = f"**The link's dimensions could not be used: {err}** "
-        return whole_tab(ready, dims, z1, z2, said)
+        return whole_tab(ready, dims, z1, z2, self.served, said)
 
-    @guard(outputs=6, message=5)
+    @guard(outputs=7, message=5)
     def choose_model(self, name, z1, z2, request: gr.Request = None):
-        """(dim x, dim y, decoded point, grid, one-dimension strip, note) with the two highest-KL dimensions."""
+        """(dim x, dim y, decoded point, grid, one-dimension strip, note, drag pad) with the two highest-KL dimensions."""
         ready = self.models.get(name, visitor(request))
-        return whole_tab(ready, default_dims(ready), z1, z2)
+        return whole_tab(ready, default_dims(ready), z1, z2, self.served)
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -229,11 +249,14 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
             with gr.Column(scale=3):
                 grid = picture("15 x 15 grid from -3 to 3 on both axes, other dimensions at 0 (red ring: the sliders; click a cell to go there)",
                                elem_id="grid")
+        gr.Markdown("**Drag over the plane**: the digit under the pointer is decoded in this page, with no trip to the server. "
+                    "Dots: where the test digits are encoded.", elem_classes=["caption"])
+        drag = pad.build(h.served)
         traversal = picture("One dimension at a time: each row varies one dimension from -3 to 3, the rest at 0", elem_id="traversal")
         why(explain.WALK_NOTES)
         grid_button = gr.Button("Show the grid", visible=False)  # the grid as an API endpoint of its own
 
-    outputs = [dim_x, dim_y, point, grid, traversal, message]
+    outputs = [dim_x, dim_y, point, grid, traversal, message, drag]
     walk = [model, dim_x, dim_y, z1, z2]
     grid_button.click(h.grid, walk, grid, api_name="grid")  # first: a later event of the same function gets grid_1
     # input, not change: a link sets the model with its own dimensions (restore), which a change would reset
@@ -246,8 +269,11 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
     for slider in (z1, z2):
         slider.release(h.grid, walk, grid, api_visibility="private", trigger_mode="always_last", **QUIET)
     grid.select(h.pick, [model, dim_x, dim_y], [z1, z2, grid], api_visibility="private", **QUIET)
+    drag.release(h.from_pad, [model, dim_x, dim_y], [z1, z2, grid], api_visibility="private", **QUIET)
+    for slider in (z1, z2):  # the pad's ring follows the sliders, decoded in the page
+        slider.change(None, [z1, z2], None, js=PAD_FOLLOWS_JS)
     for number in (dim_x, dim_y):
-        number.submit(h.change_dims, walk, [point, grid, message], api_visibility="private", **QUIET)
+        number.submit(h.change_dims, walk, [point, grid, message, drag], api_visibility="private", **QUIET)
     tab.select(h.show, walk, outputs, api_visibility="private", **QUIET)
     restored = demo.load(h.restore, None, [model, dim_x, dim_y, z1, z2], api_visibility="private", **QUIET)
     return TabParts({"model": model}, show=(h.choose_model, [model, z1, z2], outputs)), restored

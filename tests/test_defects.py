@@ -89,10 +89,11 @@ def test_a_blank_upload_is_not_called_a_canvas(tiny_hub, tmp_path):
 
 def test_an_invalid_dimension_clears_the_grid(tiny_hub):
     """Defect 11: an invalid dimension stayed beside the grid of the previous ones."""
-    point, grid, note = walk.WalkHandlers(tiny_hub).change_dims("healthy-2d", 0, 7, 0.0, 0.0)
+    point, grid, note, drag = walk.WalkHandlers(tiny_hub).change_dims("healthy-2d", 0, 7, 0.0, 0.0)
     assert point is None and grid is None and "dimensions 0 to 1" in note
-    point, grid, note = walk.WalkHandlers(tiny_hub).change_dims("healthy-2d", 1, 0, 0.0, 0.0)
-    assert grid.ndim == 3 and "Dimensions 1 (x) and 0 (y)" in note
+    assert "version" not in drag and "dimensions 0 to 1" in drag["message"]  # the drag pad is cleared too
+    point, grid, note, drag = walk.WalkHandlers(tiny_hub).change_dims("healthy-2d", 1, 0, 0.0, 0.0)
+    assert grid.ndim == 3 and "Dimensions 1 (x) and 0 (y)" in note and drag["dims"] == [1, 0]
 
 
 def test_the_bars_title_counts_the_active_dimensions(tiny_hub):

@@ -56,9 +56,12 @@ def likelihood_mean(logits: torch.Tensor, config: VAEConfig) -> torch.Tensor:
     s -> 0, which leaves grey smudges; an unsquashed mean keeps the full gradient (mean - x).
     """
     logits = logits[:, :1]
-    if config.likelihood != "bernoulli" and config.decoder_mean == "linear":
-        return logits
-    return torch.sigmoid(logits)
+    return logits if mean_is_linear(config) else torch.sigmoid(logits)
+
+
+def mean_is_linear(config: VAEConfig) -> bool:
+    """Whether the mean image is the decoder's output itself (decoder_mean "linear", not under Bernoulli) or its sigmoid."""
+    return config.likelihood != "bernoulli" and config.decoder_mean == "linear"
 
 
 def likelihood_sigma(logits: torch.Tensor, config: VAEConfig) -> torch.Tensor | float:
