@@ -44,6 +44,8 @@ TARGETS = {
     "compare_with_png_p95_ms": ("<=", 200.0),
     "train_latency_p95_ratio": ("<=", 2.0),  # issue 11: a view's p95 while a visitor's run trains, against idle
     "bernoulli_nll_gain_nats": (">=", 5.0),
+    "client_reconstruct_p95_ms": ("<=", 250.0),  # issue 19: a new digit's reconstruction and bubble, whole gradio_client call
+    "draw_round_trip_p95_ratio": (">=", 2.0),  # ... against the round trip before it, in the same run
     "pad_healthy_fps": (">=", 30.0),  # issue 19: the drag pad decodes the 128-d model in the page at 30 frames a second
     "pad_healthy_max_diff": ("<=", 1e-3),  # ... and equals PyTorch's decode(z) per pixel
 }
@@ -279,37 +281,73 @@ def encode_outputs(images) -> None:
         gr.Image(format="png").postprocess(image)
 
 
+def todays_draw_path(hub):
+    """The Draw tab's round trip as it was before issue 19 (item 3), beside the app's own in the same run: one event
+    that returns every panel of a new digit at once (what /reconstruct returned then: the seven pictures and the
+    sentence of DrawHandlers' ALL)."""
+    import gradio as gr
+
+    from playground import draw
+    from vae.digits import ink_from_image, open_picture, to_mnist
+
+    h = draw.DrawHandlers(hub)
+    public = [p for p in draw.ALL if p not in ("last", "plane")]  # the two States are no API outputs
+
+    def everything(path, name):
+        return h._show(to_mnist(ink_from_image(open_picture(path))), name, 0, None, tuple(public))
+
+    with gr.Blocks() as old:
+        upload, model = gr.File(type="filepath"), gr.Textbox()
+        shown = [gr.Markdown() if p == "message" else gr.Image(format="png") for p in public]
+        gr.Button().click(everything, [upload, model], shown, api_name="reconstruct")
+    return old
+
+
 def bench_client_round_trip(hub, quick: bool) -> dict:
-    """The same calls through gradio_client against the running app: what a caller waits, encoding included."""
+    """The same calls through gradio_client against the running app: what a caller waits, encoding included; and the
+    Draw tab's round trip as it was (todays_draw_path), called in turn with the app's /reconstruct."""
     from gradio_client import Client, handle_file
     from PIL import Image
 
     from playground.ui import build_demo
 
-    demo = build_demo(hub)
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo, old = build_demo(hub), todays_draw_path(hub)
+    ports = free_port(), free_port()
+    for app, port in zip((demo, old), ports):
+        app.queue(default_concurrency_limit=4)
+        app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client, old_client = (Client(f"http://127.0.0.1:{port}/", verbose=False) for port in ports)
         tmp = Path(tempfile.mkdtemp())
         path = tmp / "digit.png"
         Image.fromarray((255 - hub.data.test.images[0, 0].numpy() * 255).astype(np.uint8)).resize((280, 280)).save(path)
         n = 10 if quick else 40
         calls = {
             "reconstruct": lambda: client.predict(handle_file(str(path)), "healthy", api_name="/reconstruct"),
+            "reconstruct_old": lambda: old_client.predict(handle_file(str(path)), "healthy", api_name="/reconstruct"),
+            "details": lambda: client.predict("healthy", api_name="/details"),  # the second event: the panels below
             "decode": lambda: client.predict("healthy-2d", 0, 1, 0.5, -0.5, api_name="/decode"),
             "grid": lambda: client.predict("healthy-2d", 0, 1, 0.5, -0.5, api_name="/grid"),
             "compare": lambda: client.predict(api_name="/compare"),
         }
+        times = {name: [] for name in calls}
+        for fn in calls.values():  # warm up
+            fn()
+        for _ in range(n):  # in turn, so that the machine's load of the moment falls on every call alike
+            for name, fn in calls.items():
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
         out = {}
-        for name, fn in calls.items():
-            ts = timed(fn, n)
+        for name, ts in times.items():
             out[f"client_{name}_p50_ms"], out[f"client_{name}_p95_ms"] = pct(ts, 50), pct(ts, 95)
+        out["draw_round_trip_p95_ratio"] = out["client_reconstruct_old_p95_ms"] / out["client_reconstruct_p95_ms"]  # old / new
+        out["draw_round_trip_p50_ratio"] = out["client_reconstruct_old_p50_ms"] / out["client_reconstruct_p50_ms"]
         shutil.rmtree(tmp, ignore_errors=True)
         return out
     finally:
         demo.close()
+        old.close()
 
 
 # --- 3a. the drag pad: decoding in the page -------------------------------------------------------------

@@ -105,9 +105,15 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0, train: TrainDigits |
                     near, plots.plane_map(raster, ready.name))
 
 
-# --- the handlers: outputs (seen, recon, samples, bubble, musigma, message, nearest, last input, the bubble's plane) --
+# --- the handlers -------------------------------------------------------------------------------------------------
+# A new digit (a stroke, an upload, a test digit) first shows FIRST, then REST in a second event: the reconstruction
+# and the bubble follow the pen without waiting for the panels below them (issue 19, item 3; benchmarks/run.py
+# measures both paths). A new model or new samples redraw ALL at once.
 
-BLANK = (None, None, None, None, None, explain.DRAW_WAITING, None, None, None)
+ALL = ("seen", "recon", "samples", "bubble", "musigma", "message", "nearest", "last", "plane")  # last: the input; plane: the bubble's
+FIRST = ("recon", "bubble", "message", "last", "plane")
+REST = ("seen", "samples", "musigma", "nearest")
+BLANK = (None, None, None, None, None, explain.DRAW_WAITING, None, None, None)  # ALL, emptied
 
 
 class DrawHandlers:
@@ -118,10 +124,13 @@ class DrawHandlers:
         self.hub = hub
         self.models = models or VisitorModels(hub)
 
-    def _show(self, x28: np.ndarray, name: str, seed: int, request: gr.Request | None):
+    def _show(self, x28: np.ndarray, name: str, seed: int, request: gr.Request | None, parts: tuple[str, ...] = ALL) -> tuple:
+        """The named parts of the Draw tab's view of x28 (ALL, FIRST or REST)."""
         ready = self.models.get(name, visitor(request))
-        v = draw_view(ready, x28, int(seed), self.train_digits(ready))
-        return v.seen, v.recon, v.samples, v.bubble, v.musigma, v.summary, v.nearest, x28, v.plane
+        v = draw_view(ready, x28, int(seed), self.train_digits(ready) if "nearest" in parts else None)
+        values = dict(seen=v.seen, recon=v.recon, samples=v.samples, bubble=v.bubble, musigma=v.musigma, message=v.summary,
+                      nearest=v.nearest, last=x28, plane=v.plane)
+        return tuple(values[p] for p in parts)
 
     @guard(outputs=2, message=1)
     def pick(self, plane, evt: gr.SelectData, request: gr.Request = None):
@@ -139,7 +148,7 @@ class DrawHandlers:
         codes = self.hub.train_codes(ready)
         return TrainDigits(self.hub.data.train.images[: len(codes.mu), 0].numpy(), codes.labels, codes.mu)
 
-    @guard(outputs=len(BLANK), message=5)
+    @guard(outputs=len(FIRST), message=FIRST.index("message"))
     def draw(self, value, name, seed=0, request: gr.Request = None):
         """A drawing; a blank canvas changes nothing (it is blank after a test digit was picked too: the outputs then
         show that digit), the Clear button empties the outputs (`clear`)."""
@@ -147,13 +156,21 @@ class DrawHandlers:
             x28 = to_mnist(ink_from_sketch(value))
         except BlankCanvas:
             return gr.skip()
-        return self._show(x28, name, seed, request)
+        return self._show(x28, name, seed, request, FIRST)
+
+    @guard(outputs=len(REST))
+    def details(self, x28, name, seed=0, request: gr.Request = None):
+        """The second event after a new digit: REST (what the model sees, the samples, mu +- sigma, the nearest
+        training digits) for this session's last digit."""
+        if x28 is None:
+            return (gr.skip(),) * len(REST)
+        return self._show(np.asarray(x28, dtype=np.float32), name, seed, request, REST)
 
     @staticmethod
     def clear():
         return BLANK
 
-    @guard(outputs=len(BLANK), message=5)
+    @guard(outputs=len(FIRST), message=FIRST.index("message"))
     def reconstruct(self, image, name, seed=0, request: gr.Request = None):
         """An uploaded picture: a file path (the UI and the API), a PIL image or an array."""
         if image is None:
@@ -164,20 +181,20 @@ class DrawHandlers:
             x28 = to_mnist(ink_from_image(image))
         except BlankCanvas:
             raise InputError("The uploaded picture is blank (one flat colour): upload a picture with a digit on it.") from None
-        return self._show(x28, name, seed, request)
+        return self._show(x28, name, seed, request, FIRST)
 
-    @guard(outputs=len(BLANK), message=5)
+    @guard(outputs=len(ALL), message=ALL.index("message"))
     def redraw(self, x28, name, seed=0, request: gr.Request = None):
         if x28 is None:
             return (gr.skip(),) * len(BLANK)
         return self._show(np.asarray(x28, dtype=np.float32), name, seed, request)
 
-    @guard(outputs=len(BLANK), message=5)
+    @guard(outputs=len(FIRST), message=FIRST.index("message"))
     def example(self, index, name, seed=0, request: gr.Request = None):
         digits = self.example_digits()
         if not isinstance(index, (int, np.integer)) or not 0 <= index < len(digits):
             raise InputError(f"There are {len(digits)} example digits; pick one by its number, 0 to {len(digits) - 1}.")
-        return self._show(digits[index], name, seed, request)
+        return self._show(digits[index], name, seed, request, FIRST)
 
     @staticmethod
     def restore(request: gr.Request = None):
@@ -250,20 +267,25 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
         # neighbours' names)
         plane = gr.State(None)  # the bubble picture's plane map, for clicks on it
 
-    outputs = [seen, recon, samples, bubble, musigma, message, nearest_strip, last, plane]
+    shown = dict(seen=seen, recon=recon, samples=samples, bubble=bubble, musigma=musigma, message=message, nearest=nearest_strip,
+                 last=last, plane=plane)
+    outputs, first, rest = ([shown[p] for p in parts] for parts in (ALL, FIRST, REST))
+    then_rest = dict(fn=h.details, inputs=[last, model, seed], outputs=rest, **QUIET)
     bubble.select(h.pick, plane, [picked, picked_words], api_visibility="private", **QUIET)
 
     def pick_example(evt: gr.SelectData, name, s, request: gr.Request):
         # the canvas is cleared so that it and the outputs agree on which digit is shown (issue 10, defect 2)
         return *h.example(evt.index, name, s, request), None
 
-    sketch.change(h.draw, [sketch, model, seed], outputs, api_name="draw", trigger_mode="always_last", **QUIET)
+    # /details: the second event, public once, for an API caller after /draw or /reconstruct (same client, same session)
+    sketch.change(h.draw, [sketch, model, seed], first, api_name="draw", trigger_mode="always_last", **QUIET).success(**then_rest, api_name="details")
     sketch.clear(h.clear, None, outputs, api_visibility="private", **QUIET)
-    upload.upload(h.reconstruct, [upload, model, seed], outputs, api_name="reconstruct", **QUIET)
+    upload.upload(h.reconstruct, [upload, model, seed], first, api_name="reconstruct", **QUIET).success(**then_rest, api_visibility="private")
     model.change(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
     model.change(None, None, None, js=CLOSE_TOASTS_JS)  # the last model's error toasts no longer apply
     resample.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)
-    examples.select(pick_example, [model, seed], outputs + [sketch], api_visibility="private", **QUIET)
+    examples.select(pick_example, [model, seed], first + [sketch], api_visibility="private", **QUIET).success(
+        **then_rest, api_visibility="private")
     # when the tab opens, not when the page loads: the page's first tab (How it works) draws sooner without it
     tab.select(h.example_gallery, None, examples, api_visibility="private", **QUIET)
     demo.load(h.restore, None, [model, message], api_visibility="private", **QUIET)

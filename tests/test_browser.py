@@ -57,7 +57,8 @@ def test_drawing_a_stroke_shows_its_reconstruction(page):
     stroke(page, [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)])  # a 7
     page.wait_for_selector("#recon img", timeout=30_000)
     page.wait_for_selector("#bubble img", timeout=30_000)
-    assert page.locator("#samples img").count() == 1
+    page.wait_for_selector("#samples img", timeout=30_000)  # the second event's panels follow
+    page.wait_for_selector("#nearest img", timeout=30_000)
     assert "nats" in page.locator("#draw-message").inner_text()
     assert page.locator("text=Traceback").count() == 0
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from conftest import ROOT
-from playground.draw import DrawHandlers
+from playground.draw import FIRST, DrawHandlers
 from playground.explain import DRAW_WAITING
 from playground.walk import WalkHandlers
 
@@ -106,7 +106,8 @@ FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(Heal
 def test_fuzz_uploads(tiny_hub, image, model):
     kind, result = outcome(lambda: DrawHandlers(tiny_hub).reconstruct(image, model))
     if kind == "ok":
-        assert result[0].shape == (224, 224) and "nats" in result[5]
+        shown = dict(zip(FIRST, result))
+        assert shown["recon"].shape == (224, 224) and "nats" in shown["message"]
 
 
 @pytest.mark.stress
@@ -115,7 +116,7 @@ def test_fuzz_uploads(tiny_hub, image, model):
 def test_fuzz_sketches(tiny_hub, value):
     kind, result = outcome(lambda: DrawHandlers(tiny_hub).draw(value, "healthy"))
     if kind == "ok" and result != gr.skip():  # a blank canvas changes nothing
-        assert result[1].shape == (224, 224)
+        assert dict(zip(FIRST, result))["recon"].shape == (224, 224)
 
 
 numbers = st.one_of(st.integers(-5, 200), st.floats(allow_nan=True, allow_infinity=True), st.none(), st.sampled_from(["3", "x", ""]))
@@ -338,7 +339,7 @@ def test_twenty_visitors_at_once(app_url, tiny_hub, tmp_path):
                   dims=(0, 1) if v % 2 == 0 else (v % 6, (v + 1) % 6), z=(-2 + 0.2 * v, 1 - 0.1 * v)) for v in range(20)]
     expected = {}
     for v, p in enumerate(plans):
-        expected[v, "recon"] = read(ref_client.predict(handle_file(p["file"]), p["model"], api_name="/reconstruct")[1])
+        expected[v, "recon"] = read(ref_client.predict(handle_file(p["file"]), p["model"], api_name="/reconstruct")[0])
         expected[v, "point"] = read(ref_client.predict(p["walk"], *p["dims"], *p["z"], api_name="/decode"))
     errors, latencies = [], []
 
@@ -358,7 +359,7 @@ def test_twenty_visitors_at_once(app_url, tiny_hub, tmp_path):
             try:
                 kind = call % 4
                 if kind == 0:
-                    got = read(client.predict(handle_file(p["file"]), p["model"], api_name="/reconstruct")[1])
+                    got = read(client.predict(handle_file(p["file"]), p["model"], api_name="/reconstruct")[0])
                     assert np.array_equal(got, expected[v, "recon"]), f"visitor {v} saw another reconstruction"
                 elif kind == 1:
                     got = read(client.predict(p["walk"], *p["dims"], *p["z"], api_name="/decode"))

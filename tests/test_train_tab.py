@@ -129,10 +129,10 @@ def test_a_finished_run_is_one_of_its_visitors_models_and_no_one_elses(app_url, 
     run_id = alice.submit(*args(beta=3, latent_dim=2, epochs=1), api_name="/train").result()[RECORD]["run"]
     digit = tmp_path / "digit.png"
     Image.fromarray((255 - tiny_hub.data.test.images[0, 0].numpy() * 255).astype("uint8")).save(digit)
-    summary = alice.predict(gradio_client.handle_file(str(digit)), run_id, api_name="/reconstruct")[5]
+    summary = alice.predict(gradio_client.handle_file(str(digit)), run_id, api_name="/reconstruct")[2]
     assert "your run 1 (beta 3, D 2)" in summary and "KL of this digit" in summary
     assert alice.predict(run_id, 0, 1, 0.5, -0.5, api_name="/decode")  # the Latent walk decodes with it too
-    assert "nats" in alice.predict(gradio_client.handle_file(str(digit)), "healthy", api_name="/reconstruct")[5]  # presets stay
+    assert "nats" in alice.predict(gradio_client.handle_file(str(digit)), "healthy", api_name="/reconstruct")[2]  # presets stay
     sentences, table, *_ = alice.predict(run_id, api_name="/compare")  # Compare puts it beside the three regimes
     rows = [row[0] for row in table["data"]]
     assert rows[:3] == ["autoencoder", "healthy", "collapsed"] and rows[3].startswith("your run 1 (beta 3, D 2)")
