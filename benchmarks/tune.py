@@ -9,7 +9,6 @@ Each variant is `name:field=value,field=value` over the preset's VAEConfig. Runs
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import sys
@@ -19,36 +18,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vae.cli import provenance  # noqa: E402
-from vae.config import VAEConfig, preset_config  # noqa: E402
+from vae.config import ConfigError, VAEConfig, preset_config, with_settings  # noqa: E402
 from vae.store import read_json  # noqa: E402
 from vae.train import train  # noqa: E402
 
 COLUMNS = ["sample_valid", "sample_coverage", "recon_keeps_digit", "knn_acc", "kl", "mse", "sample_fid", "grid_classes"]
 
 
-def parse_value(field: dataclasses.Field, text: str):
-    if field.name == "decoder_channels":
-        return tuple(int(v) for v in text.split("-"))
-    if field.type in ("bool", bool):
-        return text.lower() in ("1", "true", "yes")
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def variant(base: VAEConfig, spec: str) -> tuple[str, VAEConfig, str]:
+    """A variant `name:field=value,field=value` over the preset's config (the same syntax as the CLI's --set)."""
     name, _, changes = spec.partition(":")
-    fields = {f.name: f for f in dataclasses.fields(VAEConfig)}
-    updates = {}
-    for item in filter(None, changes.split(",")):
-        key, _, text = item.partition("=")
-        if key not in fields:
-            raise SystemExit(f"unknown config field {key!r} in variant {spec!r}")
-        updates[key] = parse_value(fields[key], text)
-    return name, dataclasses.replace(base, **updates), changes or "(the preset)"
+    try:
+        return name, with_settings(base, filter(None, changes.split(","))), changes or "(the preset)"
+    except ConfigError as err:
+        raise SystemExit(f"variant {spec!r}: {err}") from None
 
 
 def main() -> None:

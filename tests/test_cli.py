@@ -190,3 +190,46 @@ def test_a_setting_that_cannot_be_used_is_one_sentence_and_a_bug_keeps_its_trace
     with pytest.raises(ConfigError) as caught:  # ... and a sentence, not KeyError's quoted repr
         get_preset("bogus")
     assert str(caught.value).startswith("unknown preset 'bogus'; choose one of healthy")
+
+
+# --- issue 21, item 2: one override syntax, --set field=value, for any config field ----------------------------------
+
+def test_set_reaches_any_config_field(tmp_path, monkeypatch, capsys):
+    """The config train receives (written as config.json by the training the other tests run) carries each --set."""
+    from vae import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_train_one", lambda config, out, args, world: seen.update(config=config, out=out) or 0)
+    out = tmp_path / "small"
+    code, _, _ = in_process("train", "--preset", "healthy-2d", "--epochs", "1", "--set", "decoder_channels=32-16-8",
+                            "--set", "train_digits=128", "--set", "augment=true", "--out", str(out), capsys=capsys)
+    config = json.loads(seen["config"].to_json())
+    assert code == 0 and seen["out"] == out
+    assert config["decoder_channels"] == [32, 16, 8] and config["train_digits"] == 128 and config["augment"] is True
+    assert config["latent_dim"] == 2 and config["epochs"] == 1  # the preset's, and --epochs beside --set
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("decoder_chanels=32-16-8", "unknown config field 'decoder_chanels'; choose one of latent_dim, hidden_dim, decoder_channels"),
+    ("likelihood=l2", "likelihood must be one of gaussian, bernoulli, laplace, gaussian-learned-sigma, got 'l2'"),
+    ("decoder_channels=32,16", "decoder_channels must be whole numbers joined by '-', as 64-32-16"),
+    ("lr=nan", "lr must be a finite number"),
+    ("augment=maybe", "augment must be true or false"),
+    ("beta=-1", "beta must be >= 0"),  # the config's own check, after the value is parsed
+    ("fast_path_used=bf16", "unknown config field 'fast_path_used'"),  # the run's record is not a setting
+    ("beta", "a setting is field=value"),
+])
+def test_a_setting_that_cannot_be_used_is_refused_before_training(setting, words, tmp_path, capsys):
+    out = tmp_path / "never"
+    line = _one_line(*in_process("train", "--preset", "healthy-2d", "--set", setting, "--out", str(out), capsys=capsys)[::2])
+    assert words in line and not out.exists()
+
+
+def test_tune_variants_and_the_cli_share_one_parser():
+    from benchmarks.tune import variant
+    from vae.config import preset_config, with_settings
+
+    base = preset_config("healthy")
+    name, config, changes = variant(base, "small:decoder_channels=32-16-8,augment=true,lr=3e-4")
+    assert config == with_settings(base, ["decoder_channels=32-16-8", "augment=true", "lr=3e-4"])
+    assert (name, config.decoder_channels, config.augment, config.lr) == ("small", (32, 16, 8), True, 3e-4)

@@ -9,7 +9,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .config import PRESETS, get_preset, model_names, preset_config
+from .config import PRESETS, get_preset, model_names, preset_config, with_settings
 
 
 class UsageError(Exception):
@@ -25,9 +25,9 @@ def _cmd_train(args) -> int:
     if args.all:
         if world.distributed:
             raise UsageError("--all trains presets side by side in worker processes; under torchrun train one --preset at a time")
-        if args.out or args.epochs or args.dataset or args.resume or args.batch_size or args.data_dir:
+        if args.out or args.epochs or args.dataset or args.resume or args.batch_size or args.data_dir or args.set:
             raise UsageError("--all trains every preset into checkpoints/ with its own settings; it takes no --out, --epochs, --dataset, "
-                             "--batch-size, --data-dir or --resume")
+                             "--batch-size, --data-dir, --set or --resume")
         tasks = []
         for name in model_names():  # the presets first, then the view models
             directory = Path("checkpoints") / name
@@ -52,6 +52,7 @@ def _cmd_train(args) -> int:
         config = dataclasses.replace(config, batch_size=args.batch_size)
     if args.dataset:
         config = dataclasses.replace(config, dataset=args.dataset)
+    config = with_settings(config, args.set)
     out = Path(args.out or Path("checkpoints") / args.preset)
     if not args.resume:
         refuse_to_overwrite(out)
@@ -413,7 +414,9 @@ def _cmd_sweep(args) -> int:
         return Path(args.out) / f"beta{beta:g}-sigma{args.sigma:g}-d{args.latent_dim}"
 
     def config_for(beta: float) -> VAEConfig:
-        return VAEConfig(beta=beta, sigma=args.sigma, latent_dim=args.latent_dim, epochs=args.epochs)
+        return with_settings(VAEConfig(beta=beta, sigma=args.sigma, latent_dim=args.latent_dim, epochs=args.epochs), args.set)
+
+    config_for(args.betas[0])  # a --set that cannot be used is refused before any run starts
 
     if world.distributed and world.is_main:
         print(f"sweeping {len(args.betas)} betas over {world.size} processes", flush=True)
@@ -430,7 +433,7 @@ def _cmd_sweep(args) -> int:
         return 0
     rows = [sweep_row(beta, config_for(beta), read_json(run_dir(beta) / "metrics.json")["final"], keys) for beta in args.betas]
     command = (f"python -m vae sweep --betas {','.join(f'{b:g}' for b in args.betas)} --sigma {args.sigma:g} "
-               f"--latent-dim {args.latent_dim} --epochs {args.epochs}")
+               f"--latent-dim {args.latent_dim} --epochs {args.epochs}" + "".join(f" --set {item}" for item in args.set))
     print(f"\n{provenance(command)}{f' ({world.size} processes)' if world.distributed else ''}:\n")
     print("| beta | sigma | beta_eff | KL (nats) | MSE/pixel | active units | 5-NN acc | mean abs mu | prior samples that are digits | classes covered | reconstructions keep the digit |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -466,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--jobs", type=int, help="with --all: presets trained side by side, one process each (default: one per core)")
     t.add_argument("--batch-size", type=int, help="images per optimisation step (default: the preset's); under torchrun the global batch, shared out")
     t.add_argument("--data-dir", help="folder of the MNIST / Fashion-MNIST files, placed there in advance or downloaded into it (default data/)")
+    t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="any config field, repeatable (e.g. --set lr=3e-4 --set decoder_channels=32-16-8)")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="print a checkpoint's metrics on the held-out split as JSON")
@@ -505,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="runs/sweep", help="folder for the runs")
     s.add_argument("--device", default="auto", help="auto, cpu or cuda (under torchrun: each process its own GPU)")
     s.add_argument("--data-dir", help="folder of the MNIST / Fashion-MNIST files (default data/)")
+    s.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="any config field, repeatable (e.g. --set lr=3e-4 --set decoder_channels=32-16-8)")
     s.set_defaults(func=_cmd_sweep)
     return p
 

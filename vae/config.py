@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -117,6 +119,55 @@ class VAEConfig:
         for k in RUN_RECORD_FIELDS:
             a.pop(k), b.pop(k)
         return a == b
+
+
+def settable_fields() -> dict[str, object]:
+    """The config's fields a person may set (`--set`), with their types; the run's own record is not among them."""
+    return {k: t for k, t in typing.get_type_hints(VAEConfig).items() if k not in RUN_RECORD_FIELDS}
+
+
+def parse_setting(name: str, text: str):
+    """One field's value from its text, by the field's type: a Literal's choices, true/false, a whole number, a
+    number, or whole numbers joined by '-' (decoder_channels=32-16-8). ConfigError names what would do."""
+    fields = settable_fields()
+    if name not in fields:
+        raise ConfigError(f"unknown config field {name!r}; choose one of {', '.join(fields)}")
+    kind, text = fields[name], text.strip()
+    if typing.get_origin(kind) is Literal:
+        choices = typing.get_args(kind)
+        if text not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {text!r}")
+        return text
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{name} must be true or false, got {text!r}")
+        return text.lower() in ("true", "1", "yes")
+    try:
+        if kind is int:
+            return int(text)
+        if kind is float:
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+        if typing.get_origin(kind) is tuple:
+            return tuple(int(v) for v in text.split("-"))
+    except ValueError:
+        shape = {int: "a whole number", float: "a finite number"}.get(kind, "whole numbers joined by '-', as 64-32-16")
+        raise ConfigError(f"{name} must be {shape}, got {text!r}") from None
+    return text
+
+
+def with_settings(config: VAEConfig, settings: typing.Iterable[str]) -> VAEConfig:
+    """config with each 'field=value' applied: the one override syntax of `python -m vae train --set`, `sweep --set`
+    and benchmarks/tune.py's variants. The new config is checked as any config is (VAEConfig.__post_init__)."""
+    updates = {}
+    for item in settings:
+        name, eq, text = item.partition("=")
+        if not eq:
+            raise ConfigError(f"a setting is field=value, got {item!r}")
+        updates[name.strip()] = parse_setting(name.strip(), text)
+    return dataclasses.replace(config, **updates)
 
 
 @dataclass(frozen=True)
