@@ -175,6 +175,15 @@ def point_on_plane(plane: dict, px) -> np.ndarray | None:
     return xy if raster.contains(xy) else None
 
 
+def stacked_maps(maps: list[list[dict]], heights: list[int]) -> list[dict]:
+    """The plane_maps of pictures stacked top to bottom (np.vstack), each moved down by the heights above it."""
+    out, top = [], 0
+    for group, height in zip(maps, heights):
+        out += [{**m, "offset": [m["offset"][0], m["offset"][1] + top]} for m in group]
+        top += height
+    return out
+
+
 def axes_maps(fig: Figure, names: list[str]) -> list[dict]:
     """plane_map of each of a drawn figure's first axes, named in order (one map per panel, for clicks on any of them)."""
     h = fig.canvas.get_width_height()[1]
@@ -464,11 +473,12 @@ HOLE_COLOR = "0.15"
 
 def prior_against_codes(title: str, codes_xy: np.ndarray, prior_center: np.ndarray, grid: tuple[np.ndarray, np.ndarray, np.ndarray], hole_log: float,
                         classes: dict[int, tuple[np.ndarray, np.ndarray]], axis_names: tuple[str, str] = ("PC 1", "PC 2"),
-                        size: tuple[float, float] = (8.8, 4.3)) -> np.ndarray:
+                        size: tuple[float, float] = (8.8, 4.3), name: str = "") -> tuple[np.ndarray, list[dict]]:
     """Two panels on one plane. Left: the training codes (grey), the edge of where they live (the codes' density at
     `hole_log`, its log) and, shaded, the holes: inside the prior's 2-sigma circle, where that density is lower.
     Right: each digit class as its own Gaussian (2-sigma ellipse, at its mean the digit), against the prior's circles.
-    `grid`: (x (G,), y (G,), log density (G, G) indexed [y, x])."""
+    `grid`: (x (G,), y (G,), log density (G, G) indexed [y, x]). Returns the picture and both panels' plane_map (the
+    plane of model `name`), for clicks on either."""
     fig = new_figure(*size)
     left, right = fig.subplots(1, 2, sharex=True, sharey=True)
     gx, gy, logq = grid
@@ -497,7 +507,8 @@ def prior_against_codes(title: str, codes_xy: np.ndarray, prior_center: np.ndarr
         right.text(mean[0], mean[1], str(c), color=DIGIT_COLORS[c % 10], fontsize=10, fontweight="bold", ha="center", va="center")
     right.set_title("each digit as its own Gaussian (2 sigma) against N(0, I)", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    return figure_to_image(fig)
+    image = figure_to_image(fig)  # drawn first: the equal-aspect axes take their final place when drawn
+    return image, axes_maps(fig, [name, name])
 
 
 # --- the likelihood's pictures (the Likelihood tab) -----------------------------------------------------------

@@ -19,8 +19,8 @@ from vae.analysis import (Latents, class_gaussians, codes_density, decode_latent
 from . import explain, plots
 from .compare import samples_phrase
 from .handling import guard
-from .models import ModelHub, Ready, plane_axes
-from .widgets import picture, why
+from .models import ModelHub, Ready, decode_on_plane, plane_axes
+from .widgets import picked_point, picture, why
 
 MODELS = ("healthy", "autoencoder")
 N_SAMPLES = 10  # decoded samples per row
@@ -36,6 +36,7 @@ class ModelPrior:
     prior: np.ndarray  # (N_SAMPLES, 28, 28) decoded from z ~ N(0, I)
     mixture: np.ndarray  # (N_SAMPLES, 28, 28) decoded from z ~ the codes' mixture
     plane: np.ndarray  # RGB figure: holes and class Gaussians
+    plane_maps: list  # its two panels' pixel <-> plane maps (plots.plane_map), for clicks
     holes: float  # share of the prior's mass on the plane that falls in holes
     prior_gap: float  # median distance of a z ~ N(0, I) to the nearest training code, over the typical one (analysis.typical_gap)
     mixture_gap: float  # the same for a z from the codes' mixture
@@ -65,12 +66,12 @@ def model_prior(ready: Ready, train: Latents, seed: int = 0) -> ModelPrior:
     logq = kde.score_samples(np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)).reshape(GRID, GRID)
     holes = prior_holes(kde, hole_log, center, seed=seed)
     d = model.config.latent_dim
-    plane = plots.prior_against_codes(f"{ready.name}: the {len(xy):,} training codes on the Draw tab's plane, and the prior's circles", xy, center,
-                                      (gx, gy, logq), hole_log, classes, plane_axes(d))
+    plane, maps = plots.prior_against_codes(f"{ready.name}: the {len(xy):,} training codes on the Draw tab's plane, and the prior's circles", xy,
+                                            center, (gx, gy, logq), hole_log, classes, plane_axes(d), name=ready.name)
     said = samples_phrase(ready.metrics)
     sentence = (f"**{ready.name}**: a prior z lies **{prior_gap:.1f}x** as far from the training codes as a held-out digit's code, a "
                 f"mixture z **{mixture_gap:.1f}x**; holes: {holes:.0%} of the plane's prior mass" + (f"; {said}" if said else "") + ".")
-    return ModelPrior(prior, mixed, plane, holes, prior_gap, mixture_gap, sentence)
+    return ModelPrior(prior, mixed, plane, maps, holes, prior_gap, mixture_gap, sentence)
 
 
 def prior_view(parts: dict[str, ModelPrior]) -> tuple[str, np.ndarray, np.ndarray]:
@@ -93,14 +94,27 @@ class PriorHandlers:
         self.hub = hub
         hub.warm_later(self.prior)  # its first opening fits a mixture per model: seconds
 
-    @guard(outputs=3, message=0)
-    def prior(self):
-        """(sentences, samples strip, planes): the `/prior` endpoint."""
+    def _parts(self) -> dict[str, ModelPrior]:
         parts = {}
         for name in MODELS:
             ready = self.hub.get(name)
             parts[name] = ready.memo("prior", lambda: model_prior(ready, self.hub.train_codes(ready)))
-        return prior_view(parts)
+        return parts
+
+    @guard(outputs=3, message=0)
+    def prior(self):
+        """(sentences, samples strip, planes): the `/prior` endpoint."""
+        return prior_view(self._parts())
+
+    @guard(outputs=2, message=1)
+    def pick(self, evt: gr.SelectData):
+        """A click on the planes: (the digit that plane's model decodes at the point clicked, a sentence saying where)."""
+        parts = self._parts().values()
+        for plane in plots.stacked_maps([p.plane_maps for p in parts], [p.plane.shape[0] for p in parts]):
+            xy = plots.point_on_plane(plane, evt.index)
+            if xy is not None:
+                return decode_on_plane(self.hub.get(plane["model"]), xy)
+        return gr.skip(), "That click is outside the panels' axes: click inside one to decode a point of its plane."
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -112,11 +126,13 @@ def build_tab(hub: ModelHub) -> None:
         message = gr.Markdown(explain.PRIOR_WAITING, elem_id="prior-message")
         samples = picture(f"{N_SAMPLES} samples per row: from the prior N(0, I), and from a Gaussian mixture (10 components) fitted to the 4,000 "
                           "training codes", elem_id="prior-samples")
-        planes = picture("The Draw tab's plane. Left: training codes, and the prior's holes shaded. Right: each digit as its own Gaussian",
-                         elem_id="prior-planes")
+        planes = picture("The Draw tab's plane. Left: training codes, and the prior's holes shaded. Right: each digit as its own Gaussian. "
+                         "Click anywhere on them to decode that point", elem_id="prior-planes")
+        picked, picked_words = picked_point("prior-picked", "Click a plane above, a hole say: the digit decoded there shows here.")
         why(explain.PRIOR_NOTES)
         api_button = gr.Button("Show the prior against the codes", visible=False)  # the view as an API endpoint of its own
 
     outputs = [message, samples, planes]
     api_button.click(h.prior, None, outputs, api_name="prior")
     tab.select(h.prior, None, outputs, api_visibility="private")  # its first opening fits a mixture per model (seconds): a spinner says so
+    planes.select(h.pick, None, [picked, picked_words], api_visibility="private", show_progress="hidden")

@@ -102,3 +102,22 @@ def test_clicking_a_compare_pca_panel_decodes_with_that_panels_model(tiny_hub):
             expected = ready.model.decode(torch.from_numpy(ready.latents.pca.lift(xy))[None])[0, 0].numpy()
         assert np.array_equal(image, plots.digit_image(expected, 6)) and words.startswith(f"**{plane['model']}**")
     assert "outside the panels" in h.pick(compare.ALONE, click(1, 1))[1]
+
+
+def test_clicking_a_prior_plane_decodes_with_that_planes_model(tiny_hub):
+    from playground import prior
+
+    h = prior.PriorHandlers(tiny_hub)
+    parts = h._parts()
+    maps = plots.stacked_maps([p.plane_maps for p in parts.values()], [p.plane.shape[0] for p in parts.values()])
+    assert [m["model"] for m in maps] == [name for name in prior.MODELS for _ in range(2)]  # two panels per model, in order
+    for plane in maps[1::2]:  # each model's right panel, under the models above it
+        (x0, x1), (y0, y1) = plane["limits"]
+        xy = np.array([x0 + 0.3 * (x1 - x0), y0 + 0.6 * (y1 - y0)], np.float32)
+        px = plots.Raster(None, np.asarray(plane["scale"]), np.asarray(plane["offset"]), None).to_pixels(xy)
+        image, words = h.pick(click(*px))
+        ready = tiny_hub.get(plane["model"])
+        with torch.no_grad():
+            expected = ready.model.decode(torch.from_numpy(ready.latents.pca.lift(xy))[None])[0, 0].numpy()
+        assert np.array_equal(image, plots.digit_image(expected, 6)) and words.startswith(f"**{plane['model']}**")
+    assert "outside the panels" in h.pick(click(1, 1))[1]
