@@ -511,6 +511,32 @@ def prior_against_codes(title: str, codes_xy: np.ndarray, prior_center: np.ndarr
     return image, axes_maps(fig, [name, name])
 
 
+INFO_COLOR, MISMATCH_COLOR = "#1f77b4", "#d62728"
+
+
+def kl_split_bars(splits: dict[str, dict]) -> np.ndarray:
+    """One bar per model (its own scale: an autoencoder's KL is thousands of nats): the mean KL of the training digits'
+    bubbles split into I(x; z), what the code says about which digit it came from, and KL(q(z) || p(z)), the mismatch
+    between the codes and the prior; the bound log N on the first part dashed (vae.analysis.kl_split)."""
+    fig = new_figure(8.8, 0.5 + 0.9 * len(splits))
+    axes = np.atleast_1d(fig.subplots(len(splits), 1))
+    for ax, (name, sp) in zip(axes, splits.items()):
+        info, mismatch = max(sp["info"], 0.0), max(sp["mismatch"], 0.0)
+        ax.barh([0], [info], color=INFO_COLOR, height=0.6, label="names the digit: I(x; z)")
+        ax.barh([0], [mismatch], left=[info], color=MISMATCH_COLOR, height=0.6, label="mismatch with the prior: KL(q(z) || p(z))")
+        ax.axvline(sp["log_n"], color="black", ls="--", lw=1)
+        top = max(info + mismatch, sp["log_n"]) * 1.35  # room for the figures after the bar
+        ax.set_xlim(0, top)
+        ax.text(sp["log_n"], 0.42, f" log N = {sp['log_n']:.1f}", fontsize=7, va="bottom")
+        ax.text(min(info + mismatch, top) * 1.01 + top * 0.005, 0, f"{sp['kl']:.1f} nats: {info:.1f} + {mismatch:.1f}", fontsize=8, va="center")
+        ax.set_yticks([0], [name], fontsize=9)
+        ax.set_ylim(-0.5, 0.9)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[0].legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, fontsize=7, frameon=False)
+    axes[-1].set_xlabel("nats of KL per training digit (each bar on its own scale)", fontsize=8)
+    return figure_to_image(fig)
+
+
 # --- the likelihood's pictures (the Likelihood tab) -----------------------------------------------------------
 # Drawn with PIL from colour-mapped pixels, one matplotlib colour bar per scale rendered once: a matplotlib figure of
 # these panels took 0.7-1.1 s to lay out per digit on 2 cores, this takes milliseconds.

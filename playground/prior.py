@@ -13,7 +13,7 @@ import numpy as np
 
 import torch
 
-from vae.analysis import (Latents, class_gaussians, codes_density, decode_latents, ellipse_points, fit_code_mixture, hole_log_density,
+from vae.analysis import (Latents, class_gaussians, kl_split, codes_density, decode_latents, ellipse_points, fit_code_mixture, hole_log_density,
                           mixture_samples, nearest, prior_holes, prior_samples, typical_gap)
 
 from . import explain, plots
@@ -37,6 +37,7 @@ class ModelPrior:
     mixture: np.ndarray  # (N_SAMPLES, 28, 28) decoded from z ~ the codes' mixture
     plane: np.ndarray  # RGB figure: holes and class Gaussians
     plane_maps: list  # its two panels' pixel <-> plane maps (plots.plane_map), for clicks
+    split: dict  # the training codes' mean KL split into I(x; z) and the mismatch with the prior (analysis.kl_split)
     holes: float  # share of the prior's mass on the plane that falls in holes
     prior_gap: float  # median distance of a z ~ N(0, I) to the nearest training code, over the typical one (analysis.typical_gap)
     mixture_gap: float  # the same for a z from the codes' mixture
@@ -69,20 +70,25 @@ def model_prior(ready: Ready, train: Latents, seed: int = 0) -> ModelPrior:
     plane, maps = plots.prior_against_codes(f"{ready.name}: the {len(xy):,} training codes on the Draw tab's plane, and the prior's circles", xy,
                                             center, (gx, gy, logq), hole_log, classes, plane_axes(d), name=ready.name)
     said = samples_phrase(ready.metrics)
+    split = kl_split(train.mu, train.logvar, seed=seed)
     sentence = (f"**{ready.name}**: a prior z lies **{prior_gap:.1f}x** as far from the training codes as a held-out digit's code, a "
-                f"mixture z **{mixture_gap:.1f}x**; holes: {holes:.0%} of the plane's prior mass" + (f"; {said}" if said else "") + ".")
-    return ModelPrior(prior, mixed, plane, maps, holes, prior_gap, mixture_gap, sentence)
+                f"mixture z **{mixture_gap:.1f}x**; holes: {holes:.0%} of the plane's prior mass" + (f"; {said}" if said else "") + ". "
+                f"Of its {split['kl']:.1f} nats of KL per training digit, {split['info']:.1f} say which of the {split['n']:,} digits a code "
+                f"came from (never more than log {split['n']:,} = {split['log_n']:.1f}) and **{split['mismatch']:.1f} are the mismatch "
+                f"between the codes and the prior**, in all {d} dimensions (the plane shows two).")
+    return ModelPrior(prior, mixed, plane, maps, split, holes, prior_gap, mixture_gap, sentence)
 
 
-def prior_view(parts: dict[str, ModelPrior]) -> tuple[str, np.ndarray, np.ndarray]:
-    """(sentences, samples strip, planes stacked) for the models side by side."""
+def prior_view(parts: dict[str, ModelPrior]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    """(sentences, samples strip, planes stacked, the KL's split per model) for the models side by side."""
     rows = {}
     for name, p in parts.items():
         rows[f"{name}: z ~ N(0, I)"] = p.prior
         rows[f"{name}: z ~ the codes' mixture"] = p.mixture
     strip = plots.labelled_rows(rows, scale=2, label_width=LABEL_WIDTH)
     planes = np.vstack([p.plane for p in parts.values()])
-    return "\n\n".join(p.sentence for p in parts.values()), strip, planes
+    bars = plots.kl_split_bars({name: p.split for name, p in parts.items()})
+    return "\n\n".join(p.sentence for p in parts.values()), strip, planes, bars
 
 
 # --- the handlers ------------------------------------------------------------------------------
@@ -101,9 +107,9 @@ class PriorHandlers:
             parts[name] = ready.memo("prior", lambda: model_prior(ready, self.hub.train_codes(ready)))
         return parts
 
-    @guard(outputs=3, message=0)
+    @guard(outputs=4, message=0)
     def prior(self):
-        """(sentences, samples strip, planes): the `/prior` endpoint."""
+        """(sentences, samples strip, planes, the KL's split): the `/prior` endpoint."""
         return prior_view(self._parts())
 
     @guard(outputs=2, message=1)
@@ -129,10 +135,12 @@ def build_tab(hub: ModelHub) -> None:
         planes = picture("The Draw tab's plane. Left: training codes, and the prior's holes shaded. Right: each digit as its own Gaussian. "
                          "Click anywhere on them to decode that point", elem_id="prior-planes")
         picked, picked_words = picked_point("prior-picked", "Click a plane above, a hole say: the digit decoded there shows here.")
+        split = picture("Where the KL's nats go: what a code says about which training digit it came from (at most log N), and the "
+                        "mismatch between all the codes and the prior", elem_id="prior-kl")
         why(explain.PRIOR_NOTES)
         api_button = gr.Button("Show the prior against the codes", visible=False)  # the view as an API endpoint of its own
 
-    outputs = [message, samples, planes]
+    outputs = [message, samples, planes, split]
     api_button.click(h.prior, None, outputs, api_name="prior")
     tab.select(h.prior, None, outputs, api_visibility="private")  # its first opening fits a mixture per model (seconds): a spinner says so
     planes.select(h.pick, None, [picked, picked_words], api_visibility="private", show_progress="hidden")

@@ -135,3 +135,28 @@ def test_latents_are_cached_per_weights(tmp_path, model, tiny_data, monkeypatch)
     other.save_pretrained(tmp_path)
     with pytest.raises(AssertionError, match="recomputed"):
         A.latents_for(other, tmp_path, tiny_data.test).tsne_xy
+
+
+# --- issue 20, item 1: where the KL's nats go --------------------------------------------------------------------------
+
+def test_the_kl_split_on_cases_with_a_known_answer():
+    """I(x; z) + KL(q(z) || p(z)) = the mean KL, I <= log N, on codes whose split is known exactly."""
+    import math
+
+    rng = np.random.default_rng(0)
+    n, d = 1000, 16
+    collapsed = A.kl_split(np.zeros((n, d)), np.zeros((n, d)))  # every bubble is the prior: nothing to say, no mismatch
+    assert abs(collapsed["info"]) < 1e-9 and abs(collapsed["mismatch"]) < 1e-9 and collapsed["kl"] == 0
+    # codes drawn from the prior itself with tiny bubbles: each z names its digit (I = log N), the rest is mismatch
+    tiny = A.kl_split(rng.standard_normal((n, d)), np.full((n, d), 2 * math.log(1e-3)))
+    assert abs(tiny["info"] - math.log(n)) < 1e-6 and tiny["info"] <= tiny["log_n"] + 1e-12
+    assert abs(tiny["info"] + tiny["mismatch"] - tiny["kl"]) <= 0.02 * tiny["kl"]
+    # every code the same point m with sigma 1: q(z) = N(m, I), so I = 0 and the mismatch is |m|^2 / 2
+    same = A.kl_split(np.full((n, 4), 0.5), np.zeros((n, 4)), samples=20_000)
+    assert abs(same["info"]) < 1e-9 and abs(same["mismatch"] - 0.5) < 0.03 and same["kl"] == pytest.approx(0.5)
+
+
+def test_the_kl_split_is_in_the_metrics(model, tiny_data):
+    m = A.compute_metrics(model, tiny_data, iw_samples=0)
+    assert m["kl_info"] <= m["kl_info_bound"] == pytest.approx(np.log(len(tiny_data.train)))
+    assert abs(m["kl_info"] + m["kl_mismatch"] - m["kl_train"]) <= 0.05 * m["kl_train"] + 0.05

@@ -129,9 +129,10 @@ def test_interpolate_between_two_test_digits(client, tiny_hub):
 
 def test_prior_against_the_codes(client):
     """Issue 10, view 2: prior samples beside the codes' mixture, and the plane of holes and class Gaussians."""
-    sentences, samples, planes = client.predict(api_name="/prior")
+    sentences, samples, planes, split = client.predict(api_name="/prior")
     assert "**healthy**" in sentences and "**autoencoder**" in sentences and "holes" in sentences
-    assert min(_size(samples)) > 4 * 56 and min(_size(planes)) > 300
+    assert "mismatch between the codes and the prior" in sentences and "log 128 = 4.9" in sentences  # the tiny models' 128 training digits
+    assert min(_size(samples)) > 4 * 56 and min(_size(planes)) > 300 and min(_size(split)) > 100
 
 
 def test_likelihood_of_a_test_digit(client, tiny_hub):
