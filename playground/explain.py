@@ -95,6 +95,12 @@ exceed log N (8.3 nats for 4,000 digits), plus KL(q(z) || p(z)), how far the clo
 The ELBO pulls each digit's bubble towards the prior; nothing in it makes 4,000 bubbles fill it. Whatever the KL has
 beyond log N is mismatch: prior mass where no code lives. (Estimated with 2,000 draws from the codes' bubbles, each
 scored against all 4,000 of them; its Monte Carlo error is a few percent.)
+
+**Filling the holes the VAE way.** The codes' own distribution can be learned by a second, small VAE (Dai and Wipf 2019,
+"Diagnosing and enhancing VAE models"): trained on the first model's codes, it has its own N(0, I) prior, and a u drawn
+from it goes through its decoder to a z where codes live, then through the first model's decoder to a digit. The first
+model is untouched: the article's VAE stays the article's. The third row of samples comes that way; the sentences say how
+many of 1,000 samples of each kind the project's digit judge is sure are digits.
 """
 
 COMPARE_INTRO = """

@@ -13,8 +13,10 @@ import numpy as np
 
 import torch
 
-from vae.analysis import (Latents, class_gaussians, kl_split, codes_density, decode_latents, ellipse_points, fit_code_mixture, hole_log_density,
-                          mixture_samples, nearest, prior_holes, prior_samples, typical_gap)
+from vae import two_stage
+from vae.analysis import (Latents, class_gaussians, codes_density, decode_latents, ellipse_points, fit_code_mixture, hole_log_density,
+                          kl_split, mixture_samples, nearest, prior_holes, prior_samples, typical_gap)
+from vae.judge import load_or_train_judge, valid_fraction
 
 from . import explain, plots
 from .compare import samples_phrase
@@ -35,6 +37,7 @@ LABEL_WIDTH = 230
 class ModelPrior:
     prior: np.ndarray  # (N_SAMPLES, 28, 28) decoded from z ~ N(0, I)
     mixture: np.ndarray  # (N_SAMPLES, 28, 28) decoded from z ~ the codes' mixture
+    second: np.ndarray  # (N_SAMPLES, 28, 28) decoded from z through the second VAE (vae/two_stage.py)
     plane: np.ndarray  # RGB figure: holes and class Gaussians
     plane_maps: list  # its two panels' pixel <-> plane maps (plots.plane_map), for clicks
     split: dict  # the training codes' mean KL split into I(x; z) and the mismatch with the prior (analysis.kl_split)
@@ -42,20 +45,29 @@ class ModelPrior:
     prior_gap: float  # median distance of a z ~ N(0, I) to the nearest training code, over the typical one (analysis.typical_gap)
     mixture_gap: float  # the same for a z from the codes' mixture
     sentence: str
+    valid: dict  # sampler -> share of N_MEASURED samples the digit judge is sure are digits (empty without a judge)
 
 
-def model_prior(ready: Ready, train: Latents, seed: int = 0) -> ModelPrior:
-    """One model's part: samples from the prior and from the codes' mixture, and the plane of holes and classes.
-    Slow-ish (a mixture fit, a density on a grid): the hub caches it per model."""
+def model_prior(ready: Ready, train: Latents, seed: int = 0, judge=None) -> ModelPrior:
+    """One model's part: samples from the prior, from the codes' mixture and through the second VAE, with the judge's
+    verdict on N_MEASURED of each; and the plane of holes and classes. Slow (a mixture fit, the second VAE's fit the
+    first time, a density on a grid): the hub caches it per model, the second VAE beside its checkpoint."""
     model = ready.model
     mixture = fit_code_mixture(train.mu, seed=seed)
+    second = two_stage.second_stage_for(ready.directory, train)
     prior = prior_samples(model, N_SAMPLES, seed=seed)  # the first N_SAMPLES of the measured z below
     mixed = decode_latents(model, mixture_samples(mixture, N_SAMPLES, seed=seed))
+    seconds = decode_latents(model, second.sample(N_SAMPLES, torch.Generator().manual_seed(seed)))
     # the holes in all D dimensions: how far the z each generator draws land from the codes the decoder was trained on
     typical = typical_gap(ready.latents.mu, train.mu)
     z_prior = torch.randn(N_MEASURED, model.config.latent_dim, generator=torch.Generator().manual_seed(seed)).numpy()
     prior_gap = float(np.median(nearest(z_prior, train.mu)[0][:, 0]) / typical)
     mixture_gap = float(np.median(nearest(mixture_samples(mixture, N_MEASURED, seed=seed), train.mu)[0][:, 0]) / typical)
+    valid = {}
+    if judge is not None:
+        for sampler, z in (("prior", z_prior), ("mixture", mixture_samples(mixture, N_MEASURED, seed=seed)),
+                           ("two-stage", second.sample(N_MEASURED, torch.Generator().manual_seed(seed)))):
+            valid[sampler] = valid_fraction(judge(decode_latents(model, z)))
     xy = ready.latents.pca.project(train.mu)  # the training codes on the Draw tab's plane
     center = ready.prior_xy
     kde = codes_density(xy)
@@ -69,14 +81,16 @@ def model_prior(ready: Ready, train: Latents, seed: int = 0) -> ModelPrior:
     d = model.config.latent_dim
     plane, maps = plots.prior_against_codes(f"{ready.name}: the {len(xy):,} training codes on the Draw tab's plane, and the prior's circles", xy,
                                             center, (gx, gy, logq), hole_log, classes, plane_axes(d), name=ready.name)
-    said = samples_phrase(ready.metrics)
+    said = samples_phrase(ready.metrics) if not valid else (
+        f"sure digits among {N_MEASURED:,} samples: from N(0, I) {valid['prior']:.0%}, from the codes' mixture {valid['mixture']:.0%}, "
+        f"**through the second VAE {valid['two-stage']:.0%}**")
     split = kl_split(train.mu, train.logvar, seed=seed)
     sentence = (f"**{ready.name}**: a prior z lies **{prior_gap:.1f}x** as far from the training codes as a held-out digit's code, a "
                 f"mixture z **{mixture_gap:.1f}x**; holes: {holes:.0%} of the plane's prior mass" + (f"; {said}" if said else "") + ". "
                 f"Of its {split['kl']:.1f} nats of KL per training digit, {split['info']:.1f} say which of the {split['n']:,} digits a code "
                 f"came from (never more than log {split['n']:,} = {split['log_n']:.1f}) and **{split['mismatch']:.1f} are the mismatch "
                 f"between the codes and the prior**, in all {d} dimensions (the plane shows two).")
-    return ModelPrior(prior, mixed, plane, maps, split, holes, prior_gap, mixture_gap, sentence)
+    return ModelPrior(prior, mixed, seconds, plane, maps, split, holes, prior_gap, mixture_gap, sentence, valid)
 
 
 def prior_view(parts: dict[str, ModelPrior]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
@@ -85,6 +99,7 @@ def prior_view(parts: dict[str, ModelPrior]) -> tuple[str, np.ndarray, np.ndarra
     for name, p in parts.items():
         rows[f"{name}: z ~ N(0, I)"] = p.prior
         rows[f"{name}: z ~ the codes' mixture"] = p.mixture
+        rows[f"{name}: z through a second VAE"] = p.second
     strip = plots.labelled_rows(rows, scale=2, label_width=LABEL_WIDTH)
     planes = np.vstack([p.plane for p in parts.values()])
     bars = plots.kl_split_bars({name: p.split for name, p in parts.items()})
@@ -98,13 +113,14 @@ class PriorHandlers:
 
     def __init__(self, hub: ModelHub):
         self.hub = hub
-        hub.warm_later(self.prior)  # its first opening fits a mixture per model: seconds
+        hub.warm_later(self.prior)  # its first opening fits a mixture and a second VAE per model: a minute
 
     def _parts(self) -> dict[str, ModelPrior]:
+        judge = self.hub.memo("judge", lambda: load_or_train_judge(self.hub.data, self.hub.root, log=lambda m: None))
         parts = {}
         for name in MODELS:
             ready = self.hub.get(name)
-            parts[name] = ready.memo("prior", lambda: model_prior(ready, self.hub.train_codes(ready)))
+            parts[name] = ready.memo("prior", lambda: model_prior(ready, self.hub.train_codes(ready), judge=judge))
         return parts
 
     @guard(outputs=4, message=0)
@@ -130,8 +146,8 @@ def build_tab(hub: ModelHub) -> None:
     with gr.Tab("Prior", id="prior") as tab:
         gr.Markdown(explain.PRIOR_INTRO)
         message = gr.Markdown(explain.PRIOR_WAITING, elem_id="prior-message")
-        samples = picture(f"{N_SAMPLES} samples per row: from the prior N(0, I), and from a Gaussian mixture (10 components) fitted to the 4,000 "
-                          "training codes", elem_id="prior-samples")
+        samples = picture(f"{N_SAMPLES} samples per row: from the prior N(0, I); from a Gaussian mixture (10 components) fitted to the 4,000 "
+                          "training codes; and through a second VAE trained on those codes, u ~ N(0, I) -> its decoder -> z", elem_id="prior-samples")
         planes = picture("The Draw tab's plane. Left: training codes, and the prior's holes shaded. Right: each digit as its own Gaussian. "
                          "Click anywhere on them to decode that point", elem_id="prior-planes")
         picked, picked_words = picked_point("prior-picked", "Click a plane above, a hole say: the digit decoded there shows here.")

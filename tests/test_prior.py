@@ -41,4 +41,4 @@ def test_prior_view(tiny_hub):
     assert "**healthy**" in part.sentence and "holes" in part.sentence
     assert abs(part.split["info"] + part.split["mismatch"] - part.split["kl"]) <= 0.1 * part.split["kl"] + 0.05
     sentences, strip, planes, bars = prior.prior_view({"healthy": part, "again": part})
-    assert strip.shape[0] == 4 * (56 + 4) and planes.shape[0] == 2 * part.plane.shape[0] and bars.ndim == 3
+    assert strip.shape[0] == 6 * (56 + 4) and planes.shape[0] == 2 * part.plane.shape[0] and bars.ndim == 3

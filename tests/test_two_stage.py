@@ -1,0 +1,65 @@
+"""The second VAE (issue 20, item 3): it learns where codes live, its file belongs to one model's weights, and
+`python -m vae sample` writes the three samplers' digits for anyone to judge."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vae import two_stage
+from vae.analysis import Latents, fit_pca2
+
+
+def codes(n=500, d=2, centre=5.0, spread=0.2, seed=0) -> Latents:
+    """Codes far from the prior (around `centre`, `spread` wide) with tiny bubbles: N(0, I) misses them entirely."""
+    mu = (centre + spread * np.random.default_rng(seed).standard_normal((n, d))).astype(np.float32)
+    logvar = np.full_like(mu, 2 * np.log(1e-3))
+    return Latents(mu, logvar, np.zeros(n, int), fit_pca2(mu), mu[:, :2], np.zeros(d), fingerprint="abc")
+
+
+def test_the_second_vae_learns_where_the_codes_are(monkeypatch):
+    monkeypatch.setattr(two_stage, "EPOCHS", 200)
+    train = codes()
+    z = two_stage.second_stage_for(None, train).sample(2000, torch.Generator().manual_seed(0)).numpy()
+    prior = two_stage.sample_codes("prior", 2000, 0, train).numpy()
+    assert np.abs(z.mean(0) - 5.0).max() < 0.2 and (z.std(0) < 0.5).all()  # where the codes are, about as spread
+    assert np.abs(prior.mean(0)).max() < 0.1  # what the plain prior draws instead: around 0, nowhere near them
+
+
+def test_its_file_belongs_to_one_models_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(two_stage, "EPOCHS", 2)
+    train = codes(n=100)
+    fitted = two_stage.second_stage_for(tmp_path, train)
+    assert (tmp_path / two_stage.FILE).exists()
+    again = two_stage.load(tmp_path, "abc")
+    u = torch.randn(5, 2, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(fitted.decoder(u), again.decoder(u))
+    assert two_stage.load(tmp_path, "other weights") is None  # the codes of another model: fitted again
+    (tmp_path / two_stage.FILE).write_bytes(b"torn")
+    assert two_stage.load(tmp_path, "abc") is None
+
+
+def test_the_samplers_are_seeded_and_named():
+    train = codes(n=200, d=3)
+    for sampler in ("prior", "mixture"):
+        a, b = (two_stage.sample_codes(sampler, 50, 7, train) for _ in range(2))
+        assert a.shape == (50, 3) and torch.equal(a, b)
+    with pytest.raises(ValueError, match="choose one of prior, mixture, two-stage"):
+        two_stage.sample_codes("gan", 5, 0, train)
+
+
+def test_sample_writes_npy_and_png_and_refuses_what_it_cannot_write(tiny_hub, tmp_path, capsys):
+    from PIL import Image
+
+    from vae import cli
+
+    directory = tiny_hub.root / "healthy"
+    assert cli.main(["sample", str(directory), "--n", "12", "--seed", "3", "--sampler", "mixture", "--out", str(tmp_path / "s.npy")]) == 0
+    images = np.load(tmp_path / "s.npy")
+    assert images.shape == (12, 28, 28) and images.dtype == np.float32 and 0 <= images.min() and images.max() <= 1
+    assert cli.main(["sample", str(directory), "--n", "12", "--out", str(tmp_path / "s.png")]) == 0
+    assert Image.open(tmp_path / "s.png").size == (10 * 30 + 2, 2 * 30 + 2)  # ten a row, 2 px gaps
+    for args, words in ((["--n", "0"], "--n must be between 1"), (["--out", str(tmp_path / "s.txt")], "must end in .npy")):
+        out = ["--out", str(tmp_path / "x.npy")] if "--out" not in args else []
+        assert cli.main(["sample", str(directory), *args, *out]) == 2
+        assert words in capsys.readouterr().err
