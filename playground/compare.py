@@ -111,15 +111,16 @@ class CompareHandlers:
         v = self._view(beside, request)
         return v.sentences, v.table, v.pca, v.tsne, v.recons, v.samples
 
-    @guard(outputs=2, message=1)
+    @guard(outputs=3, message=1)
     def pick(self, beside, evt: gr.SelectData, request: gr.Request = None):
-        """A click on a PCA panel: (the digit that panel's model decodes at the point clicked, a sentence saying where);
-        a click between the panels says so."""
-        for plane in self._view(beside, request).pca_planes:
+        """A click on a PCA panel: (the digit that panel's model decodes at the point clicked, a sentence saying where,
+        the panels with the point ringed); a click between the panels says so."""
+        view = self._view(beside, request)
+        for plane in view.pca_planes:
             xy = plots.point_on_plane(plane, evt.index)
             if xy is not None:
-                return decode_on_plane(self.models.get(plane["model"], visitor(request)), xy)
-        return gr.skip(), "That click is outside the panels' axes: click inside one to decode a point of its plane."
+                return *decode_on_plane(self.models.get(plane["model"], visitor(request)), xy), plots.mark_point(view.pca, evt.index)
+        return gr.skip(), "That click is outside the panels' axes: click inside one to decode a point of its plane.", gr.skip()
 
     def _view(self, beside, request) -> CompareView:
         """The comparison as shown (cached): the three regimes, and `beside` them one of the visitor's runs."""
@@ -162,5 +163,5 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
     api_button.click(h.compare, beside, outputs, api_name="compare")
     tab.select(h.compare, beside, outputs, api_visibility="private", **QUIET)  # the tab fills itself when opened
     beside.change(h.compare, beside, outputs, api_visibility="private", **QUIET)
-    pca.select(h.pick, beside, [picked, picked_words], api_visibility="private", **QUIET)
+    pca.select(h.pick, beside, [picked, picked_words, pca], api_visibility="private", **QUIET)
     return beside

@@ -42,7 +42,7 @@ class DrawView:
     mu: np.ndarray  # (D,)
     logvar: np.ndarray  # (D,)
     nearest: np.ndarray | None = None  # the training digits nearest by code against nearest by pixels (nearest_digits)
-    plane: dict | None = None  # the bubble picture's pixel <-> plane map and its model (plane_map): what a click on it means
+    plane: dict | None = None  # the bubble picture's pixel <-> plane map, its model (plane_map) and the picture: what a click means
 
 
 @dataclass
@@ -102,7 +102,7 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0, train: TrainDigits |
         summary += " " + clipped
     near = None if train is None else nearest_digits(x28, mu, train)
     return DrawView(plots.digit_image(x28, 8), plots.digit_image(decoded[0], 8), plots.tile(decoded[1:], scale=3), bubble, musigma, summary, mu, logvar,
-                    near, plots.plane_map(raster, ready.name))
+                    near, {**plots.plane_map(raster, ready.name), "picture": bubble})
 
 
 # --- the handlers -------------------------------------------------------------------------------------------------
@@ -132,16 +132,17 @@ class DrawHandlers:
                       nearest=v.nearest, last=x28, plane=v.plane)
         return tuple(values[p] for p in parts)
 
-    @guard(outputs=2, message=1)
+    @guard(outputs=3, message=1)
     def pick(self, plane, evt: gr.SelectData, request: gr.Request = None):
-        """A click on the bubble's plane: (the digit decoded at the point clicked, a sentence saying where), with the
-        model the picture was drawn for; a click outside the axes says so and keeps the last digit."""
+        """A click on the bubble's plane: (the digit decoded at the point clicked, a sentence saying where, the bubble
+        with the point ringed), with the model the picture was drawn for; a click outside the axes says so and keeps
+        the last digit."""
         if plane is None:
             raise InputError("Draw or pick a digit first: its plane appears with its bubble.")
         xy = plots.point_on_plane(plane, evt.index)
         if xy is None:
-            return gr.skip(), "That click is outside the plane's axes: click inside its frame to decode a point."
-        return decode_on_plane(self.models.get(plane["model"], visitor(request)), xy)
+            return gr.skip(), "That click is outside the plane's axes: click inside its frame to decode a point.", gr.skip()
+        return *decode_on_plane(self.models.get(plane["model"], visitor(request)), xy), plots.mark_point(plane["picture"], evt.index)
 
     def train_digits(self, ready: Ready) -> TrainDigits:
         """The training digits and their codes under `ready` (computed once per model by the hub)."""
@@ -271,7 +272,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
                  last=last, plane=plane)
     outputs, first, rest = ([shown[p] for p in parts] for parts in (ALL, FIRST, REST))
     then_rest = dict(fn=h.details, inputs=[last, model, seed], outputs=rest, **QUIET)
-    bubble.select(h.pick, plane, [picked, picked_words], api_visibility="private", **QUIET)
+    bubble.select(h.pick, plane, [picked, picked_words, bubble], api_visibility="private", **QUIET)
 
     def pick_example(evt: gr.SelectData, name, s, request: gr.Request):
         # the canvas is cleared so that it and the outputs agree on which digit is shown (issue 10, defect 2)

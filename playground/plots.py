@@ -175,6 +175,14 @@ def point_on_plane(plane: dict, px) -> np.ndarray | None:
     return xy if raster.contains(xy) else None
 
 
+def mark_point(picture: np.ndarray, px, radius: int = 8) -> np.ndarray:
+    """A copy of a latent map's picture (grey or RGB) with a red ring at pixel px (x, y): the point a click decoded."""
+    img = Image.fromarray(np.asarray(picture)).convert("RGB")
+    x, y = float(px[0]), float(px[1])
+    ImageDraw.Draw(img).ellipse([x - radius, y - radius, x + radius, y + radius], outline=(230, 20, 20), width=3)
+    return np.asarray(img)
+
+
 def stacked_maps(maps: list[list[dict]], heights: list[int]) -> list[dict]:
     """The plane_maps of pictures stacked top to bottom (np.vstack), each moved down by the heights above it."""
     out, top = [], 0

@@ -93,6 +93,12 @@ def model_prior(ready: Ready, train: Latents, seed: int = 0, judge=None) -> Mode
     return ModelPrior(prior, mixed, seconds, plane, maps, split, holes, prior_gap, mixture_gap, sentence, valid)
 
 
+def stacked_planes(parts: dict[str, ModelPrior]) -> tuple[np.ndarray, list[dict]]:
+    """The models' planes one under another, and each panel's pixel <-> plane map on that picture."""
+    ps = list(parts.values())
+    return np.vstack([p.plane for p in ps]), plots.stacked_maps([p.plane_maps for p in ps], [p.plane.shape[0] for p in ps])
+
+
 def prior_view(parts: dict[str, ModelPrior]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
     """(sentences, samples strip, planes stacked, the KL's split per model) for the models side by side."""
     rows = {}
@@ -101,7 +107,7 @@ def prior_view(parts: dict[str, ModelPrior]) -> tuple[str, np.ndarray, np.ndarra
         rows[f"{name}: z ~ the codes' mixture"] = p.mixture
         rows[f"{name}: z through a second VAE"] = p.second
     strip = plots.labelled_rows(rows, scale=2, label_width=LABEL_WIDTH)
-    planes = np.vstack([p.plane for p in parts.values()])
+    planes, _ = stacked_planes(parts)
     bars = plots.kl_split_bars({name: p.split for name, p in parts.items()})
     return "\n\n".join(p.sentence for p in parts.values()), strip, planes, bars
 
@@ -128,15 +134,16 @@ class PriorHandlers:
         """(sentences, samples strip, planes, the KL's split): the `/prior` endpoint."""
         return prior_view(self._parts())
 
-    @guard(outputs=2, message=1)
+    @guard(outputs=3, message=1)
     def pick(self, evt: gr.SelectData):
-        """A click on the planes: (the digit that plane's model decodes at the point clicked, a sentence saying where)."""
-        parts = self._parts().values()
-        for plane in plots.stacked_maps([p.plane_maps for p in parts], [p.plane.shape[0] for p in parts]):
+        """A click on the planes: (the digit that plane's model decodes at the point clicked, a sentence saying where,
+        the planes with the point ringed)."""
+        planes, maps = stacked_planes(self._parts())
+        for plane in maps:
             xy = plots.point_on_plane(plane, evt.index)
             if xy is not None:
-                return decode_on_plane(self.hub.get(plane["model"]), xy)
-        return gr.skip(), "That click is outside the panels' axes: click inside one to decode a point of its plane."
+                return *decode_on_plane(self.hub.get(plane["model"]), xy), plots.mark_point(planes, evt.index)
+        return gr.skip(), "That click is outside the panels' axes: click inside one to decode a point of its plane.", gr.skip()
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -159,4 +166,4 @@ def build_tab(hub: ModelHub) -> None:
     outputs = [message, samples, planes, split]
     api_button.click(h.prior, None, outputs, api_name="prior")
     tab.select(h.prior, None, outputs, api_visibility="private")  # its first opening fits a mixture per model (seconds): a spinner says so
-    planes.select(h.pick, None, [picked, picked_words], api_visibility="private", show_progress="hidden")
+    planes.select(h.pick, None, [picked, picked_words, planes], api_visibility="private", show_progress="hidden")

@@ -389,6 +389,13 @@ def test_clicking_a_grid_cell_and_the_bubble_plane_decodes_there(page):
     click_image_at(page, "#compare-pca img", 0.55, 0.5)  # the middle panel: the healthy model's plane
     page.wait_for_selector("#compare-picked img", timeout=30_000)
     assert page.locator("#compare-picked-words").inner_text().startswith("healthy, decoded at")
+    open_tab(page, "Prior")
+    page.wait_for_selector("#prior-planes img", timeout=120_000)
+    before = page.locator("#prior-planes img").get_attribute("src")
+    click_image_at(page, "#prior-planes img", 0.75, 0.25)  # the right panel of the first model's plane
+    page.wait_for_selector("#prior-picked img", timeout=30_000)
+    assert page.locator("#prior-picked-words").inner_text().startswith("healthy, decoded at")
+    page.wait_for_function(f"() => document.querySelector('#prior-planes img').src !== {before!r}", timeout=30_000)  # ringed
     assert page.locator("text=Traceback").count() == 0
 
 

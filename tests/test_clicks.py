@@ -14,6 +14,15 @@ def click(x, y) -> gr.SelectData:
     return gr.SelectData(None, {"index": [x, y], "value": None, "selected": True})
 
 
+def assert_ringed_at(ringed: np.ndarray, picture: np.ndarray, px, radius: int = 8):
+    """The picture again, with a red ring around pixel px and nothing else changed."""
+    rgb = np.asarray(plots.mark_point(picture, (-100, -100)))  # the picture as RGB, no ring in sight
+    changed = np.argwhere((ringed != rgb).any(-1))
+    assert ringed.shape == rgb.shape and len(changed) > 20
+    assert (np.abs(changed[:, ::-1] - np.asarray(px)) <= radius + 2).all()  # every changed pixel is on the ring
+    assert (ringed[tuple(changed.T)][:, 0] > 200).all()  # and red
+
+
 def test_a_grid_pixel_names_the_cell_under_it():
     values = np.linspace(-3, 3, 15)
     left, top, _, _ = plots.GRID_MARGINS
@@ -56,7 +65,8 @@ def test_clicking_the_bubble_plane_decodes_the_point_under_it(tiny_hub, name):
     q = ready.model.posterior(torch.from_numpy(x)[None, None])
     centre = ready.latents.pca.project(q.mu[0].numpy())
     px = plots.Raster(None, np.asarray(v.plane["scale"]), np.asarray(v.plane["offset"]), None).to_pixels(centre)
-    image, words = h.pick(v.plane, click(*px))
+    image, words, ringed = h.pick(v.plane, click(*px))
+    assert_ringed_at(ringed, v.bubble, px)
     with torch.no_grad():
         expected = ready.model.decode(torch.from_numpy(ready.latents.pca.lift(centre))[None])[0, 0].numpy()
     assert np.array_equal(image, plots.digit_image(expected, 6))
@@ -69,8 +79,8 @@ def test_clicking_the_bubble_plane_decodes_the_point_under_it(tiny_hub, name):
 def test_a_click_off_the_plane_or_before_any_digit_says_so(tiny_hub):
     h = draw.DrawHandlers(tiny_hub)
     v = draw.draw_view(tiny_hub.get("healthy"), tiny_hub.test_digit(3)[0])
-    image, words = h.pick(v.plane, click(1, 1))  # the figure's corner, outside the axes
-    assert "outside the plane's axes" in words
+    image, words, ringed = h.pick(v.plane, click(1, 1))  # the figure's corner, outside the axes
+    assert "outside the plane's axes" in words and image == ringed == gr.skip()
     with pytest.raises(gr.Error, match="Draw or pick a digit first"):
         h.pick(None, click(10, 10))
 
@@ -96,7 +106,8 @@ def test_clicking_a_compare_pca_panel_decodes_with_that_panels_model(tiny_hub):
         (x0, x1), (y0, y1) = plane["limits"]
         xy = np.array([x0 + 0.7 * (x1 - x0), y0 + 0.4 * (y1 - y0)], np.float32)  # inside this panel's axes
         px = plots.Raster(None, np.asarray(plane["scale"]), np.asarray(plane["offset"]), None).to_pixels(xy)
-        image, words = h.pick(compare.ALONE, click(*px))
+        image, words, ringed = h.pick(compare.ALONE, click(*px))
+        assert_ringed_at(ringed, h._view(compare.ALONE, None).pca, px)
         ready = tiny_hub.get(plane["model"])
         with torch.no_grad():
             expected = ready.model.decode(torch.from_numpy(ready.latents.pca.lift(xy))[None])[0, 0].numpy()
@@ -115,7 +126,8 @@ def test_clicking_a_prior_plane_decodes_with_that_planes_model(tiny_hub):
         (x0, x1), (y0, y1) = plane["limits"]
         xy = np.array([x0 + 0.3 * (x1 - x0), y0 + 0.6 * (y1 - y0)], np.float32)
         px = plots.Raster(None, np.asarray(plane["scale"]), np.asarray(plane["offset"]), None).to_pixels(xy)
-        image, words = h.pick(click(*px))
+        image, words, ringed = h.pick(click(*px))
+        assert_ringed_at(ringed, prior.stacked_planes(parts)[0], px)
         ready = tiny_hub.get(plane["model"])
         with torch.no_grad():
             expected = ready.model.decode(torch.from_numpy(ready.latents.pca.lift(xy))[None])[0, 0].numpy()
