@@ -74,7 +74,8 @@ PRIOR_INTRO = """
 A VAE generates from z ~ N(0, I): here is where the prior puts its mass against where the training codes really are, and its **holes**.
 """
 
-PRIOR_WAITING = "Open this tab to see the prior against the codes; it needs the healthy and the autoencoder models."
+PRIOR_WAITING = ("Open this tab to see the prior against the codes; it needs the healthy and the autoencoder models. The first time, "
+                 "it fits a mixture and a second VAE to each model's codes: a minute or two, then they are kept on disk.")
 
 PRIOR_NOTES = """
 **The two distributions.** A VAE generates by drawing z from the prior N(0, I), so the prior must cover the codes of real digits and nothing else. Here the prior stands beside the distribution the codes really follow (the *aggregate posterior*, modelled by a Gaussian mixture fitted to the training codes): samples from both, and on the bubble's plane the **holes**, where the prior puts mass and no digit's code lives, with each digit class drawn as its own Gaussian.

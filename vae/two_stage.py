@@ -20,7 +20,7 @@ from .store import atomic_path
 
 # Chosen by probes on healthy's 4,000 training codes (1,000 samples judged, two seeds each): 150 epochs of batches of 100
 # gave 0.45-0.58 sure digits, 300 epochs 0.64-0.65, 600 epochs of batches of 400 0.67-0.71 (about a minute on 2 cores),
-# 1,500 epochs 0.69-0.70. Taking z's mean alone, without its bubble, did no better (0.56 at 150 epochs).
+# 1,500 epochs 0.69-0.70. Fitting the codes' means alone, without their bubbles, did worse (0.56 at 150 epochs, 0.52-0.53 at 600).
 HIDDEN = 256
 EPOCHS = 600
 BATCH = 400
