@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 
@@ -80,16 +81,17 @@ def decoder_spec(decoder: Decoder) -> dict:
 
 class Served:
     """The weights versions this server put in a pad, by an unguessable token: the page asks for a version's weights
-    once (decoder_weights) and reaches only models it was shown. The latest SERVED are kept."""
+    once (decoder_weights) and reaches only models it was shown. The latest SERVED are remembered, weakly: a model the
+    app let go of (an older epoch of a run) is not kept alive for a page that may never ask."""
 
     def __init__(self):
-        self._models: OrderedDict[str, Ready] = OrderedDict()
+        self._models: OrderedDict[str, weakref.ref] = OrderedDict()
         self._lock = threading.Lock()
 
     def version(self, ready: Ready) -> str:
         token = ready.memo("pad version", lambda: f"{ready.name}-e{ready.epoch}-{secrets.token_hex(8)}")
         with self._lock:
-            self._models[token] = ready
+            self._models[token] = weakref.ref(ready)
             self._models.move_to_end(token)
             while len(self._models) > SERVED:
                 self._models.popitem(last=False)
@@ -98,7 +100,8 @@ class Served:
     def weights(self, version) -> dict:
         """decoder_spec of the version's model, or {"error": sentence}."""
         with self._lock:
-            ready = self._models.get(version) if isinstance(version, str) else None
+            ref = self._models.get(version) if isinstance(version, str) else None
+        ready = ref() if ref is not None else None
         if ready is None:
             return dict(error="These weights are no longer served (the model changed); choose the model again.")
         try:

@@ -4,7 +4,8 @@ The first VAE's codes do not follow N(0, I): most of their KL is mismatch with t
 z drawn from the prior often lands where no code lives and decodes to no digit. A small MLP VAE trained on the first
 model's codes learns their distribution q(z), with a prior of its own: u ~ N(0, I) -> its decoder -> z -> the first
 model's decoder. The first model stays exactly as it is. Following the paper, the second decoder's variance gamma
-is learned (one number), which lets the second stage fit q(z) tightly instead of blurring it.
+is learned, here one per dimension (the first model's unused dimensions carry only noise and keep theirs near 1),
+which lets the second stage fit q(z) tightly where the codes carry something instead of blurring it.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .model import Posterior
 from .store import atomic_path
 
 # Chosen by probes on healthy's 4,000 training codes (1,000 samples judged, two seeds each): 150 epochs of batches of 100
-# gave 0.45-0.58 sure digits, 300 epochs 0.64-0.65, 600 epochs of batches of 400 0.67-0.71 (about a minute on 2 cores),
+# gave 0.45-0.58 sure digits (one run with a single gamma for all dimensions 0.61), 300 epochs 0.64-0.65, 600 epochs of batches of 400 0.67-0.71 (about a minute on 2 cores),
 # 1,500 epochs 0.69-0.70. Fitting the codes' means alone, without their bubbles, did worse (0.56 at 150 epochs, 0.52-0.53 at 600).
 HIDDEN = 256
 EPOCHS = 600
