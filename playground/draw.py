@@ -113,7 +113,7 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0, train: TrainDigits |
 ALL = ("seen", "recon", "samples", "bubble", "musigma", "message", "nearest", "last", "plane")  # last: the input; plane: the bubble's
 FIRST = ("recon", "bubble", "message", "last", "plane")
 REST = ("seen", "samples", "musigma", "nearest")
-BLANK = (None, None, None, None, None, explain.DRAW_WAITING, None, None, None)  # ALL, emptied
+BLANK = tuple(explain.DRAW_WAITING if p == "message" else None for p in ALL)  # ALL, emptied
 
 
 class DrawHandlers:

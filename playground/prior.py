@@ -62,10 +62,11 @@ def model_prior(ready: Ready, train: Latents, seed: int = 0, judge=None) -> Mode
     typical = typical_gap(ready.latents.mu, train.mu)
     z_prior = torch.randn(N_MEASURED, model.config.latent_dim, generator=torch.Generator().manual_seed(seed)).numpy()
     prior_gap = float(np.median(nearest(z_prior, train.mu)[0][:, 0]) / typical)
-    mixture_gap = float(np.median(nearest(mixture_samples(mixture, N_MEASURED, seed=seed), train.mu)[0][:, 0]) / typical)
+    z_mixture = mixture_samples(mixture, N_MEASURED, seed=seed)
+    mixture_gap = float(np.median(nearest(z_mixture, train.mu)[0][:, 0]) / typical)
     valid = {}
     if judge is not None:
-        for sampler, z in (("prior", z_prior), ("mixture", mixture_samples(mixture, N_MEASURED, seed=seed)),
+        for sampler, z in (("prior", z_prior), ("mixture", z_mixture),
                            ("two-stage", second.sample(N_MEASURED, torch.Generator().manual_seed(seed)))):
             valid[sampler] = valid_fraction(judge(decode_latents(model, z)))
     xy = ready.latents.pca.project(train.mu)  # the training codes on the Draw tab's plane
@@ -165,5 +166,5 @@ def build_tab(hub: ModelHub) -> None:
 
     outputs = [message, samples, planes, split]
     api_button.click(h.prior, None, outputs, api_name="prior")
-    tab.select(h.prior, None, outputs, api_visibility="private")  # its first opening fits a mixture per model (seconds): a spinner says so
+    tab.select(h.prior, None, outputs, api_visibility="private")  # its first opening fits a mixture and a second VAE per model: a spinner says so
     planes.select(h.pick, None, [picked, picked_words, planes], api_visibility="private", show_progress="hidden")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PRESETS, get_preset, model_names, preset_config, with_settings
+from .config import PRESETS, SAMPLERS, get_preset, model_names, preset_config, with_settings
 
 
 class UsageError(Exception):
@@ -531,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("dir", help="checkpoint folder, e.g. checkpoints/healthy")
     sm.add_argument("--n", type=int, default=100, help="how many samples")
     sm.add_argument("--seed", type=int, default=0, help="seed of the samples")
-    sm.add_argument("--sampler", choices=["prior", "mixture", "two-stage"], default="prior",
+    sm.add_argument("--sampler", choices=SAMPLERS, default="prior",
                     help="z from N(0, I), from a mixture fitted to the training codes, or through a second VAE fitted to them")
     sm.add_argument("--out", required=True, help="FILE.npy (N x 28 x 28 floats in [0, 1]) or FILE.png (a grid)")
     sm.add_argument("--data-dir", help="folder of the MNIST / Fashion-MNIST files (default data/)")

@@ -27,6 +27,7 @@ LRSchedule = Literal["constant", "onecycle", "cosine"]
 DecoderMean = Literal["sigmoid", "linear"]
 FastPathName = Literal["auto", "fp32", "fp32-cl", "bf16", "bf16-cl"]
 FAST_PATHS = ("fp32", "fp32-cl", "bf16", "bf16-cl")  # precision (fp32 or bf16 autocast), "-cl" = channels_last
+SAMPLERS = ("prior", "mixture", "two-stage")  # where a z for the decoder comes from (vae/two_stage.py, `python -m vae sample`)
 
 # Fields that describe what happened in a run rather than what was asked for;
 # a cached checkpoint matches a preset whatever their values.

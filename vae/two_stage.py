@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .config import SAMPLERS
 from .model import Posterior
 from .store import atomic_path
 
@@ -113,9 +114,6 @@ def load(directory: str | Path, weights: str) -> SecondStage | None:
 
 
 # --- the three samplers: where a z for the first model's decoder comes from -----------------------------------------
-
-SAMPLERS = ("prior", "mixture", "two-stage")
-
 
 def second_stage_for(directory: str | Path | None, train, log=lambda message: None) -> SecondStage:
     """The second stage of the model whose training codes are `train` (analysis.Latents): read from its checkpoint

@@ -56,7 +56,6 @@ function show(z) {
   g.beginPath(); g.arc(x, y, 7, 0, 2 * Math.PI); g.stroke();
   g.lineWidth = 1;
   state.z = z;
-  state.last_image = image;
   words.textContent = `z1 = ${z[0].toFixed(2)}, z2 = ${z[1].toFixed(2)}` +
     (state.net.latent_dim > 2 ? `, the other ${state.net.latent_dim - 2} dimensions at 0` : "");
 }
