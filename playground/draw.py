@@ -15,6 +15,7 @@ from vae.analysis import ellipse_points, nearest, project_gaussian
 from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, open_picture, to_mnist
 
 from . import explain, links, plots
+from .canvas import Canvas
 from .widgets import TabParts, picked_point, picture, why
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, NotReady, Ready, bubble_title, decode_on_plane, first_of_each_digit, plane_axes
@@ -235,7 +236,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
         seed = gr.State(0)
         with gr.Row():
             with gr.Column(scale=3):
-                sketch = gr.Sketchpad(
+                sketch = Canvas(
                     label="Draw a digit", elem_id="sketch", canvas_size=(CANVAS, CANVAS), fixed_canvas=True,
                     brush=gr.Brush(default_size=BRUSH, colors=["#000000"], color_mode="fixed"), type="numpy", image_mode="RGBA",
                     layers=False, transforms=(), height=CANVAS + 80, width=CANVAS + 40,

@@ -107,14 +107,18 @@ def train_runs(tiny_hub, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def app_url(tiny_hub, train_runs):
-    """The real app (build_demo + launch, as app.py does) on a free localhost port."""
+def app_demo(tiny_hub, train_runs):
+    """The real app (build_demo + launch, as app.py does) on a free localhost port, in this process."""
     from app import MAX_UPLOAD
     from playground.ui import CSS, PAGE_JS, build_demo
 
     demo = build_demo(tiny_hub, train_runs)
     demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size=MAX_UPLOAD, js=PAGE_JS, css=CSS)
-    yield f"http://127.0.0.1:{port}/"
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, max_file_size=MAX_UPLOAD, js=PAGE_JS, css=CSS)
+    yield demo
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(app_demo):
+    return f"http://127.0.0.1:{app_demo.server_port}/"

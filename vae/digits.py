@@ -1,12 +1,18 @@
 """Turn a drawing or an uploaded picture into what MNIST looks like: a centred white digit on black, 28x28."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from PIL import Image
 
 MAX_PIXELS = 40_000_000  # a 6000x6000 picture; more is refused before any work is done
 WORK_SIZE = 512  # larger inputs are shrunk to this first: a digit needs no more detail
 FULL_INK = 0.5  # a canvas more than half covered is not a digit
+# A drawing arrives as a few pictures (background, layers, composite) that Gradio would decode whole: an 8000x8000
+# one-bit PNG is 15 KB on the wire and 256 MB decoded, so their sizes are checked from the headers first.
+MAX_CANVAS_SIDE = 2048  # px, each picture (the app's canvas is 336)
+MAX_CANVAS_PICTURES = 4  # background, composite and up to two layers
 
 
 class InputError(ValueError):
@@ -36,6 +42,28 @@ def open_picture(path) -> Image.Image:
         raise InputError("That file is not a picture this app can read; upload a PNG, JPEG or WebP of a digit.") from None
     except (OSError, SyntaxError, ValueError) as err:  # a truncated or corrupt file of a known format
         raise InputError(f"That picture file is damaged and cannot be read ({type(err).__name__}); try saving it again.") from None
+
+
+def picture_size(source) -> tuple[int, int]:
+    """(width, height) of a picture file or its bytes, read from the header alone (nothing is decoded), or InputError
+    saying why it cannot be read."""
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source) as img:
+            return img.size
+    except Image.DecompressionBombError:  # PIL's own limit, past twice 89 megapixels
+        raise InputError(f"The picture has far too many pixels; please use one under {MAX_PIXELS // 1_000_000} megapixels.") from None
+    except (OSError, SyntaxError, ValueError):
+        raise InputError("That file is not a picture this app can read; upload a PNG, JPEG or WebP of a digit.") from None
+
+
+def check_canvas(sizes: list[tuple[int, int]]) -> None:
+    """InputError unless a drawing of pictures of these (width, height) is one a canvas would send: a few pictures,
+    none larger than MAX_CANVAS_SIDE on a side."""
+    if len(sizes) > MAX_CANVAS_PICTURES:
+        raise InputError(f"The drawing came as {len(sizes)} pictures; a canvas sends at most {MAX_CANVAS_PICTURES}. Clear it and draw again.")
+    for w, h in sizes:
+        if max(w, h) > MAX_CANVAS_SIDE:
+            raise InputError(f"The drawing is {w}x{h} pixels; a canvas is at most {MAX_CANVAS_SIDE} on a side. Clear it and draw again.")
 
 
 def ink_from_image(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -68,9 +96,12 @@ def ink_from_image(image: Image.Image | np.ndarray) -> np.ndarray:
 
 
 def ink_from_sketch(value: dict | None) -> np.ndarray:
-    """Ink map of a gr.Sketchpad value {"background", "layers", "composite"}: the strokes' opacity."""
+    """Ink map of a gr.Sketchpad value {"background", "layers", "composite"}: the strokes' opacity. A value the
+    canvas refused to decode ({"refused": sentence}, playground.widgets.Canvas) raises that sentence."""
     if not value:
         raise BlankCanvas()
+    if value.get("refused"):
+        raise InputError(value["refused"])
     layers = [np.asarray(layer) for layer in value.get("layers") or [] if layer is not None]
     layers = [layer for layer in layers if layer.ndim == 3 and layer.shape[2] == 4]
     if layers:

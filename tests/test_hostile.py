@@ -1,0 +1,108 @@
+"""Hostile visitors (issue 23): what a crafted call costs the app, through the real app on a localhost port.
+
+Each test here sends what a script would send, not what the page does: a drawing of giant layers, pictures sent
+ahead of an event that never comes, files left in Gradio's cache, numbers that are not numbers, forged visitors.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+import httpx
+from PIL import Image
+
+from vae.digits import InputError, check_canvas, picture_size
+
+
+class PeakMemory:
+    """The largest growth of this process's resident memory while the block runs (sampled every 5 ms)."""
+
+    def __enter__(self):
+        self.start = self.peak = self._rss()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.start) / 1024**2
+
+    def _watch(self):
+        while not self._done.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bomb(path, side=8000) -> str:
+    """A one-bit PNG of side x side pixels: ~15 KB on disk, side^2 x 4 bytes once decoded to RGBA."""
+    Image.new("1", (side, side)).save(path, optimize=True)
+    return str(path)
+
+
+# --- 1. the canvas: a pixel and picture budget read from the headers -----------------------------------
+
+def test_the_canvas_budget_is_read_from_the_headers(tmp_path):
+    assert picture_size(bomb(tmp_path / "b.png")) == (8000, 8000)
+    assert picture_size((tmp_path / "b.png").read_bytes()) == (8000, 8000)
+    check_canvas([(336, 336)] * 3)
+    with pytest.raises(InputError, match="8000x8000 pixels"):
+        check_canvas([(336, 336), (8000, 8000)])
+    with pytest.raises(InputError, match="5 pictures"):
+        check_canvas([(336, 336)] * 5)
+    with pytest.raises(InputError, match="not a picture"):
+        picture_size(b"<html>not a picture</html>")
+
+
+def test_a_drawing_of_giant_layers_is_refused_before_it_is_decoded(app_url, tmp_path):
+    """Issue 23, hole 1: four 8000x8000 layers of 15 KB each cost the app 3.2 GB for 9.5 s before the budget."""
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    layer = bomb(tmp_path / "layer.png")
+    sketch = {"background": None, "layers": [handle_file(layer)] * 4, "composite": None, "id": None}
+    with PeakMemory() as memory, pytest.raises(Exception, match="8000x8000 pixels; a canvas is at most 2048"):
+        client.predict(sketch, "healthy", api_name="/draw")
+    assert memory.growth_mb < 100, f"the app's memory grew by {memory.growth_mb:.0f} MB"
+    # the canvas still draws: a real stroke right after
+    stroke = np.zeros((336, 336, 4), np.uint8)
+    stroke[60:280, 160:180] = 255
+    Image.fromarray(stroke).save(tmp_path / "stroke.png")
+    recon, bubble, message = client.predict({"background": None, "layers": [handle_file(str(tmp_path / "stroke.png"))], "composite": None,
+                                             "id": None}, "healthy", api_name="/draw")
+    assert os.path.exists(recon) and message
+
+
+def component_server(app_url: str, component_id: int, fields: dict, payload: bytes):
+    """What the page's canvas sends ahead of its event: one picture for the drawing `fields["id"]`."""
+    form = {"session_hash": "hostile", "component_id": str(component_id), "fn_name": "accept_blobs", **fields}
+    return httpx.post(f"{app_url}gradio_api/component_server", data=form, files={"file": ("blob", payload, "image/png")}, timeout=30)
+
+
+def test_pictures_sent_ahead_of_an_event_are_bounded(app_demo, app_url, tmp_path):
+    """Gradio keeps a canvas's pictures sent ahead of its event in memory: a layer numbered 50,000,000 made a list of
+    that length (400 MB), and pictures whose event never comes stayed for good. Both are bounded now."""
+    from playground.canvas import Canvas
+
+    canvas = next(b for b in app_demo.blocks.values() if getattr(b, "elem_id", None) == "sketch")
+    assert isinstance(canvas, Canvas)
+    png = (tmp_path / "s.png")
+    Image.fromarray(np.zeros((336, 336, 4), np.uint8)).save(png)
+    with PeakMemory() as memory:
+        component_server(app_url, canvas._id, {"id": "far", "type": "layer", "index": str(50_000_000)}, png.read_bytes())
+    assert memory.growth_mb < 100, f"the app's memory grew by {memory.growth_mb:.0f} MB"
+    for i in range(Canvas.MAX_PENDING + 20):
+        component_server(app_url, canvas._id, {"id": f"never-{i}", "type": "layer", "index": "0"}, png.read_bytes())
+    assert len(canvas.blob_storage) <= Canvas.MAX_PENDING
+    assert "far" not in canvas.blob_storage and "never-0" not in canvas.blob_storage
