@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 
-MAX_UPLOAD = "5mb"
-
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Draw digits, walk the latent space and compare beta regimes of a VAE.")
@@ -22,7 +20,7 @@ def main(argv=None) -> None:
     import torch
 
     from playground.models import ModelHub
-    from playground.ui import CSS, PAGE_JS, build_demo
+    from playground.ui import build_demo, launch
 
     # One thread for the views: the presets train in worker processes on the cores meanwhile, and a 2-thread
     # PyTorch process stalls whenever another process runs (vae/workers.py).
@@ -30,9 +28,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     hub = ModelHub(args.checkpoints)
     demo = build_demo(hub)
-    demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD, js=PAGE_JS, css=CSS,
-                prevent_thread_lock=True)
+    launch(demo, args.host, args.port, share=args.share)
     try:
         hub.run()  # load the cached presets and train the rest in worker processes, serving them as they come
     except KeyboardInterrupt:  # every finished epoch is already saved; the next start resumes from it

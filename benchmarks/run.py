@@ -357,14 +357,13 @@ def bench_pad(quick: bool) -> dict:
     over a scripted drag, milliseconds a decode in the page, and the page's decode against PyTorch's."""
     from benchmarks import pad
     from playground.models import ModelHub
-    from playground.ui import build_demo
+    from playground.ui import build_demo, launch
 
     hub = ModelHub(ROOT / "checkpoints").start()
     hub.wait(timeout=1800)
     demo = build_demo(hub)
-    demo.queue(default_concurrency_limit=4)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    launch(demo, port=port, quiet=True)
     try:
         return pad.measure(f"http://127.0.0.1:{port}/", decoders={name: hub.get(name).model.decoder for name in pad.MODELS})
     finally:
@@ -387,7 +386,7 @@ def bench_train_latency(quick: bool) -> dict:
     from playground import train_tab
     from playground.models import ModelHub
     from playground.runs import RunManager
-    from playground.ui import build_demo
+    from playground.ui import build_demo, launch
 
     torch.set_num_threads(1)  # as app.py: the views keep one thread
     hub = ModelHub(ROOT / "checkpoints").start()
@@ -395,9 +394,8 @@ def bench_train_latency(quick: bool) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="vae-train-latency-"))
     runs = RunManager(tmp / "runs", hub, train_tab.live_base(train_tab.measured_fast_path(hub)))
     demo = build_demo(hub, runs)
-    demo.queue(default_concurrency_limit=4)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    launch(demo, port=port, quiet=True)
     d = train_tab.DEFAULTS
     epochs = 1 if quick else d["epochs"]
     try:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from gradio import processing_utils
 
+from . import sweeper
+
 
 def encode(img, format: str) -> bytes:
     if format.lower() != "png":
@@ -38,6 +40,8 @@ def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "w
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+    else:
+        sweeper.touch(path)  # served again: the cache sweeper ages a file from its last use
     return str(path)
 
 

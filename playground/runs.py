@@ -29,6 +29,7 @@ from vae.store import CheckpointError, read_json
 from vae.workers import Event, Task, TaskProcess
 
 from .models import LossCurve, ModelHub, Ready, prepare
+from .sweeper import cache_folder, forget_named
 
 log = logging.getLogger("playground")
 
@@ -212,7 +213,7 @@ class RunManager:
         for proc in procs:
             proc.stop()
         for r in mine:
-            shutil.rmtree(r.directory, ignore_errors=True)
+            self._delete(r)
 
     def export(self, owner: str, run_id: str) -> tuple[Path, Path]:
         """(zip of the checkpoint folder, CSV of the held-out codes) for one of `owner`'s finished runs."""
@@ -402,7 +403,7 @@ class RunManager:
         elif not run.finished:
             self._end(run, "stopped", self._kept_sentence(run, "Stopped"))
         if run.epochs_done == 0 or run._forgotten:
-            shutil.rmtree(run.directory, ignore_errors=True)
+            self._delete(run)
 
     @staticmethod
     def _kept_sentence(run: Run, lead: str) -> str:
@@ -427,7 +428,7 @@ class RunManager:
             finished = [r for r in self._runs if r.owner == owner and r.finished and r.settled]
             for r in finished[: max(0, len(finished) - self.keep)]:
                 self._runs.remove(r)
-                shutil.rmtree(r.directory, ignore_errors=True)
+                self._delete(r)
             while True:
                 settled = sorted((r for r in self._runs if r.finished and r.settled), key=lambda r: r.ended or 0)
                 total = sum(folder_bytes(r.directory) for r in self._runs)
@@ -436,8 +437,15 @@ class RunManager:
                 oldest = settled[0]
                 log.info("runs over the disk cap (%d bytes): deleting the oldest, %s", total, oldest.id)
                 self._runs.remove(oldest)
-                shutil.rmtree(oldest.directory, ignore_errors=True)
+                self._delete(oldest)
                 self._touch(oldest)
+
+    @staticmethod
+    def _delete(run: Run) -> None:
+        """A run's folder, and the copies of its exports Gradio keeps to serve the downloads (they would stay
+        downloadable by their URL after the run is gone)."""
+        shutil.rmtree(run.directory, ignore_errors=True)
+        forget_named(cache_folder(), f"vae-run-{run.id}")
 
 def visitor(request) -> str | None:
     """The visitor's session (gr.Request.session_hash); None for a call from outside Gradio (scripts, tests)."""

@@ -7,6 +7,9 @@ import gradio as gr
 from . import compare, draw, explain, gradio_fixes, how, interpolate, likelihood, links, prior, tour, train_tab, walk, widgets
 from .models import ModelHub
 from .runs import RunManager, VisitorModels
+from .sweeper import Sweeper
+
+MAX_UPLOAD = "5mb"  # any file sent to the app (uploads, and each picture of a drawing)
 
 # The page's own script and style (launch(js=PAGE_JS, css=CSS)), for what Gradio 6 leaves to the browser:
 # - the image editor opens with no tool chosen, and loses its tool whenever it is cleared (its Clear button, or a test
@@ -74,3 +77,12 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
         walk_restored.then(links.select_tab, None, tabs, api_visibility="private", show_progress="hidden")
         timer.tick(tick, stop, [status, timer, tour_wait], api_visibility="private", show_progress="hidden")
     return demo
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False, quiet: bool = False) -> Sweeper:
+    """Serve `demo` as app.py does (the queue, the upload cap, the page's script and style), without blocking, and
+    start the sweeper that keeps Gradio's cache folder small; returns the sweeper."""
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name=host, server_port=port, share=share, max_file_size=MAX_UPLOAD, js=PAGE_JS, css=CSS, prevent_thread_lock=True,
+                quiet=quiet)
+    return Sweeper().start()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -14,6 +15,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # measured fast paths (vae/speed.py) go to a folder of this test session, never the user's cache
 os.environ.setdefault("VAE_CACHE_DIR", tempfile.mkdtemp(prefix="vae-test-cache-"))
+# Gradio's cache folder (pictures served, uploads, exports) for this test session alone: the cache tests sweep it,
+# and it is deleted at the end (a round of the tests leaves ~200 MB there)
+GRADIO_CACHE = tempfile.mkdtemp(prefix="vae-test-gradio-")
+os.environ["GRADIO_TEMP_DIR"] = GRADIO_CACHE
 
 from vae.config import VAEConfig  # noqa: E402
 from vae.data import DataBundle, Split, load_dataset  # noqa: E402
@@ -26,6 +31,10 @@ SLOW_MARKERS = ("slow", "stress", "browser")
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="also run the slow tests: stress, browser, DDP, real training, benchmarks (CI does)")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(GRADIO_CACHE, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -109,13 +118,12 @@ def train_runs(tiny_hub, tmp_path_factory):
 @pytest.fixture(scope="session")
 def app_demo(tiny_hub, train_runs):
     """The real app (build_demo + launch, as app.py does) on a free localhost port, in this process."""
-    from app import MAX_UPLOAD
-    from playground.ui import CSS, PAGE_JS, build_demo
+    from playground.ui import build_demo, launch
 
     demo = build_demo(tiny_hub, train_runs)
-    demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, max_file_size=MAX_UPLOAD, js=PAGE_JS, css=CSS)
+    sweeper = launch(demo, port=free_port(), quiet=True)
     yield demo
+    sweeper.stop()
     demo.close()
 
 

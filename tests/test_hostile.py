@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +107,70 @@ def test_pictures_sent_ahead_of_an_event_are_bounded(app_demo, app_url, tmp_path
         component_server(app_url, canvas._id, {"id": f"never-{i}", "type": "layer", "index": "0"}, png.read_bytes())
     assert len(canvas.blob_storage) <= Canvas.MAX_PENDING
     assert "far" not in canvas.blob_storage and "never-0" not in canvas.blob_storage
+
+
+# --- 5. Gradio's cache: bounded by age and size, exports gone with their runs ---------------------------
+
+def folder_bytes(folder) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def test_the_sweep_deletes_old_files_then_the_oldest_over_the_cap(tmp_path):
+    from playground.sweeper import forget_named, sweep
+
+    now = time.time()
+    for i, age in enumerate([7200, 3000, 2000, 1000, 10]):
+        path = tmp_path / f"hash{i}" / f"file{i}.png"
+        path.parent.mkdir()
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (now - age, now - age))
+    swept = sweep(tmp_path, max_age_s=3600, max_bytes=2500, now=now)  # the 2 h old one by age, then the two oldest by size
+    assert swept.deleted == 3 and swept.bytes_left == 2000
+    assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["file3.png", "file4.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hash3", "hash4"]  # emptied folders go too
+    (tmp_path / "hash4" / "vae-run-0001-abcd1234.zip").write_bytes(b"z")
+    assert forget_named(tmp_path, "vae-run-0001-abcd1234") == 1 and (tmp_path / "hash4" / "file4.png").exists()
+
+
+def test_the_cache_shrinks_and_the_app_draws_on(app_url, tmp_path):
+    """Issue 23, hole 5: every new drawing left 8 files in Gradio's cache for good."""
+    from gradio_client import Client, handle_file
+
+    from playground.sweeper import Sweeper, cache_folder
+
+    client = Client(app_url, verbose=False)
+    rng = np.random.default_rng(0)
+    for i in range(6):  # six different digits
+        stroke = np.zeros((336, 336, 4), np.uint8)
+        x = int(rng.integers(60, 260))
+        stroke[50:290, x : x + 20] = 255
+        Image.fromarray(stroke).save(tmp_path / f"{i}.png")
+        client.predict({"background": None, "layers": [handle_file(str(tmp_path / f"{i}.png"))], "composite": None, "id": None}, "healthy",
+                       api_name="/draw")
+    full = folder_bytes(cache_folder())
+    cap = full // 2
+    sweeper = Sweeper(cache_folder(), every_s=0.1, max_bytes=cap).start()
+    try:
+        deadline = time.time() + 10
+        while folder_bytes(cache_folder()) > cap and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        sweeper.stop()
+    assert folder_bytes(cache_folder()) <= cap < full
+    recon, bubble, message = client.predict({"background": None, "layers": [handle_file(str(tmp_path / "0.png"))], "composite": None,
+                                             "id": None}, "healthy", api_name="/draw")
+    assert os.path.exists(recon) and os.path.exists(bubble)  # a picture swept away is written again when asked for
+
+
+def test_an_export_is_deleted_with_its_run(app_url, train_runs):
+    from gradio_client import Client
+
+    from playground.sweeper import cache_folder
+
+    client = Client(app_url, verbose=False)
+    done = client.submit(10, "gaussian", 0.1, 2, 1, 0, api_name="/train").result()[1]
+    client.predict(done["run"], api_name="/export")
+    copies = list(cache_folder().glob(f"*/vae-run-{done['run']}*"))
+    assert {p.suffix for p in copies} == {".zip", ".csv"}  # the zip and the codes, as Gradio serves them
+    train_runs.forget(client.session_hash)  # the visitor's session ended
+    assert not any(p.exists() for p in copies)

@@ -207,6 +207,7 @@ def test_a_pickle_posing_as_cached_latents_is_never_run(tmp_path, tiny_hub):
 
 def test_safe_defaults(monkeypatch):
     import app
+    from playground import ui
 
     args = app.parse_args([])
     assert args.host == "127.0.0.1" and args.share is False and args.port == 7860
@@ -216,7 +217,7 @@ def test_safe_defaults(monkeypatch):
     monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: order.append("serve"))
     app.main([])
     assert seen["server_name"] == "127.0.0.1" and seen["share"] is False
-    assert seen["max_file_size"] == app.MAX_UPLOAD
+    assert seen["max_file_size"] == ui.MAX_UPLOAD
     # the UI is up first, then the models load or train (in worker processes, coordinated from here), then it keeps serving
     assert seen["prevent_thread_lock"] is True and order == ["launch", "train", "serve"]
 
