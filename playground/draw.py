@@ -15,7 +15,7 @@ from vae.analysis import ellipse_points, nearest, project_gaussian
 from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, open_picture, to_mnist
 
 from . import explain, links, plots
-from .canvas import Canvas
+from .inputs import Canvas
 from .widgets import TabParts, picked_point, picture, why
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, NotReady, Ready, bubble_title, decode_on_plane, first_of_each_digit, plane_axes

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from vae.digits import InputError
 from vae.trace import Step, Trace, trace
 
-from . import explain, plots
+from . import explain, inputs, plots
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, Ready
 from .runs import VisitorModels, visitor
@@ -316,7 +316,7 @@ def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = N
         with gr.Row(equal_height=True):
             model = gr.Radio(MODELS, value="healthy", label="Model", elem_id="how-model", scale=3)
             source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Digit", elem_id="how-source", scale=2)
-            index = gr.Number(value=0, label="test digit (0 to 999)", precision=0, minimum=0, elem_id="how-index", scale=1)
+            index = inputs.Number(value=0, label="test digit (0 to 999)", precision=0, minimum=0, elem_id="how-index", scale=1)
             new_eps = gr.Button("New eps", elem_id="how-eps", scale=1)
         seed = gr.State(0)
         message = gr.Markdown(explain.HOW_WAITING, elem_id="how-message")
@@ -330,16 +330,16 @@ def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = N
         loss = picture("4. The loss on this digit: where reconstruction pays its nats, and each dimension's KL", elem_id="how-loss")
         why(explain.HOW_NOTES)
         api_button = gr.Button("Pass", visible=False)  # the pass's numbers as an endpoint of its own
-        api_seed = gr.Number(value=0, precision=0, visible=False, label="eps seed")  # a State cannot be an API input
+        api_seed = inputs.Number(value=0, precision=0, visible=False, label="eps seed")  # a State cannot be an API input
         api_out = gr.JSON(visible=False)
 
-    inputs = [model, source, index, drawing, seed]
+    args = [model, source, index, drawing, seed]
     outputs = [message, encoder, reparam_words, reparam, decoder, loss_words, loss]
     api_button.click(h.numbers, [model, index, api_seed], api_out, api_name="pass")
-    tab.select(h.open_tab, inputs, [model, source, *outputs], api_visibility="private", **QUIET)
+    tab.select(h.open_tab, args, [model, source, *outputs], api_visibility="private", **QUIET)
     for control in (model, source):
-        control.input(h.show, inputs, outputs, api_visibility="private", **QUIET)
+        control.input(h.show, args, outputs, api_visibility="private", **QUIET)
     model.input(None, None, None, js=CLOSE_TOASTS_JS)
-    index.submit(h.show, inputs, outputs, api_visibility="private", **QUIET)
-    new_eps.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.show, inputs, outputs, api_visibility="private", **QUIET)
-    return TabParts({"model": model, "source": source, "index": index, "seed": seed}, show=(h.show, inputs, outputs))
+    index.submit(h.show, args, outputs, api_visibility="private", **QUIET)
+    new_eps.click(lambda s: int(s) + 1, seed, seed, api_visibility="private").then(h.show, args, outputs, api_visibility="private", **QUIET)
+    return TabParts({"model": model, "source": source, "index": index, "seed": seed}, show=(h.show, args, outputs))

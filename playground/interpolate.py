@@ -15,7 +15,7 @@ import torch
 from vae.analysis import different_digit_pairs, interpolation_gaps
 from vae.digits import InputError
 
-from . import explain, plots
+from . import explain, inputs, plots
 from .handling import QUIET, guard
 from .models import ModelHub, NotReady, Ready
 from .widgets import TabParts, picture, why
@@ -147,8 +147,8 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> TabParts:
     with gr.Tab("Interpolate", id="interpolate") as tab:
         gr.Markdown(explain.INTERPOLATE_INTRO)
         with gr.Row(equal_height=True):
-            a = gr.Number(label="test digit A (0 to 999)", precision=0, minimum=0, elem_id="interp-a")
-            b = gr.Number(label="test digit B (0 to 999)", precision=0, minimum=0, elem_id="interp-b")
+            a = inputs.Number(label="test digit A (0 to 999)", precision=0, minimum=0, elem_id="interp-a")
+            b = inputs.Number(label="test digit B (0 to 999)", precision=0, minimum=0, elem_id="interp-b")
             with gr.Column():
                 use_drawing = gr.Checkbox(label="A = my drawing from the Draw tab", elem_id="interp-drawing")
                 another = gr.Button("Another pair of different digits", size="sm", elem_id="interp-another")
@@ -162,11 +162,11 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> TabParts:
         # inside the tab: a component made between two tabs shifts the tab bar's labels (the next tab took the chosen one's name)
         opened = gr.State(False)  # whether this visitor has seen the tab: its first opening shows a 1 and a 7
 
-    inputs, outputs = [a, b, use_drawing, drawing], [a, b, message, strip, table]
+    args, outputs = [a, b, use_drawing, drawing], [a, b, message, strip, table]
     api_button.click(h.interpolate, [a, b], [message, strip, table], api_name="interpolate")
-    tab.select(h.open_tab, [opened] + inputs, outputs, api_visibility="private", **QUIET).then(lambda: True, None, opened, api_visibility="private")
+    tab.select(h.open_tab, [opened] + args, outputs, api_visibility="private", **QUIET).then(lambda: True, None, opened, api_visibility="private")
     for number in (a, b):
-        number.submit(h.show, inputs, outputs, api_visibility="private", **QUIET)
-    use_drawing.input(h.show, inputs, outputs, api_visibility="private", **QUIET)
+        number.submit(h.show, args, outputs, api_visibility="private", **QUIET)
+    use_drawing.input(h.show, args, outputs, api_visibility="private", **QUIET)
     another.click(h.another, [use_drawing, drawing], outputs, api_visibility="private", **QUIET)
     return TabParts({"a": a, "b": b, "use_drawing": use_drawing})

@@ -21,7 +21,7 @@ from vae.likelihoods import (BLUR_HEADERS, CHEAT, L1, L2, MODELS, SIGMA_HEADERS,
                              decode_with_sigma, gradient_magnitude, measure, never_inked, sharpness_ratio, sigma_rows)
 from vae.losses import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 
-from . import explain, plots
+from . import explain, inputs, plots
 from .handling import QUIET, guard
 from .models import ModelHub, NotReady, Ready
 from .widgets import picture, why
@@ -139,7 +139,7 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> None:
     with gr.Tab("Likelihood", id="likelihood") as tab:
         gr.Markdown(explain.LIKELIHOOD_INTRO)
         with gr.Row(equal_height=True):
-            index = gr.Number(label="test digit (0 to 999)", precision=0, minimum=0, value=0, elem_id="lik-digit")
+            index = inputs.Number(label="test digit (0 to 999)", precision=0, minimum=0, value=0, elem_id="lik-digit")
             with gr.Column():
                 use_drawing = gr.Checkbox(label="my drawing from the Draw tab", elem_id="lik-drawing")
                 another = gr.Button("Another test digit", size="sm", elem_id="lik-another")
@@ -155,9 +155,9 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> None:
         why(explain.LIKELIHOOD_NOTES)
         api_button = gr.Button("Likelihood", visible=False)  # the view of one test digit as an API endpoint of its own
 
-    inputs, outputs = [index, use_drawing, drawing], [index, message, findings, blur, cheat, blur_table, sigma_table]
+    args, outputs = [index, use_drawing, drawing], [index, message, findings, blur, cheat, blur_table, sigma_table]
     api_button.click(h.likelihood, [index], outputs[1:], api_name="likelihood")
-    tab.select(h.show, inputs, outputs, api_visibility="private")  # the first opening measures three models (seconds): a spinner says so
-    index.submit(h.show, inputs, outputs, api_visibility="private", **QUIET)
-    use_drawing.input(h.show, inputs, outputs, api_visibility="private", **QUIET)
+    tab.select(h.show, args, outputs, api_visibility="private")  # the first opening measures three models (seconds): a spinner says so
+    index.submit(h.show, args, outputs, api_visibility="private", **QUIET)
+    use_drawing.input(h.show, args, outputs, api_visibility="private", **QUIET)
     another.click(h.another, [drawing], [use_drawing] + outputs, api_visibility="private", **QUIET)

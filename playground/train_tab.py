@@ -20,7 +20,7 @@ from vae.data import Split
 from vae.digits import InputError
 from vae.train import beta_at
 
-from . import explain, links, plots
+from . import explain, inputs, links, plots
 from .handling import guard, guard_stream
 from .widgets import TabParts, picture, why
 from .models import ModelHub, Ready, first_of_each_digit, plane_axes
@@ -379,13 +379,13 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
         owner = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=runs.forget)  # the session's key, for its clean-up
         with gr.Row():
             with gr.Column(scale=2, min_width=320):
-                beta = gr.Dropdown(list(BETAS), value=DEFAULTS["beta"], label="beta: the stiffness of the KL spring", elem_id="train-beta")
+                beta = inputs.NumberChoice(list(BETAS), value=DEFAULTS["beta"], label="beta: the stiffness of the KL spring", elem_id="train-beta")
                 likelihood = gr.Radio(list(LIKELIHOODS), value=DEFAULTS["likelihood"], label="likelihood")
-                sigma = gr.Slider(*SIGMA_RANGE, value=DEFAULTS["sigma"], step=0.01, label="sigma of the Gaussian (its pixel noise)")
+                sigma = inputs.Slider(*SIGMA_RANGE, value=DEFAULTS["sigma"], step=0.01, label="sigma of the Gaussian (its pixel noise)")
                 beta_eff = gr.Markdown(beta_eff_text(DEFAULTS["beta"], DEFAULTS["likelihood"], DEFAULTS["sigma"]))
-                latent_dim = gr.Radio(list(LATENT_DIMS), value=DEFAULTS["latent_dim"], label="latent dimensions")
-                epochs = gr.Slider(1, MAX_EPOCHS, value=DEFAULTS["epochs"], step=1, label=f"epochs (of {TRAIN_DIGITS:,} training digits each)")
-                seed = gr.Number(DEFAULTS["seed"], precision=0, label="seed", minimum=0)
+                latent_dim = inputs.NumberRadio(list(LATENT_DIMS), value=DEFAULTS["latent_dim"], label="latent dimensions")
+                epochs = inputs.Slider(1, MAX_EPOCHS, value=DEFAULTS["epochs"], step=1, label=f"epochs (of {TRAIN_DIGITS:,} training digits each)")
+                seed = inputs.Number(DEFAULTS["seed"], precision=0, label="seed", minimum=0)
                 with gr.Row():
                     train = gr.Button("Train", variant="primary", elem_id="train-button")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-button")

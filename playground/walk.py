@@ -11,7 +11,7 @@ import torch
 from vae.analysis import decode_latents
 from vae.digits import InputError
 
-from . import explain, links, pad, plots
+from . import explain, inputs, links, pad, plots
 from .handling import CLOSE_TOASTS_JS, ERROR_TOAST_S, QUIET, guard
 from .widgets import TabParts, picture, why
 from .models import GRID_SCALE, ModelHub, Ready
@@ -239,10 +239,10 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
             with gr.Column(scale=2):
                 model = gr.Radio(MODELS, value="healthy-2d", label="Model", info="2-D latent space, or two dimensions of the 128-d model", elem_id="walk-model")
                 with gr.Row():
-                    dim_x = gr.Number(value=0, precision=0, label="dimension on x (z1)", minimum=0, elem_id="dim-x")
-                    dim_y = gr.Number(value=1, precision=0, label="dimension on y (z2)", minimum=0, elem_id="dim-y")
-                z1 = gr.Slider(-3, 3, value=0, step=STEP, label="z1", elem_id="z1", elem_classes=["walk-slider"])
-                z2 = gr.Slider(-3, 3, value=0, step=STEP, label="z2", elem_id="z2", elem_classes=["walk-slider"])
+                    dim_x = inputs.Number(value=0, precision=0, label="dimension on x (z1)", minimum=0, elem_id="dim-x")
+                    dim_y = inputs.Number(value=1, precision=0, label="dimension on y (z2)", minimum=0, elem_id="dim-y")
+                z1 = inputs.Slider(-3, 3, value=0, step=STEP, label="z1", elem_id="z1", elem_classes=["walk-slider"])
+                z2 = inputs.Slider(-3, 3, value=0, step=STEP, label="z2", elem_id="z2", elem_classes=["walk-slider"])
                 point = picture("decode(z)", height=240, elem_id="point")
                 message = gr.Markdown("", elem_id="walk-message")
                 links.link_row("walk", [model, dim_x, dim_y, z1, z2], LINK_KEYS, "this tab with this model, these dimensions and this point")

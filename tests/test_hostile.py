@@ -94,7 +94,7 @@ def component_server(app_url: str, component_id: int, fields: dict, payload: byt
 def test_pictures_sent_ahead_of_an_event_are_bounded(app_demo, app_url, tmp_path):
     """Gradio keeps a canvas's pictures sent ahead of its event in memory: a layer numbered 50,000,000 made a list of
     that length (400 MB), and pictures whose event never comes stayed for good. Both are bounded now."""
-    from playground.canvas import Canvas
+    from playground.inputs import Canvas
 
     canvas = next(b for b in app_demo.blocks.values() if getattr(b, "elem_id", None) == "sketch")
     assert isinstance(canvas, Canvas)
@@ -174,3 +174,47 @@ def test_an_export_is_deleted_with_its_run(app_url, train_runs):
     assert {p.suffix for p in copies} == {".zip", ".csv"}  # the zip and the codes, as Gradio serves them
     train_runs.forget(client.session_hash)  # the visitor's session ended
     assert not any(p.exists() for p in copies)
+
+
+# --- numbers: one check for every number input -----------------------------------------------------------
+
+def call_raw(app_url: str, api_name: str, body: str) -> tuple[str, str]:
+    """POST a raw JSON body (NaN and Infinity are not JSON, and no client sends them) to Gradio's /call API and
+    return the last event of its answer: ("complete", data) or ("error", message)."""
+    r = httpx.post(f"{app_url}gradio_api/call/{api_name}", content=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 200, r.text
+    event, data = None, None
+    with httpx.stream("GET", f"{app_url}gradio_api/call/{api_name}/{r.json()['event_id']}", timeout=60) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                data = line.split(":", 1)[1].strip()
+    return event, data
+
+
+@pytest.mark.parametrize("bad, said", [("NaN", "not NaN"), ("Infinity", "not infinity"), ('"abc"', "what was sent is text"),
+                                       ("[1, 2]", "what was sent is a list"), ("true", "true or false"), ("1e400", "not infinity"),
+                                       ("-7", "from -3 to 3; it was -7")])
+def test_numbers_that_are_not_numbers_get_a_sentence_and_no_traceback(app_url, bad, said, capfd):
+    event, data = call_raw(app_url, "decode", f'{{"data": ["healthy-2d", 0, 1, {bad}, 0]}}')
+    assert event == "error" and said in data and "Z1" in data, (event, data)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_number_sent_as_text_is_taken(app_url):
+    event, data = call_raw(app_url, "pass", '{"data": ["healthy", "7", "0"]}')
+    assert event == "complete" and '"mu"' in data
+
+
+def test_the_api_lists_the_types_the_server_takes(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    params = {p["parameter_name"]: p for p in client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/train"]["parameters"]}
+    assert params["beta"]["type"]["type"] == "number" and params["latent_dim"]["type"]["type"] == "integer"
+    assert 10 in params["beta"]["type"]["enum"] and params["latent_dim"]["type"]["enum"] == [2, 8, 32, 128]
+    with pytest.raises(Exception, match="must be one of 0, 0.1, 1, 3, 10"):
+        client.predict(11, "gaussian", 0.1, 2, 1, 0, api_name="/train")
+    with pytest.raises(Exception, match="must be one of 2, 8, 32, 128"):
+        client.predict(10, "gaussian", 0.1, "<b>", 1, 0, api_name="/train")

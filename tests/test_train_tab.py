@@ -115,7 +115,7 @@ def test_one_run_at_a_time_per_visitor_and_bad_input_is_a_sentence(app_url):
         client.predict(*args(), api_name="/train")
     client.predict(api_name="/stop")
     job.result()
-    with pytest.raises(Exception, match="greater than maximum value 10") as err:  # the slider's own sentence
+    with pytest.raises(Exception, match="must be from 1 to 10; it was 50") as err:  # the slider's bounds, in a sentence
         client.predict(*args(epochs=50), api_name="/train")
     assert "Traceback" not in str(err.value)
 
