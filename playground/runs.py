@@ -2,8 +2,11 @@
 
 One run trains at a time, in a worker process of its own (vae.workers.TaskProcess, through vae.train.train, the
 presets' path); the others wait in order, and all of them wait while the presets train. A visitor has at most one run
-queued or training, keeps their last KEEP_PER_VISITOR finished runs and loses them when their session ends (forget);
-all runs together stay under a disk cap, the oldest finished run going first. Run folders are named here, never from
+queued or training, and one address at most MAX_PER_ADDRESS (a script can be many visitors, not many addresses);
+a visitor keeps their last KEEP_PER_VISITOR finished runs and loses them when their session ends (forget), or within
+a minute of their page's live connection going (playground.presence: a session that never had one is a script that
+is not watching). All runs together stay under a disk cap, the oldest finished run of a visitor who has left going
+first; while everyone's runs are still watched, a new run is refused instead. Run folders are named here, never from
 anything a visitor sends. The app process loads each saved epoch to draw it (the views are the Train tab's, handed in
 as `build_view`), so a visitor sees the cloud move while the worker trains on.
 """
@@ -13,6 +16,7 @@ import csv
 import dataclasses
 import itertools
 import logging
+import os
 import secrets
 import shutil
 import threading
@@ -29,6 +33,7 @@ from vae.store import CheckpointError, read_json
 from vae.workers import Event, Task, TaskProcess
 
 from .models import LossCurve, ModelHub, Ready, prepare
+from .presence import Presence
 from .sweeper import cache_folder, forget_named
 
 log = logging.getLogger("playground")
@@ -36,6 +41,9 @@ log = logging.getLogger("playground")
 KEEP_PER_VISITOR = 3  # finished runs a visitor keeps; an older one is deleted when a newer one finishes
 DISK_CAP_BYTES = 2 * 1024**3  # all runs together; a finished D=128 run is about 20 MB once its optimizer state is dropped
 MAX_QUEUED = 20  # runs waiting at once, all visitors together
+MAX_PER_ADDRESS = 2  # runs queued or training at once from one address
+ABSENT_S = 50  # a run whose visitor has had no live connection this long is stopped (checked every JANITOR_S)
+JANITOR_S = 5
 EXPORT_FILES = ("model.safetensors", "config.json", "metrics.json")  # what VAE.from_pretrained needs, and the metrics
 
 
@@ -54,6 +62,7 @@ class Run:
     config: VAEConfig
     directory: Path
     created: float
+    address: str | None = None  # where the visitor's request came from (presence.client_address)
     state: str = "queued"  # queued, training, done, stopped, failed
     message: str = ""
     started: float | None = None
@@ -99,14 +108,23 @@ class Run:
 
 
 def folder_bytes(directory: Path) -> int:
-    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) if directory.exists() else 0
+    """Bytes of the files under `directory`; a file or folder deleted or renamed while it is counted (a run writing
+    its checkpoint atomically, the sweeper) counts as gone (os.walk skips a folder it can no longer list)."""
+    total = 0
+    for top, _, files in os.walk(directory):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(top, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
 
 
 class RunManager:
     """Every visitor's runs; `build_view(run, ready)` draws a saved epoch (called in the scheduler thread)."""
 
     def __init__(self, root: str | Path, hub: ModelHub, base: VAEConfig, build_view: Callable[[Run, Ready], object] | None = None,
-                 threads: int = 1, keep: int = KEEP_PER_VISITOR, disk_cap: int = DISK_CAP_BYTES):
+                 threads: int = 1, keep: int = KEEP_PER_VISITOR, disk_cap: int = DISK_CAP_BYTES, presence: Presence | None = None):
         self.root = Path(root)
         self.hub = hub
         self.base = base  # what every run shares; the Train tab sets beta, likelihood, sigma, latent_dim, epochs, seed
@@ -114,6 +132,7 @@ class RunManager:
         self.threads = threads  # PyTorch threads of the training process: 1 leaves a core to the views (vae/workers.py)
         self.keep = keep
         self.disk_cap = disk_cap
+        self.presence = presence  # who has a live connection; None: no one counts as here, and no janitor runs
         self._runs: list[Run] = []
         self._queue: list[Run] = []
         self._active: Run | None = None
@@ -123,19 +142,29 @@ class RunManager:
         self._seq = itertools.count(1)
         self._scheduler = threading.Thread(target=self._schedule, name="run-scheduler", daemon=True)
         self._scheduler.start()
+        if presence is not None:
+            threading.Thread(target=self._janitor, name="run-janitor", daemon=True).start()
 
     # -- what visitors ask ----------------------------------------------------------------------------
-    def submit(self, owner: str, config: VAEConfig) -> Run:
-        """Queue a run for `owner`; RunRefused when they already have one queued or training, or the queue is full."""
+    def submit(self, owner: str, config: VAEConfig, address: str | None = None) -> Run:
+        """Queue a run for `owner` (calling from `address`); RunRefused when they already have one queued or training,
+        their address has MAX_PER_ADDRESS, the queue is full, or the disk is full of runs whose visitors are here."""
         with self._cond:
             mine = [r for r in self._runs if r.owner == owner and not r.finished]
             if mine:
                 raise RunRefused(f"Your {mine[0].label} is still {mine[0].state}; stop it or let it finish before starting another.")
+            same_address = [r for r in self._runs if address and r.address == address and not r.finished]
+            if len(same_address) >= MAX_PER_ADDRESS:
+                raise RunRefused(f"{len(same_address)} runs from your network are already queued or training; please start yours when one "
+                                 "of them has finished.")
             if len(self._queue) >= MAX_QUEUED:
                 raise RunRefused(f"{len(self._queue)} runs are already waiting to train; please try again in a few minutes.")
+            if not self._make_room(owner):
+                raise RunRefused(f"The space for visitors' runs is full ({self.disk_cap / 1024**3:.1f} GB, kept while their visitors are "
+                                 "here); please try again in a few minutes.")
             run_id = f"{next(self._seq):04d}-{secrets.token_hex(4)}"
             number = next(self._numbers.setdefault(owner, itertools.count(1)))
-            run = Run(run_id, owner, number, config, self.root / run_id, time.time())
+            run = Run(run_id, owner, number, config, self.root / run_id, time.time(), address)
             self._runs.append(run)
             self._queue.append(run)
             self._touch(run)
@@ -272,7 +301,7 @@ class RunManager:
                 with self._cond:  # evicting under the lock: whoever sees this run settled sees the disk as the cap left it
                     self._active = None
                     run.settled = True
-                    self._evict(run.owner)
+                    self._evict(run)
                     self._touch(run)
 
     def _share_judge(self) -> None:
@@ -421,24 +450,47 @@ class RunManager:
         self._cond.notify_all()
 
     # -- keeping the disk in check ----------------------------------------------------------------------
-    def _evict(self, owner: str) -> None:
-        """Keep `owner`'s newest finished runs, then drop the oldest finished runs of anyone while over the disk cap
-        (called under the lock, so the list of runs and the folders on disk never disagree)."""
+    def _evict(self, run: Run) -> None:
+        """`run` has just settled: keep its owner's newest finished runs, then make room under the disk cap."""
         with self._cond:
-            finished = [r for r in self._runs if r.owner == owner and r.finished and r.settled]
+            finished = [r for r in self._runs if r.owner == run.owner and r.finished and r.settled]
             for r in finished[: max(0, len(finished) - self.keep)]:
                 self._runs.remove(r)
                 self._delete(r)
-            while True:
-                settled = sorted((r for r in self._runs if r.finished and r.settled), key=lambda r: r.ended or 0)
-                total = sum(folder_bytes(r.directory) for r in self._runs)
-                if total <= self.disk_cap or not settled:
-                    return
-                oldest = settled[0]
-                log.info("runs over the disk cap (%d bytes): deleting the oldest, %s", total, oldest.id)
+            self._make_room(run.owner, spare=run)
+
+    def _make_room(self, owner: str, spare: Run | None = None) -> bool:
+        """While over the disk cap, drop the oldest finished run of a visitor who has left, or an older one of
+        `owner`'s; never `spare` and never the run of another visitor who is here. True when under the cap (called
+        under the lock, so the list of runs and the folders on disk never disagree)."""
+        with self._cond:
+            while self._disk_used() > self.disk_cap:
+                gone = [r for r in self._runs if r.finished and r.settled and r is not spare and (r.owner == owner or not self._here(r.owner))]
+                if not gone:
+                    return False
+                oldest = min(gone, key=lambda r: r.ended or 0)
+                log.info("disk cap: deleting run %s", oldest.id)
                 self._runs.remove(oldest)
                 self._delete(oldest)
                 self._touch(oldest)
+            return True
+
+    def _disk_used(self) -> int:
+        return sum(folder_bytes(r.directory) for r in self._runs)
+
+    def _here(self, owner: str) -> bool:
+        return self.presence is not None and self.presence.here(owner)
+
+    def _janitor(self) -> None:
+        """Every JANITOR_S: the runs of visitors with no live connection for ABSENT_S are stopped and deleted (a
+        closed page is forgotten at once by the Train tab's unload; this catches sessions that never had a page)."""
+        while True:
+            time.sleep(JANITOR_S)
+            with self._cond:
+                gone = {r.owner for r in self._runs if (self.presence.gone_since(r.owner, r.created) or 0) > ABSENT_S}
+            for owner in gone:
+                log.info("runs of a session with no live connection for %d s: stopped and deleted", ABSENT_S)
+                self.forget(owner)
 
     @staticmethod
     def _delete(run: Run) -> None:

@@ -24,6 +24,7 @@ from . import explain, inputs, links, plots
 from .handling import guard, guard_stream
 from .widgets import TabParts, picture, why
 from .models import ModelHub, Ready, first_of_each_digit, plane_axes
+from .presence import client_address
 from .runs import Run, RunManager, RunRefused, VisitorModels
 
 BETAS = (0, 0.1, 1, 3, 10, 30, 100, 300, 1000)  # log-spaced, with the plain autoencoder
@@ -287,7 +288,7 @@ class TrainHandlers:
     @guard_stream
     def train(self, beta, likelihood, sigma, latent_dim, epochs, seed, request: gr.Request):
         owner = request.session_hash
-        run = self.runs.submit(owner, self.config(beta, likelihood, sigma, latent_dim, epochs, seed))
+        run = self.runs.submit(owner, self.config(beta, likelihood, sigma, latent_dim, epochs, seed), client_address(request))
         yield from self.watch(run, owner)
 
     def watch(self, run: Run, owner: str):

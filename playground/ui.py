@@ -6,6 +6,7 @@ import gradio as gr
 
 from . import compare, draw, explain, gradio_fixes, how, interpolate, likelihood, links, prior, tour, train_tab, walk, widgets
 from .models import ModelHub
+from .presence import PRESENCE, HeartbeatWatch
 from .runs import RunManager, VisitorModels
 from .sweeper import Sweeper
 
@@ -47,7 +48,7 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
     """The app over `hub`'s presets; `runs` holds visitors' training runs (default: under runs/, the live recipe)."""
     gradio_fixes.apply()
     if runs is None:
-        runs = RunManager("runs", hub, train_tab.live_base())
+        runs = RunManager("runs", hub, train_tab.live_base(), presence=PRESENCE)
     if runs.build_view is None:
         runs.build_view = lambda run, ready: train_tab.epoch_view(ready, hub.data.test, f"epoch {ready.epoch}")
     with gr.Blocks(title="VAE Playground") as demo:
@@ -80,9 +81,12 @@ def build_demo(hub: ModelHub, runs: RunManager | None = None) -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False, quiet: bool = False) -> Sweeper:
-    """Serve `demo` as app.py does (the queue, the upload cap, the page's script and style), without blocking, and
-    start the sweeper that keeps Gradio's cache folder small; returns the sweeper."""
+    """Serve `demo` as app.py does (the queue, the upload cap, the page's script and style, the heartbeats counted
+    for playground.presence), without blocking, and start the sweeper that keeps Gradio's cache folder small;
+    returns the sweeper."""
+    from starlette.middleware import Middleware
+
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, share=share, max_file_size=MAX_UPLOAD, js=PAGE_JS, css=CSS, prevent_thread_lock=True,
-                quiet=quiet)
+                quiet=quiet, app_kwargs={"middleware": [Middleware(HeartbeatWatch, presence=PRESENCE)]})
     return Sweeper().start()

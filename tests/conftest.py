@@ -112,7 +112,9 @@ def train_runs(tiny_hub, tmp_path_factory):
     """The Train tab's runs for the test app: tiny models on the tiny data, in a folder of this test session."""
     from playground.runs import RunManager
 
-    return RunManager(tmp_path_factory.mktemp("runs"), tiny_hub, tiny_config())
+    from playground.presence import PRESENCE
+
+    return RunManager(tmp_path_factory.mktemp("runs"), tiny_hub, tiny_config(), presence=PRESENCE)
 
 
 @pytest.fixture(scope="session")

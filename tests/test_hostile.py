@@ -15,6 +15,7 @@ import pytest
 import httpx
 from PIL import Image
 
+from playground.runs import folder_bytes
 from vae.digits import InputError, check_canvas, picture_size
 
 
@@ -109,11 +110,114 @@ def test_pictures_sent_ahead_of_an_event_are_bounded(app_demo, app_url, tmp_path
     assert "far" not in canvas.blob_storage and "never-0" not in canvas.blob_storage
 
 
+# --- 2. the training queue: forged visitors -------------------------------------------------------------
+
+def forged_train(app_url: str, fn_index: int, address: str, epochs: int = 10) -> str:
+    """What a script sends to start a run without a page: a queue join under a session id it made up, from `address`
+    (as a proxy in front of the app reports it); no heartbeat stream is ever opened for it. Returns the session."""
+    import secrets
+
+    session = secrets.token_hex(6)
+    body = {"data": [10, "gaussian", 0.1, 2, epochs, 0], "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None}
+    r = httpx.post(f"{app_url}gradio_api/queue/join", json=body, headers={"X-Forwarded-For": address}, timeout=30)
+    assert r.status_code == 200, r.text
+    return session
+
+
+def wait_for(check, timeout: float, step: float = 0.2):
+    deadline = time.time() + timeout
+    while not check() and time.time() < deadline:
+        time.sleep(step)
+    return check()
+
+
+def presence_of(client) -> bool:
+    from playground.presence import PRESENCE
+
+    return PRESENCE.here(client.session_hash)
+
+
+def test_the_address_is_the_one_our_proxy_saw(monkeypatch):
+    from types import SimpleNamespace
+
+    from playground.presence import client_address
+
+    def request(forwarded=None):
+        return SimpleNamespace(headers={"x-forwarded-for": forwarded} if forwarded else {}, client=SimpleNamespace(host="10.0.0.2"))
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("VAE_TRUSTED_PROXIES", raising=False)
+    assert client_address(request("1.2.3.4")) == "10.0.0.2"  # no proxy of ours: the header is the client's own words
+    monkeypatch.setenv("SPACE_ID", "someone/vae")  # a Space: its proxy appends the address it saw
+    assert client_address(request("1.2.3.4, 5.6.7.8")) == "5.6.7.8"  # the left entry is whatever the client wrote
+    assert client_address(request()) == "10.0.0.2"
+    monkeypatch.setenv("VAE_TRUSTED_PROXIES", "2")
+    assert client_address(request("1.2.3.4, 5.6.7.8, 9.9.9.9")) == "5.6.7.8"
+    monkeypatch.setenv("VAE_TRUSTED_PROXIES", "lots")
+    assert client_address(request("1.2.3.4")) == "10.0.0.2"
+
+
+def test_presence_counts_open_heartbeats():
+    from playground.presence import Presence
+
+    p = Presence()
+    assert not p.here("a") and p.gone_since("a", time.time() - 5) >= 5  # never connected: gone since the run came
+    p.opened("a"), p.opened("a")  # two tabs of one session
+    p.closed("a")
+    assert p.here("a") and p.gone_since("a", 0) is None
+    p.closed("a")
+    assert not p.here("a") and p.gone_since("a", 0) < 1  # gone since the last one closed, not since 0
+
+
+@pytest.mark.stress
+def test_forged_visitors_cannot_take_the_queue(app_demo, app_url, train_runs, monkeypatch):
+    """Issue 23, hole 2: four queue joins under made-up sessions from one address queued four runs, and a real visitor
+    waited behind all four; runs of sessions that never had a page trained to the end. Now one address has at most
+    MAX_PER_ADDRESS runs, and runs whose session has no live connection are stopped and deleted within a minute."""
+    from gradio_client import Client
+
+    from playground import runs as runs_mod
+
+    monkeypatch.setenv("VAE_TRUSTED_PROXIES", "1")
+    monkeypatch.setattr(runs_mod, "ABSENT_S", 3)  # a minute in the app; seconds here
+    fn_index = next(i for i, fn in app_demo.fns.items() if fn.api_name == "train")
+    forged = [forged_train(app_url, fn_index, "203.0.113.9") for _ in range(4)]
+    from_there = lambda: [r for r in train_runs._runs if r.address == "203.0.113.9"]  # noqa: E731
+    assert wait_for(lambda: len(from_there()) >= runs_mod.MAX_PER_ADDRESS, 30)
+    time.sleep(1)  # the other two joins have been answered by now
+    assert len(from_there()) == runs_mod.MAX_PER_ADDRESS and {r.owner for r in from_there()} < set(forged)
+
+    person = Client(app_url, verbose=False, headers={"X-Forwarded-For": "198.51.100.7"})  # a page: it holds a heartbeat open
+    job = person.submit(10, "gaussian", 0.1, 2, 1, 0, api_name="/train")
+    assert wait_for(lambda: not from_there(), runs_mod.ABSENT_S + runs_mod.JANITOR_S + 20)  # the forged runs are gone
+    record = job.result()[1]
+    assert record["state"] == "done"  # the visitor who is here trained to the end
+    assert presence_of(person) and not wait_for(lambda: not any(r.owner == person.session_hash for r in train_runs._runs),
+                                               runs_mod.ABSENT_S + runs_mod.JANITOR_S + 1)  # and keeps the run
+    train_runs.forget(person.session_hash)
+
+
+def test_the_disk_cap_never_deletes_the_run_of_a_visitor_who_is_here(tiny_hub, tiny, tmp_path):
+    from playground.presence import Presence
+    from playground.runs import RunManager, RunRefused
+    from test_train_tab import settle
+
+    presence = Presence()
+    presence.opened("alice"), presence.opened("bob")
+    manager = RunManager(tmp_path, tiny_hub, tiny(), presence=presence)
+    alice = settle(manager, manager.submit("alice", tiny(epochs=1)))
+    manager.disk_cap = int(1.5 * folder_bytes(alice.directory))  # room for one run like it, not two
+    bob = settle(manager, manager.submit("bob", tiny(epochs=1)))
+    assert manager.runs("alice") == [alice] and alice.directory.exists()  # before: the oldest of anyone's went
+    assert manager.runs("bob") == [bob] and bob.directory.exists()  # and the run just finished stays too
+    with pytest.raises(RunRefused, match="space for visitors' runs is full"):
+        manager.submit("carol", tiny(epochs=1))
+    presence.closed("alice")  # alice leaves without her page saying so: her run may go now
+    carol = settle(manager, manager.submit("carol", tiny(epochs=1)))
+    assert manager.runs("alice") == [] and not alice.directory.exists() and carol.directory.exists()
+
+
 # --- 5. Gradio's cache: bounded by age and size, exports gone with their runs ---------------------------
-
-def folder_bytes(folder) -> int:
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
-
 
 def test_the_sweep_deletes_old_files_then_the_oldest_over_the_cap(tmp_path):
     from playground.sweeper import forget_named, sweep
