@@ -77,6 +77,9 @@ A VAE generates from z ~ N(0, I): here is where the prior puts its mass against 
 PRIOR_WAITING = ("Open this tab to see the prior against the codes; it needs the healthy and the autoencoder models. The first time, "
                  "it fits a mixture and a second VAE to each model's codes: a minute or two, then they are kept on disk.")
 
+DATA_CURVE_MISSING = ("How much data does the promise need? Not measured on this machine yet: `python -m vae data-curve` trains the healthy "
+                      "recipe on 500 to 4,000 digits (about half an hour on 2 cores) and this tab draws the curve.")
+
 PRIOR_NOTES = """
 **The two distributions.** A VAE generates by drawing z from the prior N(0, I), so the prior must cover the codes of real digits and nothing else. Here the prior stands beside the distribution the codes really follow (the *aggregate posterior*, modelled by a Gaussian mixture fitted to the training codes): samples from both, and on the bubble's plane the **holes**, where the prior puts mass and no digit's code lives, with each digit class drawn as its own Gaussian.
 

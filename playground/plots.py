@@ -545,6 +545,36 @@ def kl_split_bars(splits: dict[str, dict]) -> np.ndarray:
     return figure_to_image(fig)
 
 
+def data_curve(rows: list[dict]) -> np.ndarray:
+    """The promise against the number of training digits (vae.data_curve): left, the share of prior samples that are
+    digits and of reconstructions that keep their digit; right, the KL per training digit split into I(x; z), with its
+    bound log N dashed, and the mismatch with the prior. Solid: the recipe as it is; dotted: with augmentation."""
+    fig = new_figure(9.6, 3.2)
+    left, right = fig.subplots(1, 2)
+    for augment, style in ((False, "-"), (True, ":")):
+        line = sorted((r for r in rows if r["augment"] == augment), key=lambda r: r["n"])
+        if not line:
+            continue
+        n = [r["n"] for r in line]
+        tag = " (augmented)" if augment else ""
+        left.plot(n, [r["sample_valid"] for r in line], style, marker="o", color="tab:green", label=f"z ~ N(0, I) decodes to a digit{tag}")
+        left.plot(n, [r["recon_keeps_digit"] for r in line], style, marker="s", color="tab:purple", label=f"reconstruction keeps its digit{tag}")
+        right.plot(n, [r["kl_mismatch"] for r in line], style, marker="o", color=MISMATCH_COLOR, label=f"mismatch with the prior{tag}")
+        right.plot(n, [r["kl_info"] for r in line], style, marker="s", color=INFO_COLOR, label=f"I(x; z), names the digit{tag}")
+    ns = sorted({r["n"] for r in rows})
+    right.plot(ns, [np.log(n) for n in ns], "--", color="black", lw=1, label="log N, the most I(x; z) can be")
+    left.set_ylim(0, 1.02)
+    right.set_ylim(bottom=0)
+    for ax, ylabel in ((left, "share of 1,000"), (right, "nats per training digit")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ns, [f"{n:,}" for n in ns])
+        ax.set_xlabel("training digits N", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6.5, frameon=False)
+    return figure_to_image(fig)
+
+
 # --- the likelihood's pictures (the Likelihood tab) -----------------------------------------------------------
 # Drawn with PIL from colour-mapped pixels, one matplotlib colour bar per scale rendered once: a matplotlib figure of
 # these panels took 0.7-1.1 s to lay out per digit on 2 cores, this takes milliseconds.

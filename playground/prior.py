@@ -7,13 +7,14 @@ Builder (`build_tab`), thin handlers (`PriorHandlers`) and the pure view (`prior
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
 import torch
 
-from vae import two_stage
+from vae import data_curve, two_stage
 from vae.analysis import (Latents, class_gaussians, codes_density, decode_latents, ellipse_points, fit_code_mixture, hole_log_density,
                           kl_split, mixture_samples, nearest, prior_holes, prior_samples, typical_gap)
 from vae.judge import load_or_train_judge, valid_fraction
@@ -113,6 +114,25 @@ def prior_view(parts: dict[str, ModelPrior]) -> tuple[str, np.ndarray, np.ndarra
     return "\n\n".join(p.sentence for p in parts.values()), strip, planes, bars
 
 
+def curve_view(root: str | Path) -> tuple[str, np.ndarray | None]:
+    """(a sentence, the data curve's picture) from the curve measured into root/data-curve (vae.data_curve), or
+    (how to measure it, None) when it has not been."""
+    curve = data_curve.load_curve(Path(root) / data_curve.FOLDER)
+    if curve is None:
+        return explain.DATA_CURVE_MISSING, None
+    plain = sorted((r for r in curve["rows"] if not r["augment"]), key=lambda r: r["n"])
+    augmented = {r["n"]: r for r in curve["rows"] if r["augment"]}
+    lo, hi = plain[0], plain[-1]
+    sentence = (f"**How much data the promise needs**: trained on {lo['n']:,} and then {hi['n']:,} digits (the same number of steps), "
+                f"a z from N(0, I) decodes to a digit {lo['sample_valid']:.0%} and then {hi['sample_valid']:.0%} of the time; I(x; z) "
+                f"stays under log N ({lo['kl_info']:.1f} of {lo['log_n']:.1f}, {hi['kl_info']:.1f} of {hi['log_n']:.1f} nats) "
+                f"and the mismatch goes from {lo['kl_mismatch']:.1f} to {hi['kl_mismatch']:.1f} nats.")
+    if hi["n"] in augmented:
+        sentence += (f" Augmenting the same {hi['n']:,} digits (more copies, no new digits): "
+                     f"{augmented[hi['n']]['sample_valid']:.0%}.")
+    return f"{sentence} Measured by {curve['provenance']}.", plots.data_curve(curve["rows"])
+
+
 # --- the handlers ------------------------------------------------------------------------------
 
 class PriorHandlers:
@@ -134,6 +154,12 @@ class PriorHandlers:
     def prior(self):
         """(sentences, samples strip, planes, the KL's split): the `/prior` endpoint."""
         return prior_view(self._parts())
+
+    @guard(outputs=2, message=0)
+    def curve(self):
+        """(the data curve's sentence, its picture, hidden until it has been measured)."""
+        sentence, picture = curve_view(self.hub.root)
+        return sentence, gr.Image(value=picture, visible=picture is not None)
 
     @guard(outputs=3, message=1)
     def pick(self, evt: gr.SelectData):
@@ -161,10 +187,14 @@ def build_tab(hub: ModelHub) -> None:
         picked, picked_words = picked_point("prior-picked", "Click a plane above, a hole say: the digit decoded there shows here.")
         split = picture("Where the KL's nats go: what a code says about which training digit it came from (at most log N), and the "
                         "mismatch between all the codes and the prior", elem_id="prior-kl")
+        curve_words = gr.Markdown(elem_id="prior-curve-words")
+        curve = gr.Image(show_label=False, format="png", interactive=False, visible=False, elem_id="prior-curve", elem_classes=["picture"],
+                         buttons=["download", "fullscreen"])
         why(explain.PRIOR_NOTES)
         api_button = gr.Button("Show the prior against the codes", visible=False)  # the view as an API endpoint of its own
 
     outputs = [message, samples, planes, split]
     api_button.click(h.prior, None, outputs, api_name="prior")
     tab.select(h.prior, None, outputs, api_visibility="private")  # its first opening fits a mixture and a second VAE per model: a spinner says so
+    tab.select(h.curve, None, [curve_words, curve], api_visibility="private", show_progress="hidden")
     planes.select(h.pick, None, [picked, picked_words, planes], api_visibility="private", show_progress="hidden")

@@ -28,7 +28,7 @@ from typing import Callable
 
 from vae.config import VAEConfig
 from vae.digits import InputError
-from vae.judge import judge_dir
+from vae.judge import share_judge
 from vae.store import CheckpointError, read_json
 from vae.workers import Event, Task, TaskProcess
 
@@ -304,18 +304,8 @@ class RunManager:
                     self._evict(run)
                     self._touch(run)
 
-    def _share_judge(self) -> None:
-        """The presets' sample-quality judge, copied beside the runs once (training reads it from the run folder's
-        parent): a run's final metrics then take seconds instead of training a judge of its own first."""
-        presets, runs = judge_dir(self.hub.root, self.hub.dataset), judge_dir(self.root, self.hub.dataset)
-        if presets.exists() and not runs.exists():
-            try:
-                shutil.copytree(presets, runs)
-            except OSError:  # the run trains its own judge instead
-                shutil.rmtree(runs, ignore_errors=True)
-
     def _train(self, run: Run) -> None:
-        self._share_judge()
+        share_judge(self.hub.root, self.root, self.hub.dataset)  # the presets' judge: a run's final metrics take seconds
         # no importance-sampled NLL at the end (11 of a default run's ~60 s here): no view of a run shows it
         task = Task(run.id, run.config, run.directory, "train", f"{run.label} starts", iw_samples=0)
         proc = self._take_spare() or TaskProcess(threads=self.threads, data=self.hub.data).start()

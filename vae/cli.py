@@ -1,4 +1,4 @@
-"""Command line: `python -m vae train|evaluate|sample|report|gaps|likelihood|sweep`. Errors are one line on stderr and exit code 2."""
+"""Command line: `python -m vae train|evaluate|sample|report|gaps|likelihood|sweep|data-curve`. Errors are one line on stderr and exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import PRESETS, SAMPLERS, get_preset, model_names, preset_config, with_settings
+from .data_curve import DEFAULT_DIR as DATA_CURVE_DIR, SIZES
 
 
 class UsageError(Exception):
@@ -490,8 +491,45 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _cmd_data_curve(args) -> int:
+    """Train the healthy recipe on each size (and again with augmentation), then print and save the curve's table."""
+    from . import data_curve as dc
+    from .data import load_dataset
+    from .judge import share_judge
+    from .store import read_json
+    from .train import train
+
+    data = load_dataset("mnist-5k", args.data_dir or "data")
+    full = len(data.train)
+    lines = (False, True) if args.augment else (False,)
+    try:
+        configs = {(n, a): with_settings(dc.curve_config(n, a, full), args.set) for a in lines for n in args.sizes}
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    command = (f"python -m vae data-curve --sizes {','.join(map(str, args.sizes))}" + ("" if args.augment else " --no-augment")
+               + "".join(f" --set {item}" for item in args.set))
+    said = provenance(command)  # the commit that trains the runs, taken before they start
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    share_judge(args.checkpoints, out, data.name)
+    rows = []
+    for (n, augment), config in configs.items():
+        run = out / dc.run_name(n, augment)
+        model = train(config, run, device=args.device, resume=True, progress=False, data=data, iw_samples=0)
+        rows.append(dc.curve_row(model, data, config, read_json(run / "metrics.json")["final"]))
+        print(json.dumps(rows[-1]), flush=True)
+    dc.save_curve(out, rows, said)
+    print(f"\n{said}:\n\n{dc.curve_table(rows)}")
+    return 0
+
+
 def sweep_row(beta: float, config, final: dict, keys: tuple) -> dict:
     return {"beta": beta, "sigma": config.sigma, "beta_eff": config.beta_eff, **{k: final.get(k) for k in keys}}
+
+
+def sizes_list(text: str) -> list[int]:
+    """--sizes: whole numbers joined by commas (argparse turns a ValueError here into one line naming the option)."""
+    return [int(v) for v in text.split(",")]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -558,6 +596,16 @@ def build_parser() -> argparse.ArgumentParser:
     lk.add_argument("--readme", help="also write the figures into this file (README.md), between its likelihood-table markers")
     lk.add_argument("--results", help="and into this one (benchmarks/RESULTS.md)")
     lk.set_defaults(func=_cmd_likelihood)
+
+    dcp = sub.add_parser("data-curve", help="train the healthy recipe on fewer training digits (same steps) and measure the promise against N")
+    dcp.add_argument("--sizes", type=sizes_list, default=list(SIZES), help="comma-separated numbers of training digits")
+    dcp.add_argument("--no-augment", dest="augment", action="store_false", help="leave out the second line, trained with augmentation")
+    dcp.add_argument("--out", default=DATA_CURVE_DIR, help="folder of the runs and curve.json (the Prior tab draws it from checkpoints/data-curve)")
+    dcp.add_argument("--checkpoints", default="checkpoints", help="folder of the presets, whose digit judge the runs share")
+    dcp.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    dcp.add_argument("--data-dir", help="folder of the data files (default data/)")
+    dcp.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="any config field of every run, repeatable")
+    dcp.set_defaults(func=_cmd_data_curve)
 
     s = sub.add_parser("sweep", help="train one run per beta and print the beta sweep table")
     s.add_argument("--betas", type=lambda v: [float(b) for b in v.split(",")], default=[0, 0.1, 1, 10, 100], help="comma-separated betas")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,17 @@ def classes_found(j: Judgement, threshold: float = 0.5) -> int:
 
 def judge_dir(root: str | Path, dataset: str) -> Path:
     return Path(root) / f"judge-{dataset}"
+
+
+def share_judge(source_root: str | Path, root: str | Path, dataset: str) -> None:
+    """Copy the judge cached under `source_root` to `root` (once), so runs saved under `root` judge their samples with
+    it instead of training a judge of their own first (training reads it from the run folder's parent)."""
+    source, target = judge_dir(source_root, dataset), judge_dir(root, dataset)
+    if source.exists() and not target.exists():
+        try:
+            shutil.copytree(source, target)
+        except OSError:  # the runs train their own judge instead
+            shutil.rmtree(target, ignore_errors=True)
 
 
 def load_or_train_judge(data: DataBundle, root: str | Path, log=print) -> Judge:
