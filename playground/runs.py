@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import enum
 import itertools
 import logging
 import os
@@ -47,6 +48,19 @@ JANITOR_S = 5
 EXPORT_FILES = ("model.safetensors", "config.json", "metrics.json")  # what VAE.from_pretrained needs, and the metrics
 
 
+class RunState(enum.StrEnum):
+    """Where a run is; what a person reads about it is Run.message. A str, so records and tables carry the plain word."""
+
+    QUEUED = "queued"
+    TRAINING = "training"
+    DONE = "done"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+ENDED = (RunState.DONE, RunState.STOPPED, RunState.FAILED)
+
+
 class RunRefused(InputError):
     """A run that cannot be started, stopped or exported; the message says why in one sentence."""
 
@@ -63,7 +77,7 @@ class Run:
     directory: Path
     created: float
     address: str | None = None  # where the visitor's request came from (presence.client_address)
-    state: str = "queued"  # queued, training, done, stopped, failed
+    state: RunState = RunState.QUEUED
     message: str = ""
     started: float | None = None
     ended: float | None = None
@@ -86,7 +100,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "stopped", "failed")
+        return self.state in ENDED
 
     @property
     def label(self) -> str:
@@ -105,6 +119,18 @@ class Run:
     def servable(self) -> bool:
         """Finished (done, stopped or failed) with at least one epoch drawn: one of its visitor's models."""
         return self.settled and self.ready is not None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """What the Train tab draws of a run, read at one moment (RunManager.snapshot)."""
+
+    curve: list  # the loss curve's points so far
+    history: list[dict]  # the finished epochs' records
+    view: object  # build_view's result for the latest drawn epoch
+    settled: bool
+    position: int  # runs ahead of it in the queue (0 once it trains)
+    waiting: str  # why it has not started, while queued; "" after
 
 
 def folder_bytes(directory: Path) -> int:
@@ -178,7 +204,7 @@ class RunManager:
                 raise RunRefused("You have no run queued or training to stop.")
             if run in self._queue:
                 self._queue.remove(run)
-                self._end(run, "stopped", "Stopped before it started; nothing was trained.")
+                self._end(run, RunState.STOPPED, "Stopped before it started; nothing was trained.")
                 run.settled = True
                 self._touch(run)
                 return run.message
@@ -209,6 +235,12 @@ class RunManager:
             if run not in self._queue:
                 return 0
             return self._queue.index(run) + (self._active is not None)
+
+    def snapshot(self, run: Run) -> RunSnapshot:
+        """`run` as the Train tab draws it, read under the lock, so its parts agree with each other."""
+        with self._cond:
+            waiting = self.waiting_reason(run) if run.state is RunState.QUEUED else ""
+            return RunSnapshot(list(run.curve.points), list(run.history), run.view, run.settled, self.position(run), waiting)
 
     def waiting_reason(self, run: Run) -> str:
         """Why a queued run has not started: one sentence."""
@@ -286,7 +318,7 @@ class RunManager:
                     continue
                 run = self._queue.pop(0)
                 self._active = run
-                run.state, run.started, run.message = "training", time.time(), "Starting a training process."
+                run.state, run.started, run.message = RunState.TRAINING, time.time(), "Starting a training process."
                 for waiting in self._queue:  # everyone behind moved up one place
                     self._touch(waiting)
                 self._touch(run)
@@ -296,7 +328,7 @@ class RunManager:
                 log.exception("run %s failed in the app", run.id)
                 with self._cond:
                     if not run.finished:
-                        self._end(run, "failed", f"The run failed inside the app ({type(err).__name__}).")
+                        self._end(run, RunState.FAILED, f"The run failed inside the app ({type(err).__name__}).")
             finally:
                 with self._cond:  # evicting under the lock: whoever sees this run settled sees the disk as the cap left it
                     self._active = None
@@ -312,7 +344,7 @@ class RunManager:
         with self._cond:
             stopped = run._stop_asked
             if stopped:  # the process, still without a task, waits for the next run (unless there is a spare already)
-                self._end(run, "stopped", "Stopped before it started; nothing was trained.")
+                self._end(run, RunState.STOPPED, "Stopped before it started; nothing was trained.")
                 kept, self._spare = self._spare is None, self._spare or proc
             else:
                 proc.give(task, lambda e: self._on_event(run, e))  # its events wait for this lock
@@ -352,7 +384,7 @@ class RunManager:
             elif e.kind in ("done", "failed", "stopped"):
                 run._end = (e.kind, e.data)
                 if e.kind == "stopped":  # said at once: the process is gone, the last epoch may still be drawing
-                    self._end(run, "stopped", self._kept_sentence(run, "Stopped"))
+                    self._end(run, RunState.STOPPED, self._kept_sentence(run, "Stopped"))
             elif e.kind == "log":
                 log.info("%s: %s", run.id, e.data)
             self._touch(run)
@@ -413,14 +445,14 @@ class RunManager:
         kind, detail = run._end or ("failed", "it ended without a word")
         if kind == "done":
             seconds = sum(h.get("seconds", 0) for h in run.history)
-            self._end(run, "done", f"Done: {run.epochs_done} epochs in {seconds:.0f} s. It is one of your models now.")
+            self._end(run, RunState.DONE, f"Done: {run.epochs_done} epochs in {seconds:.0f} s. It is one of your models now.")
         elif kind == "failed":
             error, _, reason = str(detail).partition(": ")
             what = "diverged" if error == "TrainingDiverged" else "failed"  # a non-finite loss, or anything else
             lead = f"The run {what}: {reason or error}. It stopped"
-            self._end(run, "failed", self._kept_sentence(run, lead))
+            self._end(run, RunState.FAILED, self._kept_sentence(run, lead))
         elif not run.finished:
-            self._end(run, "stopped", self._kept_sentence(run, "Stopped"))
+            self._end(run, RunState.STOPPED, self._kept_sentence(run, "Stopped"))
         if run.epochs_done == 0 or run._forgotten:
             self._delete(run)
 
@@ -431,7 +463,7 @@ class RunManager:
         kept = "its finished epoch is kept" if run.epochs_done == 1 else f"its {run.epochs_done} finished epochs are kept"
         return f"{lead} after epoch {run.epochs_done} of {run.config.epochs}; {kept}."
 
-    def _end(self, run: Run, state: str, message: str) -> None:
+    def _end(self, run: Run, state: RunState, message: str) -> None:
         run.state, run.message = state, message
         run.ended = run.ended or time.time()
 

@@ -25,7 +25,7 @@ from .handling import guard, guard_stream
 from .widgets import TabParts, picture, why
 from .models import ModelHub, Ready, first_of_each_digit, plane_axes
 from .presence import client_address
-from .runs import Run, RunManager, RunRefused, VisitorModels
+from .runs import Run, RunManager, RunRefused, RunState, VisitorModels
 
 BETAS = (0, 0.1, 1, 3, 10, 30, 100, 300, 1000)  # log-spaced, with the plain autoencoder
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -232,7 +232,7 @@ def time_left(run: Run, now: float) -> float | None:
 
 def status_text(run: Run, waiting: str, now: float) -> str:
     """One line for the person: waiting (and why), training (epoch, batch, a bar, time left), or how it ended."""
-    if run.state == "queued":
+    if run.state is RunState.QUEUED:
         return f"**{run.label}**: {waiting}"
     if run.finished:
         return f"**{run.label}**: {run.message}"
@@ -297,11 +297,10 @@ class TrainHandlers:
         while True:
             version = self.runs.wait(run, seen, timeout=1.0)
             time.sleep(max(0.0, MIN_UPDATE_S - (time.monotonic() - last)))
-            with self.runs._cond:  # one consistent snapshot of the run
-                curve, history, view, settled = list(run.curve.points), list(run.history), run.view, run.settled
-            position = self.runs.position(run)
-            status = status_text(run, self.runs.waiting_reason(run) if run.state == "queued" else "", time.time())
-            losses = gr.update(value=loss_view(run.config, run.label, curve, history), visible=True)
+            now = self.runs.snapshot(run)
+            view, settled = now.view, now.settled
+            status = status_text(run, now.waiting, time.time())
+            losses = gr.update(value=loss_view(run.config, run.label, now.curve, now.history), visible=True)
             fresh = view is not drawn or settled
             drawn = view
             images = tuple(gr.update(value=image, visible=True) for image in (view.cloud, view.kl, view.digits)) if fresh and view is not None else (gr.skip(),) * 3
@@ -315,7 +314,7 @@ class TrainHandlers:
                 listed = {"visible": True} if servable else {}
                 models = tuple(gr.update(choices=self.models.choices(presets, owner), **listed) for presets in self.pickers)
                 plane = plane_view(self.hub, servable)
-            yield (status, status_record(run, position), losses, *images, runs_table(self.runs.runs(owner)), plane, choices, *models, owner, shown)
+            yield (status, status_record(run, now.position), losses, *images, runs_table(self.runs.runs(owner)), plane, choices, *models, owner, shown)
             last, seen = time.monotonic(), version
             if settled:
                 return
