@@ -48,6 +48,7 @@ TARGETS = {
     "draw_round_trip_p95_ratio": (">=", 2.0),  # ... against the round trip before it, in the same run
     "pad_healthy_fps": (">=", 30.0),  # issue 19: the drag pad decodes the 128-d model in the page at 30 frames a second
     "pad_healthy_max_diff": ("<=", 1e-3),  # ... and equals PyTorch's decode(z) per pixel
+    "after_runs_with_workers_mb": ("<=", 3072.0),  # issue 23: the app under 3 GB after drawings and visitors' runs
 }
 
 
@@ -199,6 +200,96 @@ def bench_cold_start(quick: bool) -> dict:
         proc.wait(timeout=30)
         shutil.rmtree(root, ignore_errors=True)
     return result
+
+
+# --- 2b. memory: idle, after many drawings, after many visitors' runs ---------------------------------------
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """Resident memory of a process, and of it with every process it started (the training workers), in MB."""
+    def own(p: int) -> int:
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:  # it ended between the listing and the read
+            return 0
+
+    def children(p: int) -> list[int]:
+        kids = []
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                kids += [int(c) for c in (task / "children").read_text().split()]
+        return kids
+
+    family, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        family.append(p)
+        todo += children(p)
+    return own(pid) / 1024**2, sum(own(p) for p in family) / 1024**2
+
+
+def bench_memory(quick: bool) -> dict:
+    """`python app.py` over the trained presets, as a Space runs it: its resident memory (alone and with its training
+    processes) idle, after 200 distinct drawings, after 10 visitors' runs of the Train tab's defaults (1 epoch each,
+    two visitors at a time: the most one address may queue), and once those visitors have left; and Gradio's cache
+    folder at each point."""
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    from playground import train_tab
+    tmp = Path(tempfile.mkdtemp(prefix="vae-memory-"))
+    port = free_port()
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "gradio")}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--checkpoints", str(ROOT / "checkpoints")], cwd=tmp,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    out = {}
+
+    def mark(name: str) -> None:
+        time.sleep(5)  # what a burst left behind settles (a finished worker exits, buffers are freed)
+        out[f"{name}_app_mb"], out[f"{name}_with_workers_mb"] = rss_mb(proc.pid)
+        out[f"{name}_gradio_cache_mb"] = sum(p.stat().st_size for p in (tmp / "gradio").rglob("*") if p.is_file()) / 1024**2
+
+    try:
+        deadline = time.time() + 1800
+        while time.time() < deadline:  # served: the healthy model answers a drawing
+            try:
+                Client(url, verbose=False).predict(api_name="/compare")
+                break
+            except Exception:
+                time.sleep(2)
+        mark("idle")
+        client = Client(url, verbose=False)
+        rng = np.random.default_rng(0)
+        n_draws = 50 if quick else 200
+        for i in range(n_draws):  # distinct drawings: a stroke at a random place, of a random length
+            layer = np.zeros((336, 336, 4), np.uint8)
+            x, y, h = rng.integers(60, 260), rng.integers(20, 120), rng.integers(80, 200)
+            layer[y:y + h, x:x + 20, 3] = 255
+            path = tmp / f"stroke-{i}.png"
+            Image.fromarray(layer).save(path)
+            client.predict({"background": None, "layers": [handle_file(str(path))], "composite": None, "id": None}, "healthy", api_name="/draw")
+        out["draws"] = n_draws
+        mark("after_draws")
+        d = {**train_tab.DEFAULTS, "epochs": 1}
+        visitors = 2 if quick else 10
+        clients = []
+        for pair in range(0, visitors, 2):
+            two = [Client(url, verbose=False) for _ in range(min(2, visitors - pair))]
+            jobs = [c.submit(d["beta"], d["likelihood"], d["sigma"], d["latent_dim"], d["epochs"], d["seed"], api_name="/train") for c in two]
+            states = [job.result()[1]["state"] for job in jobs]
+            assert states == ["done"] * len(two), f"a visitor's run ended {states}"
+            clients += two
+        out["visitor_runs"] = visitors
+        mark("after_runs")
+        for c in clients:  # the visitors leave: their heartbeats close, and their runs go
+            c.close()
+        mark("after_visitors_left")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
 # --- 3. interaction latency ----------------------------------------------------------------------
@@ -673,7 +764,7 @@ def machine() -> dict:
 # Below this line RESULTS.md holds what other commands write there (python -m vae gaps / likelihood --results ...):
 # this script rewrites everything above it and keeps the rest as it is.
 COMMANDS_TAIL = "<!-- written by their own commands below; benchmarks/run.py keeps this part -->"
-SECTIONS = ("training", "cold_start", "latency", "pad", "train_latency", "quality", "tsne", "scaling", "gpu")
+SECTIONS = ("training", "cold_start", "latency", "pad", "train_latency", "memory", "quality", "tsne", "scaling", "gpu")
 
 
 def commit() -> str:
@@ -739,7 +830,7 @@ def write_results(sections: dict, path: Path, notes: str = "") -> None:
 
 
 def main() -> None:
-    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "pad": bench_pad, "train_latency": bench_train_latency,
+    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "pad": bench_pad, "train_latency": bench_train_latency, "memory": bench_memory,
              "quality": bench_quality, "tsne": bench_tsne,
              "scaling": bench_scaling, "gpu": bench_gpu}
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
