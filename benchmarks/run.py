@@ -262,12 +262,12 @@ def bench_memory(quick: bool) -> dict:
         client = Client(url, verbose=False)
         rng = np.random.default_rng(0)
         n_draws = 50 if quick else 200
-        for i in range(n_draws):  # distinct drawings: a stroke at a random place, of a random length
-            layer = np.zeros((336, 336, 4), np.uint8)
-            x, y, h = rng.integers(60, 260), rng.integers(20, 120), rng.integers(80, 200)
-            layer[y:y + h, x:x + 20, 3] = 255
+        for i in range(n_draws):  # distinct drawings: a stroke through four random points (the app centres and scales
+            layer = Image.new("RGBA", (336, 336))  # the ink as MNIST does, so a straight bar anywhere is the same digit)
+            ImageDraw.Draw(layer).line([tuple(int(v) for v in rng.integers(40, 296, 2)) for _ in range(4)], fill=(0, 0, 0, 255), width=22,
+                                       joint="curve")
             path = tmp / f"stroke-{i}.png"
-            Image.fromarray(layer).save(path)
+            layer.save(path)
             client.predict({"background": None, "layers": [handle_file(str(path))], "composite": None, "id": None}, "healthy", api_name="/draw")
         out["draws"] = n_draws
         mark("after_draws")
