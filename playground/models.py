@@ -7,6 +7,7 @@ chooses (model, dimensions, sliders) travels in each request.
 """
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
@@ -46,6 +47,21 @@ def first_of_each_digit(labels: np.ndarray, n: int) -> np.ndarray:
     picks = [int(np.flatnonzero(labels == d)[0]) for d in range(10) if (labels == d).any()][:n]
     rest = [i for i in range(len(labels)) if i not in picks]
     return np.array((picks + rest)[:n])
+
+
+class ModelState(enum.StrEnum):
+    """Where one of the hub's models is; ModelHub.status() adds what it is doing (a training model's epoch and loss)."""
+
+    STARTING = "starting"
+    LOADING = "loading"
+    QUEUED = "queued to train"
+    TRAINING = "training"
+    PREPARING = "preparing its views"
+    READY = "ready"
+    FAILED = "failed"
+
+
+SETTLED = (ModelState.READY, ModelState.FAILED)
 
 
 def memoized(store: dict, lock: threading.Lock, key, compute):
@@ -191,7 +207,8 @@ class ModelHub:
         # loaded at start when not given
         self.data: DataBundle | None = data
         self._ready: dict[str, Ready] = {}
-        self._state: dict[str, str] = {n: "starting" for n in self.names}
+        self._state: dict[str, ModelState] = {n: ModelState.STARTING for n in self.names}
+        self._doing: dict[str, str] = {}  # what a training model is doing now: its epoch, batch and loss
         self._errors: dict[str, str] = {}
         self._memo: dict[str, object] = {}
         self._last_swap: dict[str, float] = {}  # when each preset still training was last served anew
@@ -211,7 +228,7 @@ class ModelHub:
     def wait(self, names: tuple[str, ...] | None = None, timeout: float | None = None) -> None:
         """Block until the named models (default: all) are ready or failed; for scripts and tests."""
         deadline = None if timeout is None else time.time() + timeout
-        while any(self._state.get(n) not in ("ready", "failed") for n in (names or self.names)):
+        while any(self._state.get(n) not in SETTLED for n in (names or self.names)):
             if deadline is not None and time.time() > deadline:
                 raise TimeoutError(f"models not ready after {timeout}s: {self.status()}")
             time.sleep(0.2)
@@ -231,13 +248,13 @@ class ModelHub:
             directory = self.root / name
             state, reason = checkpoint_state(directory, name)
             if state == "ready":
-                self._set(name, "loading")
+                self._set(name, ModelState.LOADING)
                 try:
                     self._serve(name)
                     continue
                 except CheckpointError as err:
                     state, reason = "train", f"{name}'s checkpoint cannot be loaded: {err}"
-            self._set(name, "queued to train")
+            self._set(name, ModelState.QUEUED)
             tasks.append(Task(name, preset_config(name), directory, state, reason))
         run_tasks(tasks, self._on_event, jobs=self.jobs, data=self.data, device="cpu")
         self.warm()
@@ -247,7 +264,7 @@ class ModelHub:
         along (and at most every REFRESH_S), the final model served, a failure said."""
         name = e.name
         if e.kind == "start":
-            self._set(name, "training: starting (loading the data and the network)")
+            self._set(name, ModelState.TRAINING, "starting (loading the data and the network)")
         elif e.kind == "progress":
             p = e.data
             with self._lock:
@@ -256,7 +273,7 @@ class ModelHub:
                 self._version += 1
             serving = self._ready.get(name)
             also = f" (serving epoch {serving.epoch})" if serving is not None else ""
-            self._set(name, f"training: epoch {p['epoch']}/{p['epochs']}, batch {p['batch']}/{p['batches']}, loss {p['loss']:.1f}{also}")
+            self._set(name, ModelState.TRAINING, f"epoch {p['epoch']}/{p['epochs']}, batch {p['batch']}/{p['batches']}, loss {p['loss']:.1f}{also}")
         elif e.kind == "log":
             print(e.data, flush=True)
         elif e.kind == "epoch":
@@ -268,7 +285,7 @@ class ModelHub:
             if e.data["epoch"] < epochs and e.data["epoch"] >= max(1, round(SERVE_FROM * epochs)) and due:
                 self._serve_quietly(name)
         elif e.kind == "done":
-            self._set(name, "preparing its views")
+            self._set(name, ModelState.PREPARING)
             self._serve_quietly(name)
         elif e.kind == "failed":
             print(f"{name} failed: {e.data}", flush=True)
@@ -280,7 +297,7 @@ class ModelHub:
         with self._lock:
             self._ready[name] = ready
             if ready.final:
-                self._state[name] = "ready"
+                self._state[name] = ModelState.READY
         self._last_swap[name] = time.monotonic()
 
     def _serve_quietly(self, name: str) -> None:
@@ -288,7 +305,7 @@ class ModelHub:
             self._serve(name)
         except Exception as err:  # an unreadable snapshot must not stop the others; the final load says why
             traceback.print_exc()
-            if self._state.get(name) == "preparing its views":
+            if self._state.get(name) is ModelState.PREPARING:
                 self._fail(name, f"{type(err).__name__}: {err}")
 
     def warm(self) -> None:
@@ -309,13 +326,13 @@ class ModelHub:
         """Have warm() run `compute` (a view's own once-per-app measurement) once every model is served."""
         self._warmers.append(compute)
 
-    def _set(self, name: str, state: str) -> None:
+    def _set(self, name: str, state: ModelState, doing: str = "") -> None:
         with self._lock:
-            self._state[name] = state
+            self._state[name], self._doing[name] = state, doing
 
     def _fail(self, name: str, reason: str) -> None:
         with self._lock:
-            self._state[name] = "failed"
+            self._state[name] = ModelState.FAILED
             self._errors[name] = reason
 
     # -- what the views ask ---------------------------------------------------------
@@ -329,18 +346,18 @@ class ModelHub:
             if ready is not None and (ready.final or not final):
                 return ready
             state = self._state[name]
-        if state == "failed":
+        if state is ModelState.FAILED:
             raise NotReady(f"The {name} model could not be prepared ({self._errors.get(name)}). Restart the app to try again.")
-        if state == "queued to train":
-            training = [n for n, s in self.status().items() if s.startswith("training")]
+        if state is ModelState.QUEUED:
+            training = [n for n in self.names if self.state(n) is ModelState.TRAINING]
             when = f"when {' or '.join(training)} is done" if training else "in a moment"
             raise NotReady(f"The {name} model is queued to train and starts {when}; this view works as soon as it is ready.")
-        if state == "loading":
+        if state is ModelState.LOADING:
             raise NotReady(f"The {name} model is loading from its checkpoint; this view works in a few seconds.")
-        if state == "starting":
+        if state is ModelState.STARTING:
             raise NotReady(f"The app is starting and has not looked at the {name} model yet; this view works as soon as it is ready.")
-        live = " Meanwhile the Train tab shows it training, live." if state.startswith("training") else ""
-        raise NotReady(f"The {name} model is not ready yet ({state}); this view works as soon as it is ready.{live}")
+        live = " Meanwhile the Train tab shows it training, live." if state is ModelState.TRAINING else ""
+        raise NotReady(f"The {name} model is not ready yet ({self.status()[name]}); this view works as soon as it is ready.{live}")
 
     def train_codes(self, ready: Ready) -> Latents:
         """The codes of the training digits (the first TRAIN_CODES) under `ready`'s weights: computed once (seconds),
@@ -389,13 +406,13 @@ class ModelHub:
 
     def busy(self) -> list[str]:
         """The models still starting, loading, queued or training (neither ready nor failed)."""
-        return [n for n, s in self.status().items() if s not in ("ready", "failed")]
+        return [n for n in self.names if self.state(n) not in SETTLED]
 
     def training_now(self) -> Training | None:
         """The first preset (in ORDER) training at this moment, with its curves so far; None when none trains."""
         with self._lock:
             for name in self.names:
-                if self._state.get(name, "").startswith("training") and name in self._curves:
+                if self._state.get(name) is ModelState.TRAINING and name in self._curves:
                     return Training(name, preset_config(name), list(self._curves[name].points), list(self._histories.get(name, [])),
                                     self._progress.get(name), self._version)
         return None
@@ -404,9 +421,14 @@ class ModelHub:
         with self._lock:
             return name in self._ready
 
-    def status(self) -> dict[str, str]:
+    def state(self, name: str) -> ModelState:
         with self._lock:
-            return dict(self._state)
+            return self._state[name]
+
+    def status(self) -> dict[str, str]:
+        """Each model's state as a person reads it: "ready", or "training: epoch 3/10, batch 40/125, loss 712.3"."""
+        with self._lock:
+            return {n: f"{s}: {self._doing[n]}" if self._doing.get(n) and s is ModelState.TRAINING else str(s) for n, s in self._state.items()}
 
     def status_markdown(self) -> str:
         states = self.status()

@@ -17,7 +17,7 @@ import gradio as gr
 from . import links
 from .handling import ERROR_TOAST_S, QUIET
 from .how import SOURCES
-from .models import ModelHub, NotReady
+from .models import ModelHub, ModelState, NotReady
 from .widgets import TabParts
 
 
@@ -135,7 +135,7 @@ def waits(hub: ModelHub, n: int) -> str:
     ("" when all of them are fully trained)."""
     states = hub.status()
     missing = [f"{name} ({states.get(name, 'not served')})" for name in STOPS[n].needs if not hub.is_ready(name)]
-    growing = [f"{name} ({states[name]})" for name in STOPS[n].needs if hub.is_ready(name) and states.get(name, "").startswith("training")]
+    growing = [f"{name} ({states[name]})" for name in STOPS[n].needs if hub.is_ready(name) and hub.state(name) is ModelState.TRAINING]
     said = []
     if missing:
         said.append(f"This stop's pictures wait for {', '.join(missing)}; the other tabs work meanwhile.")

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from playground import draw, plots, walk
-from playground.models import ModelHub
+from playground.models import ModelHub, ModelState
 from vae.digits import InputError, open_picture
 from vae.workers import Event
 
@@ -109,6 +109,6 @@ def test_the_bars_title_counts_the_active_dimensions(tiny_hub):
 def test_a_training_worker_that_started_is_not_called_queued(tmp_path):
     """Defect 12: the status said 'queued' for a preset whose worker had already started."""
     hub = ModelHub(tmp_path)
-    hub._set("healthy", "queued to train")
+    hub._set("healthy", ModelState.QUEUED)
     hub._on_event(Event("start", "healthy", 123))
     assert hub.status()["healthy"].startswith("training")

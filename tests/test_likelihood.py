@@ -124,17 +124,17 @@ def test_likelihood_view(tiny_hub):
 
 def test_the_view_says_it_waits_for_its_models(tiny_hub, tmp_path):
     """While the view models train after the presets, the tab says which one it waits for, as a message, not an error."""
-    from playground.models import ModelHub
+    from playground.models import ModelHub, ModelState
 
     hub = ModelHub(tmp_path, data=tiny_hub.data)
     hub._ready["healthy"] = tiny_hub.get("healthy")
-    hub._set("healthy", "ready")
-    hub._set("learned-sigma", "training: epoch 2/10, batch 3/125, loss 900.0")
-    hub._set("laplace", "queued to train")
+    hub._set("healthy", ModelState.READY)
+    hub._set("learned-sigma", ModelState.TRAINING, "epoch 2/10, batch 3/125, loss 900.0")
+    hub._set("laplace", ModelState.QUEUED)
     out = likelihood.LikelihoodHandlers(hub).likelihood(0)
     assert "The laplace model is queued to train and starts when learned-sigma is done" in out[0] and out[1] == gr.skip()
     hub._ready["laplace"] = tiny_hub.get("laplace")
-    hub._set("laplace", "ready")
+    hub._set("laplace", ModelState.READY)
     out = likelihood.LikelihoodHandlers(hub).likelihood(0)
     assert "The learned-sigma model is not ready yet (training: epoch 2/10" in out[0]
 

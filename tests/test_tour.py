@@ -79,7 +79,10 @@ def test_a_stop_says_which_models_it_waits_for(tiny_hub, monkeypatch):
     prior = [n for n, s in enumerate(tour.STOPS) if s.tab == "prior"][0]
     assert tour.waits(tiny_hub, prior) == ""
     monkeypatch.setattr(tiny_hub, "is_ready", lambda name: name != "autoencoder")
+    from playground.models import ModelState
+
     monkeypatch.setattr(tiny_hub, "status", lambda: {"autoencoder": "training (epoch 2 of 3)"})
+    monkeypatch.setattr(tiny_hub, "state", lambda name: ModelState.TRAINING if name == "autoencoder" else ModelState.READY)
     said = tour.waits(tiny_hub, prior)
     assert "autoencoder (training (epoch 2 of 3))" in said and "healthy" not in said
     assert tour.waits(tiny_hub, [n for n, s in enumerate(tour.STOPS) if s.tab == "train"][0]) == ""  # the Train tab needs no preset

@@ -295,7 +295,7 @@ def test_a_fresh_app_shows_its_presets_training_live(tiny_data, tmp_path):
     redrawn only when it has reported since the visitor's last look, and nothing once no preset trains."""
     import numpy as np
 
-    from playground.models import ModelHub
+    from playground.models import ModelHub, ModelState
     from playground.train_tab import presets_live
     from vae.config import preset_config
     from vae.workers import Event
@@ -317,6 +317,6 @@ def test_a_fresh_app_shows_its_presets_training_live(tiny_data, tmp_path):
     assert all(out is not None and not isinstance(out, np.ndarray) for out in presets_live(hub, seen)[1:4])  # nothing new: skipped
     hub._on_event(Event("failed", "healthy", "stopped"))
     for name in hub.names:
-        hub._set(name, "ready")
+        hub._set(name, ModelState.READY)
     hidden = presets_live(hub, seen)
     assert hidden[0]["visible"] is False and not hidden[-1].active  # every preset settled: the timer stops

@@ -167,18 +167,18 @@ def test_regime_sentences(name, m, words):
 
 
 def test_hub_says_what_it_waits_for(tmp_path):
-    from playground.models import ModelHub
+    from playground.models import ModelHub, ModelState
 
     hub = ModelHub(tmp_path)  # never started
     with pytest.raises(NotReady, match="app is starting"):
         hub.get("healthy")
-    hub._set("healthy", "training: epoch 1/8, batch 3/125, loss 900.0")
-    hub._set("collapsed", "queued to train")
+    hub._set("healthy", ModelState.TRAINING, "epoch 1/8, batch 3/125, loss 900.0")
+    hub._set("collapsed", ModelState.QUEUED)
     with pytest.raises(NotReady, match="queued to train and starts when healthy is done"):
         hub.get("collapsed")
     with pytest.raises(InputError, match="no model called"):  # a wrong name is the caller's mistake, not a wait
         hub.get("bogus")
-    hub._set("autoencoder", "loading")  # a cached model being loaded is not queued to train
+    hub._set("autoencoder", ModelState.LOADING)  # a cached model being loaded is not queued to train
     with pytest.raises(NotReady, match="loading from its checkpoint"):
         hub.get("autoencoder")
     assert "healthy" in hub.status_markdown()
@@ -187,10 +187,10 @@ def test_hub_says_what_it_waits_for(tmp_path):
 def test_a_wait_is_an_info_message_not_an_error(tmp_path):
     """Issue 10 defect 12: a view opened while its model trains says what it waits for in its message, no red toast."""
     from playground.handling import guard
-    from playground.models import ModelHub
+    from playground.models import ModelHub, ModelState
 
     hub = ModelHub(tmp_path)
-    hub._set("healthy", "training: epoch 1/8, batch 3/125, loss 900.0")
+    hub._set("healthy", ModelState.TRAINING, "epoch 1/8, batch 3/125, loss 900.0")
     out = guard(outputs=3, message=1)(lambda: hub.get("healthy"))()
     assert out[0] == out[2] == gr.skip() and "not ready yet (training: epoch 1/8" in out[1]
     assert guard(lambda: hub.get("healthy"))() == gr.skip()
