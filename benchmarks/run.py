@@ -234,9 +234,10 @@ def bench_memory(quick: bool) -> dict:
     two visitors at a time: the most one address may queue), and once those visitors have left; and Gradio's cache
     folder at each point."""
     from gradio_client import Client, handle_file
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     from playground import train_tab
+
     tmp = Path(tempfile.mkdtemp(prefix="vae-memory-"))
     port = free_port()
     env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "gradio")}
