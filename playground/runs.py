@@ -128,6 +128,7 @@ class RunSnapshot:
     curve: list  # the loss curve's points so far
     history: list[dict]  # the finished epochs' records
     view: object  # build_view's result for the latest drawn epoch
+    ready: Ready | None  # that epoch's model
     settled: bool
     position: int  # runs ahead of it in the queue (0 once it trains)
     waiting: str  # why it has not started, while queued; "" after
@@ -240,7 +241,7 @@ class RunManager:
         """`run` as the Train tab draws it, read under the lock, so its parts agree with each other."""
         with self._cond:
             waiting = self.waiting_reason(run) if run.state is RunState.QUEUED else ""
-            return RunSnapshot(list(run.curve.points), list(run.history), run.view, run.settled, self.position(run), waiting)
+            return RunSnapshot(list(run.curve.points), list(run.history), run.view, run.ready, run.settled, self.position(run), waiting)
 
     def waiting_reason(self, run: Run) -> str:
         """Why a queued run has not started: one sentence."""

@@ -22,8 +22,8 @@ from vae.train import beta_at
 
 from . import explain, inputs, links, plots
 from .handling import guard, guard_stream
-from .widgets import TabParts, picture, why
-from .models import ModelHub, Ready, first_of_each_digit, plane_axes
+from .widgets import TabParts, picked_point, picture, why
+from .models import ModelHub, Ready, decode_on_plane, first_of_each_digit, plane_axes
 from .presence import client_address
 from .runs import Run, RunManager, RunRefused, RunState, VisitorModels
 
@@ -129,6 +129,7 @@ class EpochView:
     digits: np.ndarray  # held-out digits, their reconstructions from mu, prior samples
     active: int
     kl_total: float
+    plane: dict | None = None  # the cloud's pixel <-> plane map (plots.plane_map): what a click on it means
 
 
 def epoch_view(ready: Ready, test: Split, title: str) -> EpochView:
@@ -146,7 +147,7 @@ def epoch_view(ready: Ready, test: Split, title: str) -> EpochView:
         "reconstruction": decode_latents(ready.model, lat.mu[shown]),
         "prior sample": prior_samples(ready.model, N_SHOWN, seed=SAMPLE_SEED),
     }, scale=2, label_width=110)
-    return EpochView(ready.epoch, cloud.image, kl, digits, int(active.sum()), kl_total)
+    return EpochView(ready.epoch, cloud.image, kl, digits, int(active.sum()), kl_total, plots.plane_map(cloud, ready.name))
 
 
 def plane_point(ready: Ready, test: Split, label: str, own: bool) -> plots.PlanePoint:
@@ -319,6 +320,20 @@ class TrainHandlers:
             if settled:
                 return
 
+    @guard(outputs=4, message=2)
+    def pick(self, evt: gr.SelectData, request: gr.Request):
+        """A click on the latent cloud: (its row shown, the digit the run's latest drawn epoch decodes at the point
+        clicked, a sentence saying where, the cloud with the point ringed); a click off the axes says so."""
+        drawn = [r for r in self.runs.runs(request.session_hash) if r.view is not None]
+        if not drawn:
+            raise InputError("Train a run first: its latent cloud shows after its first epoch, and a click on it decodes that point.")
+        now = self.runs.snapshot(drawn[0])  # the newest run: the cloud on the page
+        xy = plots.point_on_plane(now.view.plane, evt.index)
+        if xy is None:
+            return gr.Row(visible=True), gr.skip(), "That click is outside the cloud's axes: click inside its frame to decode a point.", gr.skip()
+        image, where = decode_on_plane(now.ready, xy)
+        return gr.Row(visible=True), image, f"Epoch {now.ready.epoch}: {where}", plots.mark_point(now.view.cloud, evt.index)
+
     def restore(self, request: gr.Request):
         """Page load: the settings of a link to this tab, else nothing changes."""
         query = links.asked(request, "train")
@@ -397,6 +412,8 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
                 with gr.Row():
                     cloud = gr.Image(label="The latent cloud after each epoch", format="png", interactive=False, show_label=False, elem_id="train-cloud", visible=False)
                     kl = gr.Image(label="KL per dimension after each epoch", format="png", interactive=False, show_label=False, elem_id="train-kl", visible=False)
+                with gr.Row(visible=False) as picked_row:  # once the cloud is clicked: the digit decoded there
+                    picked, picked_words = picked_point("train-picked", "")
         with gr.Column(visible=False) as digits_box:
             digits = picture("After each epoch: held-out digits, their reconstructions, and samples from the prior", elem_id="train-digits")
         record = gr.JSON(visible=False)  # the status for code: run, state, position, epoch, batch, model
@@ -423,6 +440,7 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
     train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], [status, record, losses, cloud, kl, digits, table, plane, pick, *(radio for radio, _ in pickers), owner, digits_box],
                 api_name="train", concurrency_limit=None, show_progress="hidden")
     stop.click(h.stop, None, status, api_name="stop", concurrency_limit=None)
+    cloud.select(h.pick, None, [picked_row, picked, picked_words, cloud], api_visibility="private", show_progress="hidden")
     tab.select(runs.warm_up, None, None, api_visibility="private", show_progress="hidden")  # a process ready for the Train button
     demo.load(h.list_runs, None, table, api_name="runs")
     tab.select(h.plane, None, plane, api_visibility="private", show_progress="hidden")  # when the tab opens: the page's first tab draws sooner

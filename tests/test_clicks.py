@@ -133,3 +133,30 @@ def test_clicking_a_prior_plane_decodes_with_that_planes_model(tiny_hub):
             expected = ready.model.decode(torch.from_numpy(ready.latents.pca.lift(xy))[None])[0, 0].numpy()
         assert np.array_equal(image, plots.digit_image(expected, 6)) and words.startswith(f"**{plane['model']}**")
     assert "outside the panels" in h.pick(click(1, 1))[1]
+
+
+def test_clicking_the_train_tabs_cloud_decodes_with_the_runs_latest_epoch(tiny_hub, tiny, tmp_path):
+    from types import SimpleNamespace
+
+    from playground import train_tab
+    from playground.runs import RunManager
+    from test_train_tab import settle
+
+    runs = RunManager(tmp_path, tiny_hub, tiny(), build_view=lambda run, ready: train_tab.epoch_view(ready, tiny_hub.data.test, "epoch"))
+    h = train_tab.TrainHandlers(tiny_hub, runs, ())
+    alice, bob = SimpleNamespace(session_hash="alice"), SimpleNamespace(session_hash="bob")
+    with pytest.raises(gr.Error, match="Train a run first"):
+        h.pick(click(50, 50), alice)
+    run = settle(runs, runs.submit("alice", tiny(epochs=1, latent_dim=2)))
+    plane = run.view.plane
+    (x0, x1), (y0, y1) = plane["limits"]
+    xy = np.array([x0 + 0.6 * (x1 - x0), y0 + 0.35 * (y1 - y0)], np.float32)
+    px = plots.Raster(None, np.asarray(plane["scale"]), np.asarray(plane["offset"]), None).to_pixels(xy)
+    row, image, words, ringed = h.pick(click(*px), alice)
+    assert_ringed_at(ringed, run.view.cloud, px)
+    with torch.no_grad():
+        expected = run.ready.model.decode(torch.from_numpy(xy)[None])[0, 0].numpy()  # a 2-D run's plane is z itself
+    assert np.allclose(image, plots.digit_image(expected, 6), atol=1) and "Epoch 1" in words and "your run 1" in words
+    assert "outside the cloud's axes" in h.pick(click(1, 1), alice)[2]
+    with pytest.raises(gr.Error, match="Train a run first"):  # another visitor's cloud is not theirs to decode
+        h.pick(click(*px), bob)
