@@ -399,6 +399,18 @@ def test_clicking_a_grid_cell_and_the_bubble_plane_decodes_there(page):
     assert page.locator("text=Traceback").count() == 0
 
 
+def test_clicking_the_train_tabs_cloud_decodes_there(page):
+    open_tab(page, "Train")
+    page.locator("#train-button").click()  # the defaults: a 2-D run, on the tests' tiny models
+    page.wait_for_selector("#train-cloud img", timeout=120_000)
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Done')", timeout=180_000)
+    click_image_at(page, "#train-cloud img", 0.55, 0.5)
+    page.wait_for_selector("#train-picked img", timeout=30_000)
+    words = page.locator("#train-picked-words").inner_text()
+    assert words.startswith("Epoch") and "your run" in words and "decoded at z = (" in words
+    assert page.locator("text=Traceback").count() == 0
+
+
 def test_dragging_over_the_pad_decodes_in_the_page_as_pytorch_does(page, tiny_hub):
     """Issue 19, item 2: the drag pad decodes in the page, once per animation frame, equal to PyTorch's decode(z) to
     1e-3; at the end of the drag the sliders go where it ended. The frames a second are printed (-s), not asserted:
