@@ -790,7 +790,7 @@ def merge_sections(results: dict, measured: list[str], command: str, store: Path
     """The sections measured now replace their namesakes in `store` (JSON); the others keep their own date, command,
     commit and machine, so `--only` re-measures one section without losing the rest."""
     sections = json.loads(store.read_text())["sections"] if store.exists() else {}
-    stamp = {"date": results["date"], "command": command, "commit": commit(), "machine": results["machine"]}
+    stamp = {"date": results["date"], "command": command, "commit": results["commit"], "machine": results["machine"]}
     for name in measured:
         sections[name] = {**stamp, "figures": results[name]}
     store.write_text(json.dumps({"sections": {k: sections[k] for k in SECTIONS if k in sections}}, indent=1, default=float) + "\n")
@@ -841,7 +841,8 @@ def main() -> None:
                    help="where to write the table; the figures of every section on record are kept beside it as .json")
     p.add_argument("--notes", default=str(ROOT / "benchmarks" / "NOTES.md"), help="text appended to RESULTS.md (what limits a missed target)")
     args = p.parse_args()
-    results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine()}
+    # the code measured is the code at the start: the tree may change while a long section runs
+    results = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": commit(), "machine": machine()}
     for name in args.only.split(","):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter stays off the JSON on stdout

@@ -123,10 +123,12 @@ def curve_view(root: str | Path) -> tuple[str, np.ndarray | None]:
     plain = sorted((r for r in curve["rows"] if not r["augment"]), key=lambda r: r["n"])
     augmented = {r["n"]: r for r in curve["rows"] if r["augment"]}
     lo, hi = plain[0], plain[-1]
+    gap = max(r["log_n"] - r["kl_info"] for r in plain)
     sentence = (f"**How much data the promise needs**: trained on {lo['n']:,} and then {hi['n']:,} digits (the same number of steps), "
-                f"a z from N(0, I) decodes to a digit {lo['sample_valid']:.0%} and then {hi['sample_valid']:.0%} of the time; I(x; z) "
-                f"stays under log N ({lo['kl_info']:.1f} of {lo['log_n']:.1f}, {hi['kl_info']:.1f} of {hi['log_n']:.1f} nats) "
-                f"and the mismatch goes from {lo['kl_mismatch']:.1f} to {hi['kl_mismatch']:.1f} nats.")
+                f"a z from N(0, I) decodes to a digit {lo['sample_valid']:.0%} and then {hi['sample_valid']:.0%} of the time, and the "
+                f"mismatch with the prior goes from {lo['kl_mismatch']:.1f} to {hi['kl_mismatch']:.1f} nats. I(x; z) sits within "
+                f"{gap:.1f} nats of log N at every size ({lo['kl_info']:.1f} of {lo['log_n']:.1f}, {hi['kl_info']:.1f} of {hi['log_n']:.1f}): "
+                "each code says which training digit it came from, so the codes stay N bubbles apart, with the prior's mass between them.")
     if hi["n"] in augmented:
         sentence += (f" Augmenting the same {hi['n']:,} digits (more copies, no new digits): "
                      f"{augmented[hi['n']]['sample_valid']:.0%}.")

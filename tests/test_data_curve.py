@@ -75,5 +75,6 @@ def test_the_prior_tab_draws_the_curve_when_it_has_been_measured(tmp_path):
     dc.save_curve(tmp_path / dc.FOLDER, rows, "`python -m vae data-curve` on a day")
     sentence, picture = curve_view(tmp_path)
     assert "10% and then 25%" in sentence and "from 40.0 to 22.0 nats" in sentence and "4,000 digits" in sentence
+    assert "within 0.2 nats of log N" in sentence
     assert "same 4,000 digits (more copies, no new digits): 30%" in sentence and "on a day" in sentence
     assert picture.ndim == 3 and picture.shape[2] == 3 and picture.std() > 0
