@@ -34,6 +34,10 @@ def pytest_addoption(parser):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    from playground.runs import folder_bytes
+
+    # what the app's cache holds after a round of these tests (README, Reliability): the sweeper keeps it bounded
+    print(f"\nGradio's cache folder after these tests: {folder_bytes(GRADIO_CACHE) / 1024**2:.1f} MB")
     shutil.rmtree(GRADIO_CACHE, ignore_errors=True)
 
 
