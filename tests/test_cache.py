@@ -85,3 +85,14 @@ def test_truncated_weights_with_a_good_config_are_retrained(tmp_path, tiny_prese
 def test_unknown_preset(tmp_path):
     with pytest.raises(KeyError, match="healthy"):
         cache.load_or_train("nope", root=tmp_path)
+
+
+def test_a_config_names_its_preset_at_any_number_of_epochs():
+    import dataclasses
+
+    from vae.config import model_names, preset_config, preset_of
+
+    for name in model_names():
+        assert preset_of(preset_config(name)) == name
+        assert preset_of(dataclasses.replace(preset_config(name), epochs=1)) == name
+    assert preset_of(dataclasses.replace(preset_config("healthy"), beta=3.0)) is None

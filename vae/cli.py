@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PRESETS, SAMPLERS, get_preset, model_names, preset_config, with_settings
+from .config import PRESETS, SAMPLERS, get_preset, model_names, preset_config, preset_of, with_settings
 from .data_curve import DEFAULT_DIR as DATA_CURVE_DIR, SIZES
 
 
@@ -105,10 +105,8 @@ def refuse_to_overwrite(out: Path) -> None:
     if not (out / "model.safetensors").exists():
         return
     try:
-        held = read_config(out)
-        what = next((f"the {name} preset" for name in model_names()
-                     if held.matches(dataclasses.replace(preset_config(name), epochs=held.epochs))), "a model")
-        what += f", {saved_epoch(out)} epoch(s)"
+        name = preset_of(read_config(out))
+        what = f"{f'the {name} preset' if name else 'a model'}, {saved_epoch(out)} epoch(s)"
     except Exception:  # unreadable: still someone's files
         what = "a model"
     raise UsageError(f"{out} already holds {what}; nothing was changed. Continue it with --resume, "
@@ -132,10 +130,10 @@ def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto", 
     data = load_dataset(model.config.dataset, data_dir)
     judge = load_or_train_judge(data, directory.resolve().parent, log=lambda m: print(m, file=sys.stderr))
     metrics = compute_metrics(model, data, iw_samples=iw_samples, judge=judge, progress=progress)
-    for name in model_names():
-        if model.config.matches(dataclasses.replace(preset_config(name), epochs=model.config.epochs)):
-            metrics["preset"] = name
-            metrics["checks"] = check_preset(get_preset(name).checks, metrics, sibling=lambda other: _final_metrics(directory.parent / other))
+    name = preset_of(model.config)
+    if name is not None:
+        metrics["preset"] = name
+        metrics["checks"] = check_preset(get_preset(name).checks, metrics, sibling=lambda other: _final_metrics(directory.parent / other))
     return metrics
 
 

@@ -261,3 +261,8 @@ def get_preset(name: str) -> Preset:
 
 def preset_config(name: str) -> VAEConfig:
     return dataclasses.replace(get_preset(name).config)
+
+
+def preset_of(config: VAEConfig) -> str | None:
+    """The preset or view model whose recipe `config` is, trained for any number of epochs; None for any other."""
+    return next((name for name in model_names() if config.matches(dataclasses.replace(preset_config(name), epochs=config.epochs))), None)
