@@ -39,6 +39,21 @@ def test_its_file_belongs_to_one_models_weights(tmp_path, monkeypatch):
     assert two_stage.load(tmp_path, "abc") is None
 
 
+def test_a_second_stage_of_any_size_is_saved_with_it_and_older_files_still_load(tmp_path):
+    from safetensors.torch import save_file
+
+    train = codes(n=100)
+    fitted = two_stage.fit(train.mu, train.logvar, epochs=1, hidden=16, layers=3)
+    two_stage.save(fitted, tmp_path, "abc")
+    again = two_stage.load(tmp_path, "abc")
+    assert (again.hidden, again.layers) == (16, 3) and len(again.decoder) == 2 * 3 + 1
+    u = torch.randn(5, 2, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(fitted.decoder(u), again.decoder(u))
+    older = two_stage.SecondStage(2, 16, 2)  # a file written before the number of layers was saved: two
+    save_file(older.state_dict(), str(tmp_path / two_stage.FILE), metadata={"weights": "abc", "latent_dim": "2", "hidden": "16"})
+    assert torch.equal(older.decoder(u), two_stage.load(tmp_path, "abc").decoder(u))
+
+
 def test_the_samplers_are_seeded_and_named():
     train = codes(n=200, d=3)
     for sampler in ("prior", "mixture"):

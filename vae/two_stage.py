@@ -24,6 +24,7 @@ from .store import atomic_path
 # gave 0.45-0.58 sure digits (one run with a single gamma for all dimensions 0.61), 300 epochs 0.64-0.65, 600 epochs of batches of 400 0.67-0.71 (about a minute on 2 cores),
 # 1,500 epochs 0.69-0.70. Fitting the codes' means alone, without their bubbles, did worse (0.56 at 150 epochs, 0.52-0.53 at 600).
 HIDDEN = 256
+LAYERS = 2  # hidden layers in the encoder and in the decoder (benchmarks/second_stage.py measures larger ones)
 EPOCHS = 600
 BATCH = 400
 LR = 2e-3
@@ -33,11 +34,17 @@ FILE = "second_stage.safetensors"
 class SecondStage(nn.Module):
     """u (B, D) <-> z (B, D): an MLP encoder to (mu, logvar) of u, an MLP decoder to z's mean, and log gamma per dimension."""
 
-    def __init__(self, latent_dim: int, hidden: int = HIDDEN):
+    def __init__(self, latent_dim: int, hidden: int = HIDDEN, layers: int = LAYERS):
         super().__init__()
-        self.latent_dim = latent_dim
-        self.encoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent_dim))
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, latent_dim))
+        self.latent_dim, self.hidden, self.layers = latent_dim, hidden, layers
+
+        def mlp(out: int) -> nn.Sequential:
+            widths = [latent_dim] + [hidden] * layers
+            blocks = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
+            return nn.Sequential(*blocks, nn.Linear(widths[-1], out))
+
+        self.encoder = mlp(2 * latent_dim)
+        self.decoder = mlp(latent_dim)
         self.log_gamma = nn.Parameter(torch.zeros(latent_dim))  # one per dimension: noise-only dimensions keep theirs near 1
 
     def posterior(self, z: torch.Tensor) -> Posterior:
@@ -57,14 +64,15 @@ class SecondStage(nn.Module):
         return self.decoder(torch.randn(n, self.latent_dim, generator=generator))
 
 
-def fit(mu: np.ndarray, logvar: np.ndarray, epochs: int | None = None, seed: int = 0, log=lambda message: None) -> SecondStage:
+def fit(mu: np.ndarray, logvar: np.ndarray, epochs: int | None = None, seed: int = 0, log=lambda message: None,
+        hidden: int = HIDDEN, layers: int = LAYERS) -> SecondStage:
     """The second VAE fitted to the first's training codes: each epoch a fresh z ~ q(z|x) per digit (the aggregate
     posterior itself, not only the bubbles' centres)."""
     epochs = EPOCHS if epochs is None else epochs
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     codes = Posterior(torch.as_tensor(mu, dtype=torch.float32), torch.as_tensor(logvar, dtype=torch.float32))
-    model = SecondStage(codes.mu.shape[1])
+    model = SecondStage(codes.mu.shape[1], hidden, layers)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     steps = epochs * math.ceil(len(codes.mu) / BATCH)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps)
@@ -90,7 +98,7 @@ def save(model: SecondStage, directory: str | Path, weights: str) -> None:
 
     with atomic_path(Path(directory) / FILE) as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
-                  metadata={"weights": weights, "latent_dim": str(model.latent_dim), "hidden": str(HIDDEN)})
+                  metadata={"weights": weights, "latent_dim": str(model.latent_dim), "hidden": str(model.hidden), "layers": str(model.layers)})
 
 
 def load(directory: str | Path, weights: str) -> SecondStage | None:
@@ -106,7 +114,7 @@ def load(directory: str | Path, weights: str) -> SecondStage | None:
             if meta.get("weights") != weights:
                 return None
             state = {k: f.get_tensor(k) for k in f.keys()}
-        model = SecondStage(int(meta["latent_dim"]), int(meta["hidden"]))
+        model = SecondStage(int(meta["latent_dim"]), int(meta["hidden"]), int(meta.get("layers", 2)))  # files before "layers": 2
         model.load_state_dict(state)
     except Exception:  # a torn or foreign file: fitted again, it takes seconds
         return None
