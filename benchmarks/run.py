@@ -237,6 +237,7 @@ def bench_memory(quick: bool) -> dict:
     from PIL import Image, ImageDraw
 
     from playground import train_tab
+    from playground.runs import folder_bytes
 
     tmp = Path(tempfile.mkdtemp(prefix="vae-memory-"))
     port = free_port()
@@ -249,7 +250,7 @@ def bench_memory(quick: bool) -> dict:
     def mark(name: str) -> None:
         time.sleep(5)  # what a burst left behind settles (a finished worker exits, buffers are freed)
         out[f"{name}_app_mb"], out[f"{name}_with_workers_mb"] = rss_mb(proc.pid)
-        out[f"{name}_gradio_cache_mb"] = sum(p.stat().st_size for p in (tmp / "gradio").rglob("*") if p.is_file()) / 1024**2
+        out[f"{name}_gradio_cache_mb"] = folder_bytes(tmp / "gradio") / 1024**2  # the app's sweeper may delete files meanwhile
 
     try:
         deadline = time.time() + 1800

@@ -160,7 +160,9 @@ class PriorHandlers:
     @guard(outputs=2, message=0)
     def curve(self):
         """(the data curve's sentence, its picture, hidden until it has been measured)."""
-        sentence, picture = curve_view(self.hub.root)
+        saved = Path(self.hub.root) / data_curve.FOLDER / data_curve.RESULTS
+        stamp = saved.stat().st_mtime_ns if saved.exists() else None  # drawn once per measurement, not at every opening
+        sentence, picture = self.hub.memo(f"data curve {stamp}", lambda: curve_view(self.hub.root))
         return sentence, gr.Image(value=picture, visible=picture is not None)
 
     @guard(outputs=3, message=1)
