@@ -21,7 +21,8 @@ from .runs import VisitorModels, visitor
 REGIMES = ("autoencoder", "healthy", "collapsed")
 REGIME_TITLES = {"autoencoder": "beta = 0 (plain autoencoder)", "healthy": "healthy VAE", "collapsed": "collapsed VAE"}
 TABLE_HEADERS = ["model", "beta", "sigma", "recon NLL (nats)", "KL (nats)", "active units", "5-NN acc", "mean |mu|",
-                 "prior samples that are digits", "digit classes covered (1 = all ten evenly)", "reconstructions keep the digit"]
+                 "prior samples that are digits", "digit classes covered (1 = all ten evenly)", "reconstructions keep the digit",
+                 "samples through a second VAE that are digits"]
 N_PRIOR = (4, 8)  # prior samples shown per model: enough to judge by eye
 ALONE = "the three regimes only"  # the run picker's first choice (the Train tab adds the visitor's finished runs)
 
@@ -86,7 +87,7 @@ def compare_view(readies: dict[str, Ready], test_images: np.ndarray, test_labels
         m, c = readies[k].metrics, readies[k].model.config
         table.append([k, c.beta, c.sigma, round(m.get("recon", float("nan")), 1), round(m.get("kl", float("nan")), 2),
                       m.get("active_units"), round(m.get("knn_acc", float("nan")), 3), round(m.get("mean_abs_mu", float("nan")), 2),
-                      *(round(m[key], 3) if m.get(key) is not None else None for key in ("sample_valid", "sample_coverage", "recon_keeps_digit"))])
+                      *(round(m[key], 3) if m.get(key) is not None else None for key in ("sample_valid", "sample_coverage", "recon_keeps_digit", "sample_valid_two_stage"))])
     sentences = "\n\n".join(regime_sentence(k, readies[k].metrics, healthy) for k in names)
     pca = plots.figure_to_image(pca_fig)
     return CompareView(pca, plots.figure_to_image(tsne_fig), plots.labelled_rows(rows, scale=3), plots.labelled_rows(samples, scale=2), table,

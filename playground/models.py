@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from vae.analysis import Latents, active_units, latent_grid, latents_for, train_latents_for, typical_gap
-from vae.cache import checkpoint_state
+from vae import two_stage
+from vae.cache import checkpoint_state, second_stage_name, second_stage_tasks
 from vae.config import PRESETS, VIEW_MODELS, VAEConfig, model_names, preset_config
 from vae.data import DataBundle, load_dataset
 from vae.digits import InputError
@@ -217,6 +218,7 @@ class ModelHub:
         self._progress: dict[str, dict] = {}
         self._version = 0
         self._warmers: list = []  # the views' own precomputations, run by warm() (warm_later)
+        self._fitting: dict[str, str] = {}  # second-stage task -> what it is doing, while a worker fits it (vae/two_stage.py)
         self._lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -226,9 +228,10 @@ class ModelHub:
         return self
 
     def wait(self, names: tuple[str, ...] | None = None, timeout: float | None = None) -> None:
-        """Block until the named models (default: all) are ready or failed; for scripts and tests."""
+        """Block until the named models are ready or failed (default: every model, and the second VAEs being fitted
+        after them); for scripts and tests."""
         deadline = None if timeout is None else time.time() + timeout
-        while any(self._state.get(n) not in SETTLED for n in (names or self.names)):
+        while any(self._state.get(n) not in SETTLED for n in (names or self.names)) or (names is None and self._fitting):
             if deadline is not None and time.time() > deadline:
                 raise TimeoutError(f"models not ready after {timeout}s: {self.status()}")
             time.sleep(0.2)
@@ -256,13 +259,19 @@ class ModelHub:
                     state, reason = "train", f"{name}'s checkpoint cannot be loaded: {err}"
             self._set(name, ModelState.QUEUED)
             tasks.append(Task(name, preset_config(name), directory, state, reason))
-        run_tasks(tasks, self._on_event, jobs=self.jobs, data=self.data, device="cpu")
+        seconds = second_stage_tasks(self.names, self.root, {t.name for t in tasks})  # each after the model it belongs to
+        with self._lock:
+            self._fitting.update({t.name: "queued after the models' training" for t in seconds})
+        run_tasks(tasks + seconds, self._on_event, jobs=self.jobs, data=self.data, device="cpu")
         self.warm()
 
     def _on_event(self, e: Event) -> None:
         """What a training worker reported: progress into the status line, a finished epoch served once far enough
         along (and at most every REFRESH_S), the final model served, a failure said."""
         name = e.name
+        if name in self._fitting:
+            self._on_second_stage(e)
+            return
         if e.kind == "start":
             self._set(name, ModelState.TRAINING, "starting (loading the data and the network)")
         elif e.kind == "progress":
@@ -290,6 +299,27 @@ class ModelHub:
         elif e.kind == "failed":
             print(f"{name} failed: {e.data}", flush=True)
             self._fail(name, str(e.data))
+
+    def _on_second_stage(self, e: Event) -> None:
+        """A worker fitting a second VAE: what it says is what the Prior tab's wait says; done, the model is served again
+        with the judged figures that two_stage.fit_cached added to its metrics.json."""
+        if e.kind in ("done", "failed"):
+            with self._lock:
+                del self._fitting[e.name]
+            if e.kind == "failed":  # the Prior tab fits it itself when first opened
+                print(f"{e.name} failed: {e.data}", flush=True)
+            model = next((n for n in self.names if second_stage_name(n) == e.name), None)
+            if e.kind == "done" and self.is_ready(model):
+                self._serve_quietly(model)  # a new Ready with the new figures (a served one never changes in place)
+                with self._lock:
+                    self._memo.clear()  # views computed from the old figures (the Compare table) are computed again
+            return
+        doing = "started" if e.kind == "start" else str(e.data) if e.kind == "log" else None
+        if doing is not None:
+            with self._lock:
+                self._fitting[e.name] = doing
+            if e.kind == "log":
+                print(f"{e.name}: {e.data}", flush=True)
 
     def _serve(self, name: str) -> None:
         """Load root/name (final or the latest finished epoch) and make it what the views use."""
@@ -365,6 +395,16 @@ class ModelHub:
         if self.data is None:
             raise NotReady("The digits are still loading; try again in a moment.")
         return ready.memo("train_codes", lambda: train_latents_for(ready.model, ready.directory, self.data.train, ready.latents.fingerprint))
+
+    def second_stage(self, ready: Ready, train: Latents) -> two_stage.SecondStage:
+        """`ready`'s second VAE: NotReady while a training worker fits it (the cache's, after the models), else read
+        from its checkpoint folder, or fitted here when it was never cached (another model, a failed fit)."""
+        with self._lock:
+            doing = self._fitting.get(second_stage_name(ready.name))
+        if doing is not None:
+            raise NotReady(f"The second VAE of {ready.name} is being fitted in the background ({doing}); this view works as soon as "
+                           "it is done (a few minutes after the models are trained): open the tab again then.")
+        return ready.memo("second_stage", lambda: two_stage.second_stage_for(ready.directory, train))
 
     def typical_gap(self, ready: Ready) -> float:
         """analysis.typical_gap for `ready`: how far a held-out digit's code lies from its nearest training code."""

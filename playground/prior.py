@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from vae import data_curve, two_stage
+from vae.config import SAMPLERS
 from vae.analysis import (Latents, class_gaussians, codes_density, decode_latents, ellipse_points, fit_code_mixture, hole_log_density,
                           kl_split, mixture_samples, nearest, prior_holes, prior_samples, typical_gap)
-from vae.judge import load_or_train_judge, valid_fraction
+from vae.judge import load_or_train_judge
 
 from . import explain, plots
 from .compare import samples_phrase
@@ -49,13 +50,12 @@ class ModelPrior:
     valid: dict  # sampler -> share of N_MEASURED samples the digit judge is sure are digits (empty without a judge)
 
 
-def model_prior(ready: Ready, train: Latents, seed: int = 0, judge=None) -> ModelPrior:
-    """One model's part: samples from the prior, from the codes' mixture and through the second VAE, with the judge's
-    verdict on N_MEASURED of each; and the plane of holes and classes. Slow (a mixture fit, the second VAE's fit the
-    first time, a density on a grid): the hub caches it per model, the second VAE beside its checkpoint."""
+def model_prior(ready: Ready, train: Latents, second: two_stage.SecondStage, seed: int = 0, judge=None) -> ModelPrior:
+    """One model's part: samples from the prior, from the codes' mixture and through its second VAE `second`, with the
+    judge's verdict on N_MEASURED of each; and the plane of holes and classes. Slow (a mixture fit, a density on a
+    grid): the hub caches it per model."""
     model = ready.model
     mixture = fit_code_mixture(train.mu, seed=seed)
-    second = two_stage.second_stage_for(ready.directory, train)
     prior = prior_samples(model, N_SAMPLES, seed=seed)  # the first N_SAMPLES of the measured z below
     mixed = decode_latents(model, mixture_samples(mixture, N_SAMPLES, seed=seed))
     seconds = decode_latents(model, second.sample(N_SAMPLES, torch.Generator().manual_seed(seed)))
@@ -67,9 +67,8 @@ def model_prior(ready: Ready, train: Latents, seed: int = 0, judge=None) -> Mode
     mixture_gap = float(np.median(nearest(z_mixture, train.mu)[0][:, 0]) / typical)
     valid = {}
     if judge is not None:
-        for sampler, z in (("prior", z_prior), ("mixture", z_mixture),
-                           ("two-stage", second.sample(N_MEASURED, torch.Generator().manual_seed(seed)))):
-            valid[sampler] = valid_fraction(judge(decode_latents(model, z)))
+        figures = two_stage.sampler_quality(model, judge, train, ready.directory, seed=seed)  # as the cache and `evaluate` judge them
+        valid = {sampler: figures[f"sample_valid_{sampler.replace('-', '_')}"] for sampler in SAMPLERS}
     xy = ready.latents.pca.project(train.mu)  # the training codes on the Draw tab's plane
     center = ready.prior_xy
     kde = codes_density(xy)
@@ -149,7 +148,9 @@ class PriorHandlers:
         parts = {}
         for name in MODELS:
             ready = self.hub.get(name)
-            parts[name] = ready.memo("prior", lambda: model_prior(ready, self.hub.train_codes(ready), judge=judge))
+            train = self.hub.train_codes(ready)
+            second = self.hub.second_stage(ready, train)  # NotReady while a worker fits it
+            parts[name] = ready.memo("prior", lambda: model_prior(ready, train, second, judge=judge))
         return parts
 
     @guard(outputs=4, message=0)

@@ -35,7 +35,8 @@ def test_class_gaussians_and_seeded_mixture_samples():
 
 def test_prior_view(tiny_hub):
     ready = tiny_hub.get("healthy")
-    part = prior.model_prior(ready, tiny_hub.train_codes(ready))
+    train = tiny_hub.train_codes(ready)
+    part = prior.model_prior(ready, train, tiny_hub.second_stage(ready, train))
     assert part.prior.shape == part.mixture.shape == (prior.N_SAMPLES, 28, 28)
     assert part.plane.ndim == 3 and 0 <= part.holes <= 1 and part.prior_gap > 0 and part.mixture_gap > 0
     assert "**healthy**" in part.sentence and "holes" in part.sentence

@@ -39,9 +39,10 @@ def test_its_file_belongs_to_one_models_weights(tmp_path, monkeypatch):
     assert two_stage.load(tmp_path, "abc") is None
 
 
-def test_a_second_stage_of_any_size_is_saved_with_it_and_older_files_still_load(tmp_path):
+def test_a_second_stage_of_any_size_is_saved_with_it_and_a_file_of_another_recipe_is_fitted_again(tmp_path, monkeypatch):
     from safetensors.torch import save_file
 
+    monkeypatch.setattr(two_stage, "EPOCHS", 2)
     train = codes(n=100)
     fitted = two_stage.fit(train.mu, train.logvar, epochs=1, hidden=16, layers=3)
     two_stage.save(fitted, tmp_path, "abc")
@@ -49,9 +50,12 @@ def test_a_second_stage_of_any_size_is_saved_with_it_and_older_files_still_load(
     assert (again.hidden, again.layers) == (16, 3) and len(again.decoder) == 2 * 3 + 1
     u = torch.randn(5, 2, generator=torch.Generator().manual_seed(1))
     assert torch.equal(fitted.decoder(u), again.decoder(u))
-    older = two_stage.SecondStage(2, 16, 2)  # a file written before the number of layers was saved: two
+    older = two_stage.SecondStage(2, 16, 2)  # a file written before the recipe was saved (the app's 256 x 2 of then)
     save_file(older.state_dict(), str(tmp_path / two_stage.FILE), metadata={"weights": "abc", "latent_dim": "2", "hidden": "16"})
-    assert torch.equal(older.decoder(u), two_stage.load(tmp_path, "abc").decoder(u))
+    assert two_stage.load(tmp_path, "abc") is None
+    refitted = two_stage.second_stage_for(tmp_path, train)  # fitted again with today's recipe, and saved
+    assert (refitted.hidden, refitted.layers) == (two_stage.HIDDEN, two_stage.LAYERS)
+    assert two_stage.load(tmp_path, "abc") is not None
 
 
 def test_the_samplers_are_seeded_and_named():
@@ -78,3 +82,62 @@ def test_sample_writes_npy_and_png_and_refuses_what_it_cannot_write(tiny_hub, tm
         out = ["--out", str(tmp_path / "x.npy")] if "--out" not in args else []
         assert cli.main(["sample", str(directory), *args, *out]) == 2
         assert words in capsys.readouterr().err
+
+
+def test_the_cache_fits_a_second_vae_after_its_model_in_a_worker(tmp_path, tiny_data):
+    """A second-stage task waits for the model it belongs to (Task.after), fits in a worker process, and adds its
+    judged figures to the model's metrics.json; then the cache has nothing left to fit. A task whose model failed
+    fails with a sentence instead of waiting for ever."""
+    from conftest import tiny_config
+    from vae.store import read_json
+    from vae.workers import SECOND_STAGE, Task, run_tasks
+
+    tasks = [Task("a", tiny_config(), tmp_path / "a", "train", "a has no checkpoint yet"),
+             Task("a second VAE", tiny_config(), tmp_path / "a", SECOND_STAGE, "a trained", after="a"),
+             Task("b", tiny_config(), tmp_path / "nothing", SECOND_STAGE, "no model there: it fails"),
+             Task("c", tiny_config(), tmp_path / "nothing", SECOND_STAGE, "waits for b", after="b")]
+    events = []
+    run_tasks(tasks, events.append, jobs=2, threads=1, data=tiny_data)
+    order = [(e.name, e.kind) for e in events if e.kind in ("start", "done", "failed")]
+    assert order.index(("a", "done")) < order.index(("a second VAE", "start")) < order.index(("a second VAE", "done"))
+    assert ("b", "failed") in order and ("c", "start") not in order
+    said = next(e.data for e in events if (e.name, e.kind) == ("c", "failed"))
+    assert "b did not finish" in said
+    final = read_json(tmp_path / "a" / "metrics.json")["final"]
+    assert 0 <= final["sample_valid_two_stage"] <= 1 and 0 <= final["sample_valid_mixture"] <= 1 and "sample_valid" in final
+    assert not two_stage.needs_fit(tmp_path / "a")
+
+
+def test_the_cache_knows_which_second_vaes_are_missing_or_stale(tmp_path, tiny_hub, monkeypatch):
+    import shutil
+
+    import vae.config as config_mod
+    from conftest import TINY_PRESET_CONFIGS, tiny_config
+    from vae.cache import second_stage_tasks
+    from vae.config import Preset
+
+    for name in ("healthy", "collapsed"):
+        monkeypatch.setitem(config_mod.PRESETS, name, Preset(name, tiny_config(**TINY_PRESET_CONFIGS[name]), "tiny"))
+        shutil.copytree(tiny_hub.root / name, tmp_path / name)
+    assert not two_stage.needs_fit(tmp_path / "healthy")  # the hub's workers fitted it after training it
+    assert second_stage_tasks(("healthy", "collapsed"), tmp_path, set()) == []  # collapsed is not one the cache keeps
+    (tmp_path / "healthy" / two_stage.FILE).write_bytes(b"torn")
+    [task] = second_stage_tasks(("healthy", "collapsed"), tmp_path, set())
+    assert task.directory == tmp_path / "healthy" and task.after is None
+    [task] = second_stage_tasks(("healthy",), tmp_path, {"healthy"})  # being trained in the same call: after it
+    assert task.after == "healthy"
+
+
+def test_the_prior_tab_waits_while_a_worker_fits_the_second_vae(tmp_path, tiny_hub):
+    from playground.models import ModelHub, NotReady
+    from vae.workers import Event
+
+    hub = ModelHub(tmp_path)  # never started: the test plays the worker's reports
+    hub._fitting["healthy second VAE"] = "queued after the models' training"
+    ready = tiny_hub.get("healthy")
+
+    hub._on_event(Event("log", "healthy second VAE", "second stage epoch 50/600: loss 3.2"))
+    with pytest.raises(NotReady, match=r"second VAE of healthy is being fitted in the background \(second stage epoch 50/600"):
+        hub.second_stage(ready, tiny_hub.train_codes(ready))
+    hub._on_event(Event("done", "healthy second VAE"))
+    assert hub.second_stage(ready, tiny_hub.train_codes(ready)) is not None  # read from the checkpoint folder

@@ -85,3 +85,25 @@ def train_preset(config, directory: Path, state: str, reason: str, log: Callable
     else:
         log(f"{reason}; training it now")
     return train(config, directory, log=log, **train_kwargs)
+
+
+def second_stage_tasks(names, root: str | Path, training: set[str]) -> list:
+    """The worker tasks (vae/workers.py) that fit the second VAEs the cache keeps (two_stage.CACHED_FOR) among `names`:
+    after its model when that model is among the tasks `training`, at once when it is trained and its second VAE is
+    missing or stale; none when it is current."""
+    from . import two_stage
+    from .workers import SECOND_STAGE, Task
+
+    tasks = []
+    for name in (n for n in names if n in two_stage.CACHED_FOR):
+        directory = Path(root) / name
+        if name in training:
+            tasks.append(Task(second_stage_name(name), preset_config(name), directory, SECOND_STAGE, f"{name} trained", after=name))
+        elif checkpoint_state(directory, name)[0] == "ready" and two_stage.needs_fit(directory):
+            tasks.append(Task(second_stage_name(name), preset_config(name), directory, SECOND_STAGE, f"{name}'s second VAE is missing or stale"))
+    return tasks
+
+
+def second_stage_name(name: str) -> str:
+    """The worker task's name for model `name`'s second VAE."""
+    return f"{name} second VAE"

@@ -21,7 +21,7 @@ class UsageError(Exception):
 
 def _cmd_train(args) -> int:
     from . import distributed
-    from .cache import checkpoint_state
+    from .cache import checkpoint_state, second_stage_tasks
     from .workers import Task
 
     world = distributed.from_env()
@@ -41,6 +41,7 @@ def _cmd_train(args) -> int:
             if state == "train" and directory.exists():
                 raise UsageError(f"{reason}; move {directory} away or train it with --preset {name} --out DIR")
             tasks.append(Task(name, preset_config(name), directory, state, reason))
+        tasks += second_stage_tasks(model_names(), "checkpoints", {t.name for t in tasks})  # after the models they belong to
         return _train_in_workers(tasks, args.jobs, args.device)
     if not args.preset:
         raise UsageError("say which model to train: --preset NAME or --all")
@@ -115,11 +116,12 @@ def refuse_to_overwrite(out: Path) -> None:
 
 def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto", data_dir: str = "data", progress: bool = False) -> dict:
     """A checkpoint's metrics on the held-out split, judged, with its preset's checks when it is one."""
-    from .analysis import check_preset, compute_metrics
+    from .analysis import check_preset, compute_metrics, train_latents_for
     from .data import load_dataset
     from .judge import load_or_train_judge
     from .model import VAE, to_channels_last
     from .train import resolve_device
+    from .two_stage import sampler_quality
 
     if iw_samples < 0:
         raise UsageError("--iw-samples must be 0 or more")
@@ -130,6 +132,10 @@ def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto", 
     data = load_dataset(model.config.dataset, data_dir)
     judge = load_or_train_judge(data, directory.resolve().parent, log=lambda m: print(m, file=sys.stderr))
     metrics = compute_metrics(model, data, iw_samples=iw_samples, judge=judge, progress=progress)
+    # the other two samplers (vae/two_stage.py): the second VAE is read from the folder, or fitted (a few minutes) and saved there
+    train = train_latents_for(model, directory, data.train)
+    metrics.update(sampler_quality(model, judge, train, directory, ("mixture", "two-stage"),
+                                   log=lambda m: print(m, file=sys.stderr) if progress else None))
     name = preset_of(model.config)
     if name is not None:
         metrics["preset"] = name
@@ -151,13 +157,13 @@ def _train_in_workers(tasks: list, jobs: int | None, device: str) -> int:
     """Train the tasks side by side in worker processes (vae/workers.py), one progress bar each; 1 if any failed."""
     from tqdm.auto import tqdm
 
-    from .workers import plan_jobs, run_tasks
+    from .workers import SECOND_STAGE, plan_jobs, run_tasks
 
     if not tasks:
         return 0
     jobs = jobs or plan_jobs(len(tasks))[0]
-    bars = {t.name: tqdm(total=t.config.epochs, desc=f"{t.name} (queued)", unit="epoch", position=i, leave=True, dynamic_ncols=True)
-            for i, t in enumerate(tasks)}
+    bars = {t.name: tqdm(total=1 if t.state == SECOND_STAGE else t.config.epochs, desc=f"{t.name} (queued)", unit="epoch", position=i, leave=True,
+                         dynamic_ncols=True) for i, t in enumerate(tasks)}
     failed = []
 
     def on_event(e) -> None:
@@ -543,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a preset (or every missing one) and save it after each epoch")
     t.add_argument("--preset", choices=list(model_names()), help="which preset (or view model) to train")
-    t.add_argument("--all", action="store_true", help="train every preset missing from checkpoints/, then the view models")
+    t.add_argument("--all", action="store_true", help="train every preset missing from checkpoints/, then the view models, then fit the second VAEs (vae/two_stage.py)")
     t.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     t.add_argument("--dataset", choices=["mnist-5k", "mnist", "fashion-mnist"], help="data set (default mnist-5k, works offline)")
     t.add_argument("--out", help="checkpoint folder (default checkpoints/PRESET)")

@@ -18,17 +18,22 @@ from torch import nn
 
 from .config import SAMPLERS
 from .model import Posterior
-from .store import atomic_path
+from .store import CheckpointError, atomic_path, atomic_write_json, read_json
 
 # Chosen by probes on healthy's 4,000 training codes (1,000 samples judged, two seeds each): 150 epochs of batches of 100
 # gave 0.45-0.58 sure digits (one run with a single gamma for all dimensions 0.61), 300 epochs 0.64-0.65, 600 epochs of batches of 400 0.67-0.71 (about a minute on 2 cores),
 # 1,500 epochs 0.69-0.70. Fitting the codes' means alone, without their bubbles, did worse (0.56 at 150 epochs, 0.52-0.53 at 600).
-HIDDEN = 256
-LAYERS = 2  # hidden layers in the encoder and in the decoder (benchmarks/second_stage.py measures larger ones)
+HIDDEN = 512
+LAYERS = 3  # hidden layers in the encoder and in the decoder (benchmarks/second_stage.py measured the sizes)
 EPOCHS = 600
 BATCH = 400
 LR = 2e-3
 FILE = "second_stage.safetensors"
+RECIPE = f"{HIDDEN}x{LAYERS}, {EPOCHS} epochs of {BATCH}, lr {LR}"  # in the file's metadata: a file of another recipe is fitted again
+N_JUDGED = 1000  # seeded samples judged for the figures below (as many as sample_valid judges from the prior)
+# Which trained presets have their second VAE fitted in the cache, after the presets (the Prior tab's two, and the 2-D
+# model whose plane the Latent walk draws); any other model's is fitted when first asked for (`python -m vae sample`).
+CACHED_FOR = ("healthy", "healthy-2d", "autoencoder")
 
 
 class SecondStage(nn.Module):
@@ -98,11 +103,19 @@ def save(model: SecondStage, directory: str | Path, weights: str) -> None:
 
     with atomic_path(Path(directory) / FILE) as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
-                  metadata={"weights": weights, "latent_dim": str(model.latent_dim), "hidden": str(model.hidden), "layers": str(model.layers)})
+                  metadata={"weights": weights, "recipe": RECIPE, "latent_dim": str(model.latent_dim), "hidden": str(model.hidden),
+                            "layers": str(model.layers)})
+
+
+def _metadata(path: Path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return f.metadata() or {}
 
 
 def load(directory: str | Path, weights: str) -> SecondStage | None:
-    """The saved second stage when it belongs to these weights, else None."""
+    """The saved second stage when it belongs to these weights and was fitted with today's RECIPE, else None."""
     from safetensors import safe_open
 
     path = Path(directory) / FILE
@@ -111,14 +124,73 @@ def load(directory: str | Path, weights: str) -> SecondStage | None:
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
-            if meta.get("weights") != weights:
+            if meta.get("weights") != weights or meta.get("recipe") != RECIPE:
                 return None
             state = {k: f.get_tensor(k) for k in f.keys()}
-        model = SecondStage(int(meta["latent_dim"]), int(meta["hidden"]), int(meta.get("layers", 2)))  # files before "layers": 2
+        model = SecondStage(int(meta["latent_dim"]), int(meta["hidden"]), int(meta["layers"]))
         model.load_state_dict(state)
     except Exception:  # a torn or foreign file: fitted again, it takes seconds
         return None
     return model.eval()
+
+
+# --- the cache: fitted after the presets, judged once --------------------------------------------------------------
+
+def sampler_quality(model, judge, train, directory: str | Path | None = None, samplers=SAMPLERS, seed: int = 0,
+                    log=lambda message: None) -> dict:
+    """The judge's verdict on N_JUDGED seeded samples of each sampler (sample_codes) decoded by `model`:
+    sample_valid_<sampler> and sample_coverage_<sampler> ("two-stage" written two_stage), defined as sample_valid and
+    sample_coverage are for the prior (vae.analysis.sample_quality)."""
+    from .analysis import decode_latents
+    from .judge import coverage, valid_fraction
+
+    out = {}
+    for sampler in samplers:
+        judged = judge(decode_latents(model, sample_codes(sampler, N_JUDGED, seed, train, directory, log)))
+        key = sampler.replace("-", "_")
+        out[f"sample_valid_{key}"], out[f"sample_coverage_{key}"] = valid_fraction(judged), coverage(judged)
+    return out
+
+
+def needs_fit(directory: str | Path) -> bool:
+    """Whether the trained model in `directory` lacks a current second VAE (fitted to these weights with today's
+    RECIPE) or its judged figures in metrics.json. Reads metadata only; an unreadable file needs a fit."""
+    from .analysis import fingerprint
+
+    directory = Path(directory)
+    try:
+        meta = _metadata(directory / FILE)
+        final = read_json(directory / "metrics.json").get("final") or {}
+        return meta.get("weights") != fingerprint(directory) or meta.get("recipe") != RECIPE or "sample_valid_two_stage" not in final
+    except Exception:  # missing or torn: fitted again
+        return True
+
+
+def fit_cached(directory: str | Path, data=None, log=lambda message: None) -> dict:
+    """Fit (or load) the second VAE of the trained model in `directory`, judge its samples with the presets' judge,
+    and add the figures to the model's metrics.json ("final"); returns them. What the cache runs after the presets
+    (a worker task, vae/workers.py), and what `python -m vae train --all` runs."""
+    from .analysis import train_latents_for
+    from .data import load_dataset
+    from .judge import load_or_train_judge
+    from .model import VAE
+
+    directory = Path(directory)
+    model = VAE.from_pretrained(directory).eval()
+    data = data or load_dataset(model.config.dataset)
+    log(f"fitting the second VAE ({RECIPE}) to the codes of {len(data.train):,} training digits")
+    train = train_latents_for(model, directory, data.train)
+    second_stage_for(directory, train, log)
+    figures = sampler_quality(model, load_or_train_judge(data, directory.parent, log=log), train, directory, ("mixture", "two-stage"))
+    try:
+        metrics = read_json(directory / "metrics.json")
+    except CheckpointError:
+        metrics = {}
+    metrics["final"] = {**(metrics.get("final") or {}), **figures}
+    atomic_write_json(directory / "metrics.json", metrics)
+    log(f"second VAE fitted: {figures['sample_valid_two_stage']:.0%} of its samples are sure digits "
+        f"(from the codes' mixture {figures['sample_valid_mixture']:.0%})")
+    return figures
 
 
 # --- the three samplers: where a z for the first model's decoder comes from -----------------------------------------

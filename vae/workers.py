@@ -27,14 +27,19 @@ PROGRESS_EVERY_S = 0.25  # batch reports from a worker are thinned to this (and 
 
 @dataclass
 class Task:
-    """One preset to train: what checkpoint_state said about its folder decides resume or a fresh start."""
+    """One preset to train (what checkpoint_state said about its folder decides resume or a fresh start), or the
+    second VAE of a trained one to fit (vae.two_stage.fit_cached)."""
 
     name: str
     config: VAEConfig
     directory: Path
-    state: str  # "resume" or "train"
+    state: str  # "resume" or "train" a model, or SECOND_STAGE: fit the second VAE of the model in `directory`
     reason: str  # checkpoint_state's sentence, said when the task starts
     iw_samples: int | None = None  # importance samples for the final NLL; None: train's default, 0: no NLL
+    after: str | None = None  # the name of a task in the same run_tasks call that must be done before this one starts
+
+
+SECOND_STAGE = "second-stage"
 
 
 @dataclass
@@ -86,8 +91,19 @@ def _worker(tasks, events, threads: int, nice: int, data, device: str, parent: i
 
 def train_task(task: Task, report: Callable[[Event], None], data=None, device: str = "cpu") -> None:
     """Train one task through the one training path (vae.cache.train_preset), reporting its progress (thinned to
-    PROGRESS_EVERY_S), each saved epoch and its end (done, or failed with one sentence) as Events."""
+    PROGRESS_EVERY_S), each saved epoch and its end (done, or failed with one sentence) as Events; or fit a trained
+    model's second VAE (vae.two_stage.fit_cached), saying how far it is in log Events."""
     from .cache import train_preset
+
+    if task.state == SECOND_STAGE:
+        from .two_stage import fit_cached
+
+        try:
+            fit_cached(task.directory, data, log=lambda message: report(Event("log", task.name, message)))
+            report(Event("done", task.name))
+        except Exception as err:
+            report(Event("failed", task.name, f"{type(err).__name__}: {err}"))
+        return
 
     last = [0.0]
     extra = {} if task.iw_samples is None else {"iw_samples": task.iw_samples}
@@ -118,16 +134,35 @@ def run_tasks(tasks: list[Task], on_event: Callable[[Event], None], jobs: int | 
     jobs, threads = jobs or auto_jobs, threads or auto_threads
     ctx = mp.get_context("spawn")  # a fresh interpreter: no copy of the parent's threads, locks or OpenMP pool
     task_q, event_q = ctx.Queue(), ctx.Queue()
+    names = {t.name for t in tasks}
+    waiting = [t for t in tasks if t.after in names]  # queued once the task they come after is done
     for task in tasks:
-        task_q.put(task)
-    for _ in range(jobs):
-        task_q.put(None)
+        if task not in waiting:
+            task_q.put(task)
+
+    def release(name: str | None, ok: bool = True) -> None:
+        """Queue (or, when `name` failed, fail) the tasks waiting for `name`; once none waits, tell the workers to end."""
+        for task in [t for t in waiting if t.after == name]:
+            waiting.remove(task)
+            if ok:
+                task_q.put(task)
+            else:
+                pending.discard(task.name)
+                on_event(Event("failed", task.name, f"{name} did not finish, so there is nothing to fit it to"))
+                release(task.name, False)
+        if not waiting and not released[0]:
+            released[0] = True
+            for _ in range(jobs):
+                task_q.put(None)
+
+    released = [False]
     procs = [ctx.Process(target=_worker, args=(task_q, event_q, threads, nice, data, device, os.getpid()), name=f"vae-worker-{i}", daemon=True)
              for i in range(jobs)]
     for p in procs:
         p.start()
     pending = {t.name for t in tasks}
     running: dict[int, str] = {}  # worker pid -> the task it is on
+    release(None)  # nothing waits: the workers end after the last task
     try:
         while pending:
             try:
@@ -139,6 +174,7 @@ def run_tasks(tasks: list[Task], on_event: Callable[[Event], None], jobs: int | 
                         pending.discard(name)
                         on_event(Event("failed", name, f"its training process stopped unexpectedly (exit code {p.exitcode}); "
                                                         "finished epochs are kept and the next start resumes"))
+                        release(name, False)
                 if not any(p.is_alive() for p in procs):
                     for name in sorted(pending):
                         on_event(Event("failed", name, "no training process was left to train it"))
@@ -149,6 +185,8 @@ def run_tasks(tasks: list[Task], on_event: Callable[[Event], None], jobs: int | 
             elif event.kind in ("done", "failed"):
                 pending.discard(event.name)
             on_event(event)
+            if event.kind in ("done", "failed"):
+                release(event.name, event.kind == "done")
     finally:
         for p in procs:
             if p.is_alive():
