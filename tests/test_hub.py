@@ -2,7 +2,6 @@
 here by hand (HF_HUB_OFFLINE), and a local HTTP server answers as the Hub does for a revision or repo it lacks."""
 from __future__ import annotations
 
-import hashlib
 import http.server
 import json
 import os
@@ -54,23 +53,6 @@ def hf_cache(tmp_path, monkeypatch) -> Path:
     return cache
 
 
-def seed_cache(cache: Path, repo: str, folder: Path, revision: str = "main") -> str:
-    """Lay `folder` out in the cache as a download of `repo` at `revision` leaves it: blobs named by their hash,
-    snapshots/<commit>/ linking to them, refs/<revision> naming the commit."""
-    storage = cache / f"models--{repo.replace('/', '--')}"
-    commit = hashlib.sha1(str(sorted(p.name for p in folder.rglob("*"))).encode()).hexdigest()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        blob = storage / "blobs" / hashlib.sha256(path.read_bytes()).hexdigest()
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(path.read_bytes())
-        link = storage / "snapshots" / commit / path.relative_to(folder)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(blob, link)
-    (storage / "refs").mkdir(parents=True, exist_ok=True)
-    (storage / "refs" / revision).write_text(commit)
-    return commit
-
-
 def published(trained: Path, out: Path, folders: dict[str, Path] | None = None) -> Path:
     """What `python -m vae publish --presets-root trained` uploads, written into out."""
     return hub.write_release(folders or hub.release_folders([], trained), out, REPO, "python -m vae publish", extras_root=trained)
@@ -89,7 +71,7 @@ def test_published_presets_load_back_tensor_for_tensor(trained, tmp_path, hf_cac
     assert 'VAE.from_pretrained("someone/vae-presets", subfolder="healthy")' in card
     assert "latent_dim=4" in card and "| 5-NN accuracy on mu |" in card and "mnist-5k" in card
     assert "Trained by: `python " in card and "commit " in card  # metrics.json's trained_by, on the card
-    seed_cache(hf_cache, REPO, release)
+    hub.cache_snapshot(hf_cache, REPO, release)
     for name in TINY:
         assert same_tensors(VAE.from_pretrained(REPO, subfolder=name), VAE.from_pretrained(trained / name))
 
@@ -97,12 +79,12 @@ def test_published_presets_load_back_tensor_for_tensor(trained, tmp_path, hf_cac
 def test_one_folder_is_the_repo_itself(trained, tmp_path, hf_cache, tiny_presets):
     release = published(trained, tmp_path / "release", hub.release_folders([trained / "healthy"]))
     assert (release / "model.safetensors").is_file() and "## someone/vae-presets" in (release / "README.md").read_text()
-    seed_cache(hf_cache, REPO, release)
+    hub.cache_snapshot(hf_cache, REPO, release)
     assert same_tensors(VAE.from_pretrained(REPO), VAE.from_pretrained(trained / "healthy"))
 
 
 def test_fetch_brings_presets_and_sets_aside_what_was_in_the_way(trained, tmp_path, hf_cache, tiny_presets):
-    seed_cache(hf_cache, REPO, published(trained, tmp_path / "release"))
+    hub.cache_snapshot(hf_cache, REPO, published(trained, tmp_path / "release"))
     root = tmp_path / "checkpoints"
     (root / "healthy").mkdir(parents=True)
     (root / "healthy" / "config.json").write_text("{")  # a broken folder: kept aside, never deleted
@@ -115,7 +97,7 @@ def test_fetch_brings_presets_and_sets_aside_what_was_in_the_way(trained, tmp_pa
 
 
 def test_missing_preset_is_a_sentence(trained, tmp_path, hf_cache, tiny_presets):
-    seed_cache(hf_cache, REPO, published(trained, tmp_path / "release", {"healthy": trained / "healthy"}))
+    hub.cache_snapshot(hf_cache, REPO, published(trained, tmp_path / "release", {"healthy": trained / "healthy"}))
     root = tmp_path / "checkpoints"
     assert hub.fetch_presets(REPO, ["healthy", "collapsed"], root) == {"collapsed": f"collapsed is not in {REPO}"}
     assert not (root / "collapsed").exists()
@@ -132,7 +114,7 @@ def test_corrupt_download_is_a_sentence_and_keeps_what_was_saved(trained, tmp_pa
     release = published(trained, tmp_path / "release")
     weights = release / "healthy" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a download cut in half
-    seed_cache(hf_cache, REPO, release)
+    hub.cache_snapshot(hf_cache, REPO, release)
     root = tmp_path / "checkpoints"
     why = hub.fetch_presets(REPO, ["healthy", "collapsed"], root)
     assert why == {"healthy": f"healthy from {REPO} cannot be used: healthy's model.safetensors cannot be read (SafetensorError)"}
@@ -181,7 +163,7 @@ def test_bad_revision_or_repo_is_a_sentence(tmp_path, hf_cache, monkeypatch, tin
 def test_the_hub_sentence_is_why_a_preset_trains_here(trained, tmp_path, hf_cache, tiny_presets, tiny_data, monkeypatch):
     from playground.models import ModelHub
 
-    seed_cache(hf_cache, REPO, published(trained, tmp_path / "release", {"healthy": trained / "healthy"}))
+    hub.cache_snapshot(hf_cache, REPO, published(trained, tmp_path / "release", {"healthy": trained / "healthy"}))
     planned = []
     monkeypatch.setattr("playground.models.run_tasks", lambda tasks, *args, **kwargs: planned.extend(tasks))
     models = ModelHub(tmp_path / "checkpoints", names=("healthy", "collapsed"), data=tiny_data, from_hub=REPO)

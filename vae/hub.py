@@ -11,6 +11,8 @@ snapshot_download and upload_folder move the folder as it is, and VAE.from_pretr
 from __future__ import annotations
 
 import datetime
+import hashlib
+import os
 import re
 import shutil
 from pathlib import Path
@@ -235,3 +237,23 @@ def upload(folder: Path, repo: str, revision: str | None = None, private: bool =
         hint = " (log in with `hf auth login` or set HF_TOKEN)" if "401" in str(err) or "403" in str(err) or "token" in str(err).lower() else ""
         raise CheckpointError(f"{hub_sentence(err, repo, revision)}{hint}") from None
     return str(info)
+
+
+def cache_snapshot(cache: str | Path, repo: str, folder: Path, revision: str = "main") -> Path:
+    """Lay `folder` out in the Hugging Face cache `cache` as a download of `repo` at `revision` leaves it (blobs named by
+    their hash, snapshots/<commit>/ linking to them, refs/<revision> naming the commit), for a machine without the
+    network: with HF_HUB_OFFLINE=1 huggingface_hub then serves `repo` from it. Returns the snapshot folder."""
+    storage = Path(cache) / f"models--{repo.replace('/', '--')}"
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+    commit = hashlib.sha1("".join(f"{p.relative_to(folder)}:{p.stat().st_size}" for p in files).encode()).hexdigest()
+    for path in files:
+        blob = storage / "blobs" / hashlib.sha256(path.read_bytes()).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, blob)
+        link = storage / "snapshots" / commit / path.relative_to(folder)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            os.symlink(blob, link)
+    (storage / "refs").mkdir(parents=True, exist_ok=True)
+    (storage / "refs" / revision).write_text(commit)
+    return storage / "snapshots" / commit
