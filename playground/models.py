@@ -25,12 +25,13 @@ from vae.cache import checkpoint_state, second_stage_name, second_stage_tasks
 from vae.config import PRESETS, VIEW_MODELS, VAEConfig, model_names, preset_config
 from vae.data import DataBundle, load_dataset
 from vae.digits import InputError
+from vae.hub import fetch_presets
 from vae.model import VAE, to_channels_last
 from vae.store import CheckpointError, read_json
 from vae.train import beta_at
 from vae.workers import Event, Task, run_tasks
 
-from . import plots
+from . import plots, zerogpu
 
 log = logging.getLogger("playground")
 
@@ -54,6 +55,7 @@ class ModelState(enum.StrEnum):
     """Where one of the hub's models is; ModelHub.status() adds what it is doing (a training model's epoch and loss)."""
 
     STARTING = "starting"
+    DOWNLOADING = "downloading from the Hugging Face Hub"
     LOADING = "loading"
     QUEUED = "queued to train"
     TRAINING = "training"
@@ -196,12 +198,15 @@ def prepare(name: str, directory: Path, data: DataBundle) -> Ready:
 
 class ModelHub:
     """Loads cached presets, trains missing ones side by side in worker processes while the app serves, and reports
-    progress. `jobs`: worker processes (default: one per core, vae/workers.py says why)."""
+    progress. `jobs`: worker processes (default: one per core, vae/workers.py says why). `from_hub`: a Hugging Face Hub
+    repo ("owner/name" or "owner/name@revision", one subfolder per preset) to bring missing presets from before
+    training them (vae/hub.py); on a ZeroGPU Space the presets train on its GPU (zerogpu.py)."""
 
     def __init__(self, root: str | Path = "checkpoints", names: tuple[str, ...] = ORDER, dataset: str = "mnist-5k", data: DataBundle | None = None,
-                 jobs: int | None = None):
+                 jobs: int | None = None, from_hub: str | None = None):
         self.root = Path(root)
         self.jobs = jobs
+        self.from_hub = from_hub
         self.names = tuple(names)
         self.dataset = dataset
         # the digits the views show and the training workers get (each would take ~6 s to load mnist-5k itself);
@@ -211,6 +216,7 @@ class ModelHub:
         self._state: dict[str, ModelState] = {n: ModelState.STARTING for n in self.names}
         self._doing: dict[str, str] = {}  # what a training model is doing now: its epoch, batch and loss
         self._errors: dict[str, str] = {}
+        self._notes: dict[str, str] = {}  # why a preset trains here although a Hub repo was given
         self._memo: dict[str, object] = {}
         self._last_swap: dict[str, float] = {}  # when each preset still training was last served anew
         self._curves: dict[str, LossCurve] = {}  # the presets training in this run of the app, as they go
@@ -246,24 +252,41 @@ class ModelHub:
                 for n in self.names:
                     self._fail(n, str(err))
                 return
-        tasks = []
-        for name in self.names:
-            directory = self.root / name
-            state, reason = checkpoint_state(directory, name)
-            if state == "ready":
-                self._set(name, ModelState.LOADING)
-                try:
-                    self._serve(name)
-                    continue
-                except CheckpointError as err:
-                    state, reason = "train", f"{name}'s checkpoint cannot be loaded: {err}"
-            self._set(name, ModelState.QUEUED)
-            tasks.append(Task(name, preset_config(name), directory, state, reason))
+        self._fetch()
+        tasks = [task for name in self.names if (task := self._load_or_plan(name)) is not None]
+        if tasks and zerogpu.active():
+            left = zerogpu.train_presets(tasks, self._on_event, self.data)  # what the GPU could not train: the CPU's
+            tasks = [task for name in left if (task := self._load_or_plan(name)) is not None]
         seconds = second_stage_tasks(self.names, self.root, {t.name for t in tasks})  # each after the model it belongs to
         with self._lock:
             self._fitting.update({t.name: "queued after the models' training" for t in seconds})
         run_tasks(tasks + seconds, self._on_event, jobs=self.jobs, data=self.data, device="cpu")
         self.warm()
+
+    def _fetch(self) -> None:
+        """Bring the presets that root lacks from the Hub repo self.from_hub; what it could not bring, and why, goes in
+        _notes (said when that preset starts training here)."""
+        if not self.from_hub:
+            return
+        for name in self.names:
+            self._set(name, ModelState.DOWNLOADING)
+        self._notes = fetch_presets(self.from_hub, list(self.names), self.root, log=lambda message: print(message, flush=True))
+
+    def _load_or_plan(self, name: str) -> Task | None:
+        """Serve root/name when checkpoint_state calls it ready (None), else the Task that resumes or trains it."""
+        directory = self.root / name
+        state, reason = checkpoint_state(directory, name)
+        if state == "ready":
+            self._set(name, ModelState.LOADING)
+            try:
+                self._serve(name)
+                return None
+            except CheckpointError as err:
+                state, reason = "train", f"{name}'s checkpoint cannot be loaded: {err}"
+        if name in self._notes:  # the Hub's sentence first: it is why this preset trains here at all
+            reason = self._notes[name] if not directory.exists() else f"{self._notes[name]}, and {reason}"
+        self._set(name, ModelState.QUEUED)
+        return Task(name, preset_config(name), directory, state, reason)
 
     def _on_event(self, e: Event) -> None:
         """What a training worker reported: progress into the status line, a finished epoch served once far enough
@@ -477,5 +500,6 @@ class ModelHub:
         parts = []
         for name, state in states.items():
             icon = {"ready": "ready", "failed": f"failed ({self._errors.get(name, '')})"}.get(state, state)
-            parts.append(f"`{name}`: {icon}")
+            note = f" ({self._notes[name]})" if name in self._notes and state != "ready" else ""
+            parts.append(f"`{name}`: {icon}{note}")
         return "**Models:** " + " · ".join(parts)

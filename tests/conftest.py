@@ -15,6 +15,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # measured fast paths (vae/speed.py) go to a folder of this test session, never the user's cache
 os.environ.setdefault("VAE_CACHE_DIR", tempfile.mkdtemp(prefix="vae-test-cache-"))
+# no test reaches the Hugging Face Hub (tests/test_hub.py serves it from this machine), nor a Space's /data
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("VAE_PERSISTENT_DIR", "")
 # Gradio's cache folder (pictures served, uploads, exports) for this test session alone: the cache tests sweep it,
 # and it is deleted at the end (a round of the tests leaves ~200 MB there)
 GRADIO_CACHE = tempfile.mkdtemp(prefix="vae-test-gradio-")

@@ -527,6 +527,31 @@ def _cmd_data_curve(args) -> int:
     return 0
 
 
+def _cmd_publish(args) -> int:
+    """Upload checkpoint folders (or every preset of --presets-root) to a Hub repo with a model card; --out only writes
+    the folder that would be uploaded."""
+    import tempfile
+
+    from .hub import is_repo_id, release_folders, upload, write_release
+
+    if not is_repo_id(args.repo):
+        raise UsageError(f"--repo takes a Hugging Face repo id, owner/name; got {args.repo!r}")
+    if bool(args.dirs) == bool(args.presets_root):
+        raise UsageError("publish takes checkpoint folders or --presets-root DIR, one of the two")
+    dirs = [Path(d) for d in args.dirs]
+    root = Path(args.presets_root) if args.presets_root else None
+    command = "python -m vae publish " + " ".join([*args.dirs, *(["--presets-root", args.presets_root] if root else []), "--repo", args.repo])
+    folders = release_folders(dirs, root)
+    with tempfile.TemporaryDirectory(prefix="vae-publish-") as tmp:
+        out = write_release(folders, Path(args.out or tmp), args.repo, command, extras_root=root)
+        if args.out:
+            print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} into {out}; nothing uploaded")
+            return 0
+        url = upload(out, args.repo, args.revision, private=args.private)
+    print(f"published {', '.join(k or args.repo for k in folders)} to {args.repo}: {url}")
+    return 0
+
+
 def sweep_row(beta: float, config, final: dict, keys: tuple) -> dict:
     return {"beta": beta, "sigma": config.sigma, "beta_eff": config.beta_eff, **{k: final.get(k) for k in keys}}
 
@@ -610,6 +635,15 @@ def build_parser() -> argparse.ArgumentParser:
     dcp.add_argument("--data-dir", help="folder of the data files (default data/)")
     dcp.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="any config field of every run, repeatable")
     dcp.set_defaults(func=_cmd_data_curve)
+
+    pb = sub.add_parser("publish", help="upload checkpoint folders (or every preset) to a Hugging Face Hub repo, with a model card")
+    pb.add_argument("dirs", nargs="*", help="checkpoint folders: one goes to the repo's top, several each into a subfolder of its name")
+    pb.add_argument("--presets-root", help="instead: every trained preset in this folder (e.g. checkpoints), one subfolder each, with the digit judge")
+    pb.add_argument("--repo", required=True, help="owner/name on the Hub (created when missing)")
+    pb.add_argument("--revision", help="branch to commit to (default main)")
+    pb.add_argument("--private", action="store_true", help="create the repo private")
+    pb.add_argument("--out", help="only write the folder that would be uploaded (model card included) here")
+    pb.set_defaults(func=_cmd_publish)
 
     s = sub.add_parser("sweep", help="train one run per beta and print the beta sweep table")
     s.add_argument("--betas", type=lambda v: [float(b) for b in v.split(",")], default=[0, 0.1, 1, 10, 100], help="comma-separated betas")

@@ -263,9 +263,13 @@ class VAE(nn.Module):
         atomic_write_text(directory / "config.json", self.config.to_json())
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "VAE":
-        """Rebuild from config.json and load model.safetensors; raises CheckpointError with a readable reason."""
-        directory = Path(directory)
+    def from_pretrained(cls, source: str | Path, device: str | torch.device = "cpu", revision: str | None = None,
+                        subfolder: str | None = None) -> "VAE":
+        """Rebuild from config.json and load model.safetensors, from a folder or a Hugging Face Hub repo id ("owner/name",
+        at `revision`, through the Hub's cache: vae/hub.py); raises CheckpointError with a readable reason."""
+        from .hub import checkpoint_folder
+
+        directory = checkpoint_folder(source, revision, subfolder)
         config = read_config(directory)
         model = cls(config)
         weights = directory / "model.safetensors"

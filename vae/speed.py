@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .config import FAST_PATHS, VAEConfig
-from .store import atomic_write_json
+from .store import atomic_write_json, persistent_root
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,11 @@ class FastPath:
 
 
 def cache_file() -> Path:
-    """Where measured choices are kept: $VAE_CACHE_DIR, else ~/.cache/vae-playground."""
-    root = os.environ.get("VAE_CACHE_DIR") or Path.home() / ".cache" / "vae-playground"
-    return Path(root) / "fast_path.json"
+    """Where measured choices are kept: $VAE_CACHE_DIR, else <persistent>/cache on a Space with persistent storage
+    (store.persistent_root), else ~/.cache/vae-playground."""
+    persistent = persistent_root()
+    default = persistent / "cache" if persistent is not None else Path.home() / ".cache" / "vae-playground"
+    return Path(os.environ.get("VAE_CACHE_DIR") or default) / "fast_path.json"
 
 
 def machine_key(config: VAEConfig, device: torch.device) -> str:

@@ -52,3 +52,21 @@ def read_json(path: str | Path) -> dict:
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} does not hold a JSON object")
     return obj
+
+
+def persistent_root() -> Path | None:
+    """Storage that outlives a restart: $VAE_PERSISTENT_DIR, by default /data (where a Hugging Face Space mounts its
+    persistent storage once it is turned on), when it is a folder this process can write; None otherwise (or when
+    VAE_PERSISTENT_DIR is set empty)."""
+    text = os.environ.get("VAE_PERSISTENT_DIR", "/data")
+    if not text:
+        return None
+    path = Path(text)
+    return path if path.is_dir() and os.access(path, os.W_OK) else None
+
+
+def default_checkpoints() -> Path:
+    """Where the app keeps its trained models (and the digit judge beside them): <persistent>/checkpoints when there is
+    persistent storage, so a restart loads them instead of training again; checkpoints/ in the working folder otherwise."""
+    root = persistent_root()
+    return root / "checkpoints" if root is not None else Path("checkpoints")

@@ -310,9 +310,24 @@ def train(
         final = compute_metrics(model, data, iw_samples=iw_samples, judge=judge)
         atomic_write_json(out_dir / "metrics.json", {
             "status": "complete", "epochs_done": config.epochs, "train_seconds": round(sum(h["seconds"] for h in history), 1),
-            "final": final, "history": history,
+            "final": final, "history": history, "trained_by": trained_by(),
         })
     return model
+
+
+def trained_by(argv: list[str] | None = None) -> dict[str, str]:
+    """The command, date and commit of this run, kept in metrics.json (publish puts them on the model card)."""
+    import datetime
+    import shlex
+    import sys
+
+    from .cli import git_commit
+
+    argv = list(sys.argv if argv is None else argv) or [""]
+    head = "python -m vae" if Path(argv[0]).parts[-2:] == ("vae", "__main__.py") else f"python {Path(argv[0]).name}"
+    commit, dirty = git_commit()
+    return {"command": " ".join([head, *map(shlex.quote, argv[1:])]), "date": datetime.date.today().isoformat(),
+            "commit": (commit or "unknown") + (" (with uncommitted changes)" if dirty else "")}
 
 
 def _silent(message: str) -> None:

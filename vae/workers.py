@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .config import VAEConfig
 
@@ -121,6 +121,23 @@ def train_task(task: Task, report: Callable[[Event], None], data=None, device: s
         report(Event("done", task.name))
     except Exception as err:  # one preset failing must not stop the others
         report(Event("failed", task.name, f"{type(err).__name__}: {err}"))
+
+
+def task_events(task: Task, data=None, device: str = "cpu") -> Iterator[Event]:
+    """train_task in a thread of this process, its Events yielded as they come (start first, done or failed last): the
+    form a ZeroGPU call streams back (playground/zerogpu.py), where the GPU is lent to one forked process alone."""
+    events: queue.SimpleQueue = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            train_task(task, events.put, data, device)
+        finally:
+            events.put(None)
+
+    yield Event("start", task.name, os.getpid())
+    threading.Thread(target=run, name=f"train-{task.name}", daemon=True).start()
+    while (event := events.get()) is not None:
+        yield event
 
 
 def run_tasks(tasks: list[Task], on_event: Callable[[Event], None], jobs: int | None = None, threads: int | None = None,
