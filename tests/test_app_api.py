@@ -145,3 +145,19 @@ def test_likelihood_of_a_test_digit(client, tiny_hub):
     with pytest.raises(Exception, match="between 0 and 63") as err:
         client.predict(64, api_name="/likelihood")
     assert "Traceback" not in str(err.value)
+
+
+def endpoint_signatures(api: dict) -> dict:
+    """Each named endpoint's parameters (name and component) and how many values it returns: what a script relies on."""
+    return {name: {"parameters": [[p["parameter_name"], p["component"]] for p in e["parameters"]], "returns": len(e["returns"])}
+            for name, e in sorted(api["named_endpoints"].items())}
+
+
+def test_the_named_endpoints_are_the_ones_scripts_rely_on(client):
+    """tests/data/endpoints.json was written from the app before the code-health refactors (issue 21): a refactor
+    that renames, drops or reorders an endpoint's parameters, or changes what it returns, fails here."""
+    import json
+    from pathlib import Path
+
+    saved = json.loads((Path(__file__).parent / "data" / "endpoints.json").read_text())
+    assert endpoint_signatures(client.view_api(return_format="dict", print_info=False)) == saved

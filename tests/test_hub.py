@@ -169,7 +169,8 @@ def test_the_hub_sentence_is_why_a_preset_trains_here(trained, tmp_path, hf_cach
     monkeypatch.setattr(models, "warm", lambda: None)
     models.run()
     assert models.status()["healthy"] == "ready"  # brought from the Hub and served, not trained
-    assert [(t.name, t.state, t.reason) for t in planned] == [("collapsed", "train", f"collapsed is not in {REPO}")]
+    assert [(t.name, t.state, t.reason) for t in planned] == [("collapsed", "train", f"collapsed is not in {REPO}"),
+                                                              ("healthy second VAE", "second-stage", "healthy's second VAE is missing or stale")]
     assert f"`collapsed`: queued to train (collapsed is not in {REPO})" in models.status_markdown()
 
 
