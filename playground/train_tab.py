@@ -32,7 +32,7 @@ LIKELIHOODS = ("gaussian", "bernoulli")
 LATENT_DIMS = (2, 8, 32, 128)
 MAX_EPOCHS = 10
 SIGMA_RANGE = (0.05, 1.0)
-DEFAULTS = dict(beta=10, likelihood="gaussian", sigma=0.1, latent_dim=2, epochs=2, seed=0)  # the healthy-2d regime
+DEFAULTS = dict(beta=10, likelihood="gaussian", sigma=0.1, latent_dim=2, epochs=2, seed=0)  # healthy's beta on two dimensions
 TRAIN_DIGITS = 2000  # of the 4,000 training digits: an epoch is ~16 s on one core here; the defaults take ~45 s in all
 CLOUD_HALF_WIDTH = 4.0  # the latent cloud's one fixed window: +-4 around the prior's centre, for every epoch and run
 N_SHOWN = 8  # held-out digits reconstructed, and prior samples, per epoch
