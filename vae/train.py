@@ -296,8 +296,11 @@ def train(
             if progress:
                 tqdm.write(f"{name} epoch {epoch}: val loss {va['loss']:.1f} (recon {va['recon']:.1f}, kl {va['kl']:.2f}) in {seconds:.1f}s")
             if world.is_main:
-                # Order matters: the optimizer state, then the model (whose stamped epoch is the truth), then the history.
+                # Order matters: the history with this epoch's record (a resume keeps the records up to the saved model's
+                # epoch, so a kill before the model is saved drops it and a kill after cannot lose it), the optimizer
+                # state, then the model (whose stamped epoch is the truth), then epochs_done.
                 out_dir.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(out_dir / "metrics.json", {"status": "training", "epochs_done": epoch - 1, "history": history})
                 save_train_state(optimizer, out_dir / "train_state.safetensors", epoch)
                 model.save_pretrained(out_dir, metadata={"epoch": str(epoch)})
                 atomic_write_json(out_dir / "metrics.json", {"status": "training", "epochs_done": epoch, "history": history})
