@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from vae.cli import provenance  # noqa: E402
 from vae.config import ConfigError, VAEConfig, preset_config, with_settings  # noqa: E402
 from vae.store import read_json  # noqa: E402
-from vae.train import train  # noqa: E402
+from vae.train import run_record, train  # noqa: E402
 
 COLUMNS = ["sample_valid", "sample_coverage", "recon_keeps_digit", "knn_acc", "kl", "mse", "sample_fid", "grid_classes"]
 
@@ -50,7 +50,7 @@ def main() -> None:
         train(config, out, resume=True, progress=False, name=out.name, log=lambda m: print(m, file=sys.stderr))
         m = read_json(out / "metrics.json")
         row = {"variant": name, "changes": changes, "epochs": config.epochs, "train_s": m["train_seconds"],
-               "fast_path": read_json(out / "config.json").get("fast_path_used"), **{k: m["final"].get(k) for k in COLUMNS}}
+               "fast_path": run_record(out)["fast_path_used"], **{k: m["final"].get(k) for k in COLUMNS}}
         rows.append(row)
         print(json.dumps(row), flush=True)
     print(f"\n{provenance(' '.join(['python benchmarks/tune.py', *sys.argv[1:]]))}\n")

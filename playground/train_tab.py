@@ -18,12 +18,12 @@ from vae.analysis import active_mask, decode_latents, prior_samples
 from vae.config import VAEConfig
 from vae.data import Split
 from vae.digits import InputError
-from vae.train import beta_at
+from vae.train import beta_at, run_record
 
 from . import explain, inputs, links, plots
 from .handling import guard, guard_stream
 from .widgets import TabParts, picked_point, picture, why
-from .models import ModelHub, Ready, decode_on_plane, first_of_each_digit, plane_axes
+from .models import Memo, ModelHub, Ready, decode_on_plane, first_of_each_digit, plane_axes
 from .presence import client_address
 from .runs import Run, RunManager, RunRefused, RunState, VisitorModels
 
@@ -57,11 +57,11 @@ def live_base(fast_path: str = "auto") -> VAEConfig:
 
 
 def measured_fast_path(hub: ModelHub) -> str:
-    """The precision and layout measured for the presets on this machine (their config.json), so a run does not spend
-    ~20 s measuring again for its own latent size; "auto" (measure once) while no preset has one."""
+    """The precision and layout measured for the presets on this machine (their metrics.json's run record), so a run
+    does not spend ~20 s measuring again for its own latent size; "auto" (measure once) while no preset has one."""
     for name in hub.names:
-        if hub.is_ready(name) and hub.get(name).model.config.fast_path_used:
-            return hub.get(name).model.config.fast_path_used
+        if hub.is_ready(name) and hub.get(name).directory and (used := run_record(hub.get(name).directory)["fast_path_used"]):
+            return used
     return "auto"
 
 
@@ -161,7 +161,7 @@ def plane_point(ready: Ready, test: Split, label: str, own: bool) -> plots.Plane
             lat = ready.latents
             recon = decode_latents(ready.model, lat.mu)
             return float(lat.kl_per_dim.sum()), float(((recon - test.images[:, 0].numpy()) ** 2).mean())
-        kl, mse = ready.memo("rate_distortion", measure)
+        kl, mse = ready.memo(Memo.RATE_DISTORTION, measure)
     return plots.PlanePoint(label, float(kl), float(mse), ready.model.config.beta_eff, own)
 
 
@@ -198,7 +198,7 @@ def presets_live(hub: ModelHub, seen: int):
     cloud = gr.skip()
     if hub.is_ready(t.name):  # served from its latest epoch once a quarter of its epochs is done
         ready = hub.get(t.name)
-        cloud = gr.update(value=ready.memo("live-cloud", lambda: epoch_view(ready, hub.data.test, f"{t.name}, epoch {ready.epoch}").cloud), visible=True)
+        cloud = gr.update(value=ready.memo(Memo.LIVE_CLOUD, lambda: epoch_view(ready, hub.data.test, f"{t.name}, epoch {ready.epoch}").cloud), visible=True)
     return gr.update(visible=True), sentence, losses, cloud, t.version, gr.Timer(active=True)
 
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from vae.config import VAEConfig
+from vae.config import FAST_PATHS, VAEConfig
 from vae.data import Split, load_dataset
 from vae.losses import LossParts
 from vae.model import VAE
 from vae.speed import FastPath
-from vae.train import TrainingDiverged, make_optimizer, saved_epoch, train, train_epoch
+from vae.train import TrainingDiverged, make_optimizer, run_record, saved_epoch, train, train_epoch
 
 
 def test_real_default_model_learns_in_a_few_batches():
@@ -41,6 +41,9 @@ def test_train_saves_each_epoch_and_final_metrics(tmp_path, tiny_data):
     for key in ("recon", "mse", "kl", "kl_per_dim", "active_units", "knn_acc", "nll", "mean_abs_mu"):
         assert key in metrics["final"], key
     assert len(metrics["final"]["kl_per_dim"]) == 4
+    # what the run did is its record, not its config: the config is what was asked
+    assert metrics["run"]["pretrained_loaded"] is False and metrics["run"]["fast_path_used"] in FAST_PATHS
+    assert not {"pretrained_loaded", "fast_path_used"} & set(json.loads((tmp_path / "run" / "config.json").read_text()))
     assert saved_epoch(tmp_path / "run") == 2
     assert {e["epoch"] for e in events} == {1, 2} and events[-1]["batch"] == events[-1]["batches"] == 4
     assert not list((tmp_path / "run").glob("*.tmp"))
@@ -57,6 +60,23 @@ def test_resume_repeats_the_uninterrupted_run(tmp_path, tiny_data):
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
     history = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2]
+    assert run_record(tmp_path / "resumed") == run_record(tmp_path / "straight")
+
+
+def test_a_folder_from_before_the_run_record_loads_and_keeps_what_its_config_said(tmp_path, tiny_data):
+    """Checkpoints written while config.json carried the run's record (pretrained_loaded, fast_path_used) still load,
+    and a resume keeps the precision they recorded there."""
+    run = tmp_path / "run"
+    train(tiny_config(epochs=1), run, progress=False, data=tiny_data, log=lambda s: None)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "pretrained_loaded": False, "fast_path_used": "fp32-cl"}))
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["run"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert VAE.from_pretrained(run).config == tiny_config(epochs=1)
+    assert run_record(run) == {"pretrained_loaded": False, "fast_path_used": "fp32-cl"}
+    train(tiny_config(epochs=2), run, resume=True, progress=False, data=tiny_data, log=lambda s: None)
+    assert json.loads((run / "metrics.json").read_text())["run"]["fast_path_used"] == "fp32-cl"
 
 
 def test_resume_refuses_another_config(tmp_path, tiny_data):

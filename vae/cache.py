@@ -20,7 +20,7 @@ def checkpoint_state(directory: str | Path, name: str) -> tuple[str, str]:
         config = read_config(directory)
     except CheckpointError as err:
         return "train", f"{name}'s checkpoint cannot be read: {err}"
-    if not config.matches(preset_config(name)):
+    if config != preset_config(name):
         return "train", f"{name}'s checkpoint was made for another config"
     try:
         epoch = saved_epoch(directory)

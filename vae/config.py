@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import typing
@@ -21,30 +22,29 @@ class UnknownPreset(ConfigError, KeyError):
 
 
 Likelihood = Literal["gaussian", "bernoulli", "laplace", "gaussian-learned-sigma"]
-LIKELIHOODS = ("gaussian", "bernoulli", "laplace", "gaussian-learned-sigma")
 Dataset = Literal["mnist-5k", "mnist", "fashion-mnist"]
 LRSchedule = Literal["constant", "onecycle", "cosine"]
 DecoderMean = Literal["sigmoid", "linear"]
 FastPathName = Literal["auto", "fp32", "fp32-cl", "bf16", "bf16-cl"]
-FAST_PATHS = ("fp32", "fp32-cl", "bf16", "bf16-cl")  # precision (fp32 or bf16 autocast), "-cl" = channels_last
+FAST_PATHS = typing.get_args(FastPathName)[1:]  # precision (fp32 or bf16 autocast), "-cl" = channels_last
 SAMPLERS = ("prior", "mixture", "two-stage")  # where a z for the decoder comes from (vae/two_stage.py, `python -m vae sample`)
 
-# Fields that describe what happened in a run rather than what was asked for;
-# a cached checkpoint matches a preset whatever their values.
-RUN_RECORD_FIELDS = ("pretrained_loaded", "fast_path_used")
-# Fields older checkpoints carry that no longer mean anything; dropped on load.
-LEGACY_FIELDS = ("fast_cpu",)
+# Fields older checkpoints' config.json carry that are no longer settings; dropped on load. What a run did (the
+# ImageNet weights loaded or not, the precision it used) is metrics.json's "run" record now (train.run_record).
+LEGACY_FIELDS = ("fast_cpu", "pretrained_loaded", "fast_path_used")
 
 
-@dataclass
+@dataclass(frozen=True)
 class VAEConfig:
+    """What a run is asked to be: built once, checked once (__post_init__), never changed after (dataclasses.replace
+    makes a changed copy)."""
+
     # model
     latent_dim: int = 128  # D: the encoder outputs 2D numbers, split into mu and logvar
     hidden_dim: int = 1024  # the encoder head: [B,512] -> [B,hidden_dim] -> [B,2D]
     decoder_channels: tuple[int, ...] = (64, 32, 16)  # 7x7 -> 14x14 -> 28x28; (128,64,32) decodes 5x slower on CPU
     decoder_depth: int = 1  # 3x3 convs per resolution (7, 14, 28); 1 = one conv after each upsample
     pretrained: bool = True  # start the encoder from ImageNet weights when they can be had
-    pretrained_loaded: bool = False  # what really happened (recorded in config.json)
     # objective
     likelihood: Likelihood = "gaussian"  # gaussian = the article's L2 loss with fixed sigma; laplace = L1 with scale sigma;
     # gaussian-learned-sigma = the decoder also outputs a sigma per pixel (the article's "variance cheat")
@@ -62,32 +62,24 @@ class VAEConfig:
     augment: bool = False  # small random rotations, scales and shifts of every training batch
     seed: int = 0
     fast_path: FastPathName = "auto"  # precision and memory layout; auto = the fastest measured on this machine (vae/speed.py)
-    fast_path_used: str = ""  # what the run used (recorded in config.json)
 
     def __post_init__(self) -> None:
-        self.decoder_channels = tuple(self.decoder_channels)
+        object.__setattr__(self, "decoder_channels", tuple(self.decoder_channels))  # a list from JSON
         if self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if self.decoder_depth < 1:
             raise ConfigError(f"decoder_depth must be at least 1, got {self.decoder_depth}")
-        if self.likelihood not in LIKELIHOODS:
-            raise ConfigError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
-        if self.decoder_mean not in ("sigmoid", "linear"):
-            raise ConfigError(f"decoder_mean must be 'sigmoid' or 'linear', got {self.decoder_mean!r}")
+        for name, choices in literal_fields().items():
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         if self.sigma <= 0:
             raise ConfigError(f"sigma must be positive, got {self.sigma}")
         if self.beta < 0:
             raise ConfigError(f"beta must be >= 0, got {self.beta}")
-        if self.lr_schedule not in ("constant", "onecycle", "cosine"):
-            raise ConfigError(f"lr_schedule must be constant, onecycle or cosine, got {self.lr_schedule!r}")
         if self.train_digits < 0:
             raise ConfigError(f"train_digits must be >= 0 (0 = all), got {self.train_digits}")
         if self.kl_warmup_epochs < 0:
             raise ConfigError(f"kl_warmup_epochs must be >= 0, got {self.kl_warmup_epochs}")
-        if self.fast_path not in ("auto", *FAST_PATHS):
-            raise ConfigError(f"fast_path must be auto or one of {', '.join(FAST_PATHS)}, got {self.fast_path!r}")
-        if self.dataset not in ("mnist-5k", "mnist", "fashion-mnist"):
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose mnist-5k, mnist or fashion-mnist")
 
     @property
     def beta_eff(self) -> float:
@@ -114,31 +106,28 @@ class VAEConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    def matches(self, other: "VAEConfig") -> bool:
-        """Same request, ignoring the record of what happened during the run."""
-        a, b = self.to_dict(), other.to_dict()
-        for k in RUN_RECORD_FIELDS:
-            a.pop(k), b.pop(k)
-        return a == b
+
+@functools.cache
+def literal_fields() -> dict[str, tuple]:
+    """Each field typed by a Literal, with its choices: the one list of what a field accepts (the check above and
+    `--set` both read it)."""
+    return {k: typing.get_args(t) for k, t in typing.get_type_hints(VAEConfig).items() if typing.get_origin(t) is Literal}
 
 
 def settable_fields() -> dict[str, object]:
-    """The config's fields a person may set (`--set`), with their types; the run's own record is not among them."""
-    return {k: t for k, t in typing.get_type_hints(VAEConfig).items() if k not in RUN_RECORD_FIELDS}
+    """The config's fields a person may set (`--set`), with their types: all of them."""
+    return typing.get_type_hints(VAEConfig)
 
 
 def parse_setting(name: str, text: str):
-    """One field's value from its text, by the field's type: a Literal's choices, true/false, a whole number, a
+    """One field's value from its text, by the field's type: a Literal's choice, true/false, a whole number, a
     number, or whole numbers joined by '-' (decoder_channels=32-16-8). ConfigError names what would do."""
     fields = settable_fields()
     if name not in fields:
         raise ConfigError(f"unknown config field {name!r}; choose one of {', '.join(fields)}")
     kind, text = fields[name], text.strip()
     if typing.get_origin(kind) is Literal:
-        choices = typing.get_args(kind)
-        if text not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {text!r}")
-        return text
+        return text  # checked with the whole config (literal_fields)
     if kind is bool:
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ConfigError(f"{name} must be true or false, got {text!r}")
@@ -271,4 +260,4 @@ def preset_config(name: str) -> VAEConfig:
 
 def preset_of(config: VAEConfig) -> str | None:
     """The preset or view model whose recipe `config` is, trained for any number of epochs; None for any other."""
-    return next((name for name in model_names() if config.matches(dataclasses.replace(preset_config(name), epochs=config.epochs))), None)
+    return next((name for name in model_names() if config == dataclasses.replace(preset_config(name), epochs=config.epochs)), None)

@@ -45,7 +45,7 @@ def imagenet_resnet18_state() -> dict[str, torch.Tensor] | None:
     except Exception as err:  # offline: URLError, socket errors, a broken cache file
         logging.getLogger("vae").warning(
             f"ImageNet weights for ResNet-18 are not available ({type(err).__name__}); "
-            "the encoder starts from random initialisation and config.json records pretrained_loaded: false."
+            "the encoder starts from random initialisation and metrics.json records pretrained_loaded: false."
         )
         _warned_offline = True
         return None
@@ -221,11 +221,12 @@ class VAE(nn.Module):
         self.config = config or VAEConfig()
         self.encoder = Encoder(self.config)
         self.decoder = Decoder(self.config)
+        self.pretrained_loaded = False  # whether the encoder started from ImageNet weights (train records it in metrics.json)
         if load_imagenet:
             state = imagenet_resnet18_state() if self.config.pretrained else None
             if state is not None:
                 self.encoder.load_imagenet(state)
-            self.config.pretrained_loaded = state is not None
+            self.pretrained_loaded = state is not None
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)

@@ -1,6 +1,7 @@
 """Training as a plain function: seeded, resumable, saved atomically after every epoch."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -235,25 +236,25 @@ def train(
             stale.unlink(missing_ok=True)
     if resume and (out_dir / "model.safetensors").exists():
         saved = read_config(out_dir)
-        if not saved.matches(_with_epochs(config, saved.epochs)):
+        if saved != dataclasses.replace(config, epochs=saved.epochs):
             raise CheckpointError(f"{out_dir} holds a run of another config; train into a new --out folder or drop --resume")
         start_epoch = saved_epoch(out_dir)
         if start_epoch > config.epochs:
             log(f"{name}: {out_dir} already holds {start_epoch} epochs, more than the {config.epochs} asked; nothing to do "
                 f"(ask for more epochs to continue it, or train a shorter run into a new --out folder)")
             return VAE.from_pretrained(out_dir, device=dev)
-        config.pretrained_loaded = saved.pretrained_loaded
-        config.fast_path_used = saved.fast_path_used
+        run = run_record(out_dir)
         model = VAE.from_pretrained(out_dir, device=dev)
         history = _read_history(out_dir, start_epoch)
     else:
         model = VAE(config, load_imagenet=world.is_main).to(dev)  # DDP copies rank 0's weights to the others
+        run = {"pretrained_loaded": model.pretrained_loaded, "fast_path_used": ""}
     # A resumed run keeps the precision and layout it started with, so it repeats the uninterrupted run exactly.
-    if config.fast_path_used:
-        path = FastPath(dev, config.fast_path_used)
+    if run["fast_path_used"]:
+        path = FastPath(dev, run["fast_path_used"])
     else:  # measured once, by rank 0, so every rank runs the same precision and layout
         path = FastPath(dev, distributed.broadcast_object(choose_fast_path(config, dev, log=log).name if world.is_main else None, world))
-    config.fast_path_used = path.name
+    run["fast_path_used"] = path.name
     model.config = config
     model = path.prepare(model)
     if world.distributed:  # BatchNorm over the global batch, so N processes compute what one would
@@ -300,10 +301,10 @@ def train(
                 # epoch, so a kill before the model is saved drops it and a kill after cannot lose it), the optimizer
                 # state, then the model (whose stamped epoch is the truth), then epochs_done.
                 out_dir.mkdir(parents=True, exist_ok=True)
-                atomic_write_json(out_dir / "metrics.json", {"status": "training", "epochs_done": epoch - 1, "history": history})
+                atomic_write_json(out_dir / "metrics.json", {"status": "training", "epochs_done": epoch - 1, "run": run, "history": history})
                 save_train_state(optimizer, out_dir / "train_state.safetensors", epoch)
                 model.save_pretrained(out_dir, metadata={"epoch": str(epoch)})
-                atomic_write_json(out_dir / "metrics.json", {"status": "training", "epochs_done": epoch, "history": history})
+                atomic_write_json(out_dir / "metrics.json", {"status": "training", "epochs_done": epoch, "run": run, "history": history})
             if on_epoch is not None:
                 on_epoch(history[-1])
 
@@ -313,7 +314,7 @@ def train(
         final = compute_metrics(model, data, iw_samples=iw_samples, judge=judge)
         atomic_write_json(out_dir / "metrics.json", {
             "status": "complete", "epochs_done": config.epochs, "train_seconds": round(sum(h["seconds"] for h in history), 1),
-            "final": final, "history": history, "trained_by": trained_by(),
+            "final": final, "run": run, "history": history, "trained_by": trained_by(),
         })
     return model
 
@@ -363,10 +364,20 @@ def _read_status(out_dir: Path) -> str | None:
         return None
 
 
-def _with_epochs(config: VAEConfig, epochs: int) -> VAEConfig:
-    d = config.to_dict()
-    d["epochs"] = epochs
-    return VAEConfig.from_dict(d)
+def run_record(out_dir: Path) -> dict:
+    """What a checkpoint's run did, as metrics.json keeps it: {"pretrained_loaded": bool, "fast_path_used": str}
+    (config.json carried both before the config was frozen; a folder of then is read there). Empty values when
+    neither file says."""
+    try:
+        run = read_json(out_dir / "metrics.json").get("run")
+    except CheckpointError:
+        run = None
+    if not isinstance(run, dict):
+        try:
+            run = read_json(out_dir / "config.json")
+        except CheckpointError:
+            run = {}
+    return {"pretrained_loaded": bool(run.get("pretrained_loaded", False)), "fast_path_used": str(run.get("fast_path_used") or "")}
 
 
 def _read_history(out_dir: Path, upto: int) -> list[dict]:
