@@ -15,7 +15,7 @@ from vae.analysis import decode_latents, prior_samples
 from . import explain, plots
 from .handling import QUIET, guard
 from .widgets import picked_point, picture, why
-from .models import ModelHub, Ready, decode_on_plane, first_of_each_digit
+from .models import Memo, ModelHub, Ready, decode_on_plane, first_of_each_digit
 from .runs import VisitorModels, visitor
 
 REGIMES = ("autoencoder", "healthy", "collapsed")
@@ -132,10 +132,10 @@ class CompareHandlers:
             return compare_view(models, test.images[:, 0].numpy(), test.labels.numpy())
 
         if beside in (None, "", ALONE):
-            v = self.hub.memo("compare", lambda: view(readies))
+            v = self.hub.memo(Memo.COMPARE, lambda: view(readies))
         else:
             mine = self.models.get(beside, visitor(request))
-            v = mine.memo("compare", lambda: view({**readies, mine.name: mine}))  # named as the other tabs list it
+            v = mine.memo(Memo.COMPARE, lambda: view({**readies, mine.name: mine}))  # named as the other tabs list it
         return v
 
 

@@ -23,7 +23,7 @@ from vae.losses import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 
 from . import explain, inputs, plots
 from .handling import QUIET, guard
-from .models import ModelHub, NotReady, Ready
+from .models import Memo, ModelHub, NotReady, Ready
 from .widgets import picture, why
 
 SIGMA_FLOOR, SIGMA_CEILING = math.exp(LOG_SIGMA_MIN), math.exp(LOG_SIGMA_MAX)  # the learned sigma's whole range: the maps' fixed scale
@@ -99,8 +99,8 @@ class LikelihoodHandlers:
     def _view(self, x: np.ndarray, name: str) -> LikelihoodView:
         readies = {n: self.hub.get(n, final=True) for n in MODELS}  # NotReady says which one the view waits for
         test = self._test()
-        never = self.hub.memo("never_inked", lambda: never_inked(self.hub.data.train.images))
-        measured = {n: r.memo("likelihood", lambda r=r: measure(r.model, r.latents.mu, float(r.latents.kl_per_dim.sum()), test, never))
+        never = self.hub.memo(Memo.NEVER_INKED, lambda: never_inked(self.hub.data.train.images))
+        measured = {n: r.memo(Memo.LIKELIHOOD, lambda r=r: measure(r.model, r.latents.mu, float(r.latents.kl_per_dim.sum()), test, never))
                     for n, r in readies.items()}
         return likelihood_view(readies, measured, x, name)
 

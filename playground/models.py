@@ -67,6 +67,27 @@ class ModelState(enum.StrEnum):
 SETTLED = (ModelState.READY, ModelState.FAILED)
 
 
+class Memo(enum.StrEnum):
+    """The views computed once and kept: per model's weights (Ready.memo) or for the app's life (ModelHub.memo)."""
+
+    # per model (Ready.memo)
+    TRAIN_CODES = "train codes"
+    SECOND_STAGE = "second stage"
+    TYPICAL_GAP = "typical gap"
+    PRIOR = "prior"
+    TRAVERSAL = "traversal"
+    LIKELIHOOD = "likelihood"
+    RATE_DISTORTION = "rate distortion"
+    LIVE_CLOUD = "live cloud"
+    PAD_VERSION = "pad version"
+    DECODER_SPEC = "decoder spec"
+    COMPARE = "compare"  # also the hub's: the presets' comparison (a visitor's model keeps its own)
+    # for the app's life (ModelHub.memo)
+    JUDGE = "judge"
+    NEVER_INKED = "never inked"
+    DATA_CURVE = "data curve"  # keyed with the saved curve's modification time: drawn again after a new measurement
+
+
 def memoized(store: dict, lock: threading.Lock, key, compute):
     """store[key], computing it once outside the lock (two callers racing on a new key keep the first result)."""
     with lock:
@@ -138,7 +159,7 @@ class Ready:
     _memo: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def memo(self, key: str, compute):
+    def memo(self, key: "Memo | tuple", compute):
         """compute() once per key for these weights (a newer epoch is a new Ready with an empty memo)."""
         return memoized(self._memo, self._lock, key, compute)
 
@@ -417,7 +438,7 @@ class ModelHub:
         cached beside the checkpoint; warm() computes them ahead, a view that needs them first computes them itself."""
         if self.data is None:
             raise NotReady("The digits are still loading; try again in a moment.")
-        return ready.memo("train_codes", lambda: train_latents_for(ready.model, ready.directory, self.data.train, ready.latents.fingerprint))
+        return ready.memo(Memo.TRAIN_CODES, lambda: train_latents_for(ready.model, ready.directory, self.data.train, ready.latents.fingerprint))
 
     def second_stage(self, ready: Ready, train: Latents) -> two_stage.SecondStage:
         """`ready`'s second VAE: NotReady while a training worker fits it (the cache's, after the models), else read
@@ -427,13 +448,13 @@ class ModelHub:
         if doing is not None:
             raise NotReady(f"The second VAE of {ready.name} is being fitted in the background ({doing}); this view works as soon as "
                            "it is done (a few minutes after the models are trained): open the tab again then.")
-        return ready.memo("second_stage", lambda: two_stage.second_stage_for(ready.directory, train))
+        return ready.memo(Memo.SECOND_STAGE, lambda: two_stage.second_stage_for(ready.directory, train))
 
     def typical_gap(self, ready: Ready) -> float:
         """analysis.typical_gap for `ready`: how far a held-out digit's code lies from its nearest training code."""
-        return ready.memo("typical_gap", lambda: typical_gap(ready.latents.mu, self.train_codes(ready).mu))
+        return ready.memo(Memo.TYPICAL_GAP, lambda: typical_gap(ready.latents.mu, self.train_codes(ready).mu))
 
-    def memo(self, key: str, compute):
+    def memo(self, key: "Memo | tuple", compute):
         """compute() once per key for the life of the app: for views of fully trained models only (get(final=True));
         what depends on one model's weights goes in its Ready.memo."""
         return memoized(self._memo, self._lock, key, compute)

@@ -22,7 +22,7 @@ from torch import nn
 from vae.losses import mean_is_linear
 from vae.model import Decoder
 
-from .models import Ready
+from .models import Memo, Ready
 from .plots import DIGIT_COLORS
 
 STATIC = Path(__file__).parent / "static"
@@ -89,7 +89,7 @@ class Served:
         self._lock = threading.Lock()
 
     def version(self, ready: Ready) -> str:
-        token = ready.memo("pad version", lambda: f"{ready.name}-e{ready.epoch}-{secrets.token_hex(8)}")
+        token = ready.memo(Memo.PAD_VERSION, lambda: f"{ready.name}-e{ready.epoch}-{secrets.token_hex(8)}")
         with self._lock:
             self._models[token] = weakref.ref(ready)
             self._models.move_to_end(token)
@@ -105,7 +105,7 @@ class Served:
         if ready is None:
             return dict(error="These weights are no longer served (the model changed); choose the model again.")
         try:
-            return ready.memo("decoder spec", lambda: decoder_spec(ready.model.decoder))
+            return ready.memo(Memo.DECODER_SPEC, lambda: decoder_spec(ready.model.decoder))
         except UnsupportedDecoder as err:
             return dict(error=str(err))
 

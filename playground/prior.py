@@ -23,7 +23,7 @@ from vae.judge import load_or_train_judge
 from . import explain, plots
 from .compare import samples_phrase
 from .handling import guard
-from .models import ModelHub, Ready, decode_on_plane, plane_axes
+from .models import Memo, ModelHub, Ready, decode_on_plane, plane_axes
 from .widgets import picked_point, picture, why
 
 MODELS = ("healthy", "autoencoder")
@@ -144,13 +144,13 @@ class PriorHandlers:
         hub.warm_later(self.prior)  # its first opening fits a mixture and a second VAE per model: a minute
 
     def _parts(self) -> dict[str, ModelPrior]:
-        judge = self.hub.memo("judge", lambda: load_or_train_judge(self.hub.data, self.hub.root, log=lambda m: None))
+        judge = self.hub.memo(Memo.JUDGE, lambda: load_or_train_judge(self.hub.data, self.hub.root, log=lambda m: None))
         parts = {}
         for name in MODELS:
             ready = self.hub.get(name)
             train = self.hub.train_codes(ready)
             second = self.hub.second_stage(ready, train)  # NotReady while a worker fits it
-            parts[name] = ready.memo("prior", lambda: model_prior(ready, train, second, judge=judge))
+            parts[name] = ready.memo(Memo.PRIOR, lambda: model_prior(ready, train, second, judge=judge))
         return parts
 
     @guard(outputs=4, message=0)
@@ -163,7 +163,7 @@ class PriorHandlers:
         """(the data curve's sentence, its picture, hidden until it has been measured)."""
         saved = Path(self.hub.root) / data_curve.FOLDER / data_curve.RESULTS
         stamp = saved.stat().st_mtime_ns if saved.exists() else None  # drawn once per measurement, not at every opening
-        sentence, picture = self.hub.memo(f"data curve {stamp}", lambda: curve_view(self.hub.root))
+        sentence, picture = self.hub.memo((Memo.DATA_CURVE, stamp), lambda: curve_view(self.hub.root))
         return sentence, gr.Image(value=picture, visible=picture is not None)
 
     @guard(outputs=3, message=1)

@@ -14,7 +14,7 @@ from vae.digits import InputError
 from . import explain, inputs, links, pad, plots
 from .handling import CLOSE_TOASTS_JS, ERROR_TOAST_S, QUIET, guard
 from .widgets import TabParts, picture, why
-from .models import GRID_SCALE, ModelHub, Ready
+from .models import GRID_SCALE, Memo, ModelHub, Ready
 from .runs import VisitorModels, visitor
 
 MODELS = ["healthy-2d", "healthy"]
@@ -121,7 +121,7 @@ def dims_note(ready: Ready, dims: tuple[int, int]) -> str:
 def whole_tab(ready: Ready, dims: tuple[int, int], z1: float, z2: float, served: pad.Served, said: str = "") -> tuple:
     """Everything the tab shows for one model, two (checked) dimensions and a point: (dim x, dim y, decoded point,
     grid, one-dimension strip, note, drag pad), the note after `said`."""
-    strip = ready.memo("traversal", lambda: traversals(ready)[0])
+    strip = ready.memo(Memo.TRAVERSAL, lambda: traversals(ready)[0])
     return (*dims, decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), strip, said + dims_note(ready, dims),
             pad.pad_value(served, ready, dims, check_point(z1, z2), SPAN))
 
