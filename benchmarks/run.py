@@ -402,7 +402,7 @@ def sketch_of(digit: np.ndarray, size: int = 336) -> dict:
 def bench_latency(quick: bool) -> dict:
     """Server-side time of each handler's work, with the models loaded (the app's own views)."""
     from playground import compare, draw, walk
-    from playground.models import ModelHub
+    from playground.models import Memo, ModelHub
     from vae.digits import ink_from_sketch, to_mnist
 
     hub = ModelHub(ROOT / "checkpoints").start()
@@ -441,7 +441,7 @@ def bench_latency(quick: bool) -> dict:
     compare_first = time.perf_counter() - t0
 
     def compare_one():
-        v = hub.memo("compare", lambda: compare.compare_view(readies, test, labels))
+        v = hub.memo(Memo.COMPARE, lambda: compare.compare_view(readies, test, labels))
         return v.pca, v.tsne, v.recons, v.samples
 
     out = {}
@@ -552,6 +552,24 @@ def bench_pad(quick: bool) -> dict:
     launch(demo, port=port, quiet=True)
     try:
         return pad.measure(f"http://127.0.0.1:{port}/", decoders={name: hub.get(name).model.decoder for name in pad.MODELS})
+    finally:
+        demo.close()
+
+
+def bench_pen(quick: bool) -> dict:
+    """Strokes on the Draw tab in Chromium (benchmarks/pen.py) on the app over the trained presets: from a stroke's end
+    to its reconstruction and bubble shown in the page, the browser's whole round trip."""
+    from benchmarks import pen
+    from playground.models import ModelHub
+    from playground.ui import build_demo, launch
+
+    hub = ModelHub(ROOT / "checkpoints").start()
+    hub.wait(timeout=1800)
+    demo = build_demo(hub)
+    port = free_port()
+    launch(demo, port=port, quiet=True)
+    try:
+        return pen.measure(f"http://127.0.0.1:{port}/", strokes=10 if quick else pen.STROKES)
     finally:
         demo.close()
 
@@ -859,7 +877,7 @@ def machine() -> dict:
 # Below this line RESULTS.md holds what other commands write there (python -m vae gaps / likelihood --results ...):
 # this script rewrites everything above it and keeps the rest as it is.
 COMMANDS_TAIL = "<!-- written by their own commands below; benchmarks/run.py keeps this part -->"
-SECTIONS = ("training", "cold_start", "latency", "pad", "train_latency", "memory", "quality", "tsne", "scaling", "gpu")
+SECTIONS = ("training", "cold_start", "latency", "pad", "pen", "train_latency", "memory", "quality", "tsne", "scaling", "gpu")
 
 
 def commit() -> str:
@@ -925,7 +943,7 @@ def write_results(sections: dict, path: Path, notes: str = "") -> None:
 
 
 def main() -> None:
-    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "pad": bench_pad, "train_latency": bench_train_latency, "memory": bench_memory,
+    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "pad": bench_pad, "pen": bench_pen, "train_latency": bench_train_latency, "memory": bench_memory,
              "quality": bench_quality, "tsne": bench_tsne,
              "scaling": bench_scaling, "gpu": bench_gpu}
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

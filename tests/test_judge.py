@@ -81,6 +81,20 @@ def test_the_judge_knows_its_training_digits_and_not_noise(judge, small_digits):
     assert judge.info["held_out_acc"] > 0.7  # 1,200 digits; the real judge (4,000) scores about 98%
 
 
+def test_the_judge_is_calibrated_on_images_whose_answer_is_known(judge, small_digits):
+    """Issue 20, item 4: held-out digits count, flat grey, the mean training image and noise do not, and blends of
+    two digits count far less often than the digits themselves (benchmarks/validity.py measures the real judge)."""
+    held_out = small_digits.test.images
+    real = J.valid_fraction(judge(held_out))
+    grey = judge(torch.linspace(0.1, 0.9, 10).view(10, 1, 1, 1).expand(10, 1, 28, 28).contiguous())
+    mean = judge(small_digits.train.images.mean(0, keepdim=True))
+    blends = judge(0.5 * held_out[:100] + 0.5 * held_out[100:200])
+    assert real > 0.5  # this small judge (1,200 digits) is surer of its training digits than of held-out ones
+    assert J.valid_fraction(mean) == 0.0
+    assert J.valid_fraction(grey) <= 0.1  # the app's judge takes one of these ten for a digit (benchmarks/validity.py)
+    assert J.valid_fraction(blends) < 0.6 * real
+
+
 def test_the_judge_is_cached_and_retrained_when_its_recipe_changes(tiny_data, tmp_path):
     root = tmp_path
     logs = []
