@@ -159,17 +159,12 @@ def tsne_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
     return TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(x).astype(np.float32)
 
 
-def grid_values(n: int = 15, span: float = 3.0, spacing: str = "z") -> np.ndarray:
-    """n values along one axis: evenly spaced in z over [-span, span], or in probability under N(0, 1)."""
-    if spacing == "probability":
-        p = torch.linspace(0.5 / n, 1 - 0.5 / n, n, dtype=torch.float64)
-        return torch.distributions.Normal(0.0, 1.0).icdf(p).numpy().astype(np.float32)
-    if spacing != "z":
-        raise ValueError(f"spacing must be 'z' or 'probability', got {spacing!r}")
+def grid_values(n: int = 15, span: float = 3.0) -> np.ndarray:
+    """n values along one axis, evenly spaced in z over [-span, span]."""
     return np.linspace(-span, span, n, dtype=np.float32)
 
 
-def latent_grid(model, dims: tuple[int, int] = (0, 1), n: int = 15, span: float = 3.0, spacing: str = "z") -> tuple[np.ndarray, np.ndarray]:
+def latent_grid(model, dims: tuple[int, int] = (0, 1), n: int = 15, span: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """The article's z1/z2 figure: decode an n x n grid over two dimensions with the rest at zero, in one batch.
 
     Returns (images (n, n, 28, 28) with row 0 at the top = highest z2, values (n,)).
@@ -178,7 +173,7 @@ def latent_grid(model, dims: tuple[int, int] = (0, 1), n: int = 15, span: float 
     i, j = dims
     if not (0 <= i < d and 0 <= j < d) or i == j:
         raise ValueError(f"choose two different dimensions between 0 and {d - 1}, got {dims}")
-    values = grid_values(n, span, spacing)
+    values = grid_values(n, span)
     z = np.zeros((n, n, d), dtype=np.float32)
     z[:, :, i] = values[None, :]  # columns: z_i from left to right
     z[:, :, j] = values[::-1, None]  # rows: z_j from top (high) to bottom (low)
@@ -195,11 +190,6 @@ def codes_line(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int) -> np.nd
     """(steps, D): the straight line between the codes (mu) of two images (1,28,28)."""
     mu, _ = encode_images(model, torch.stack([x_a, x_b]))
     return line_between(mu[0], mu[1], steps)
-
-
-def interpolate(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10) -> np.ndarray:
-    """Decode a straight line between the codes (mu) of two images (1,28,28): (steps, 28, 28)."""
-    return decode_latents(model, codes_line(model, x_a, x_b, steps))
 
 
 def nearest(queries: np.ndarray, points: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:

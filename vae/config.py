@@ -23,7 +23,7 @@ class UnknownPreset(ConfigError, KeyError):
 
 Likelihood = Literal["gaussian", "bernoulli", "laplace", "gaussian-learned-sigma"]
 Dataset = Literal["mnist-5k", "mnist", "fashion-mnist"]
-LRSchedule = Literal["constant", "onecycle", "cosine"]
+LRSchedule = Literal["constant", "onecycle"]
 DecoderMean = Literal["sigmoid", "linear"]
 FastPathName = Literal["auto", "fp32", "fp32-cl", "bf16", "bf16-cl"]
 FAST_PATHS = typing.get_args(FastPathName)[1:]  # precision (fp32 or bf16 autocast), "-cl" = channels_last

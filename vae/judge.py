@@ -5,7 +5,6 @@ The judge never sees a test digit or a VAE output while it learns; its held-out 
 """
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -195,6 +194,3 @@ def load_or_train_judge(data: DataBundle, root: str | Path, log=print) -> Judge:
     judge.reference = judge(data.test.images)
     return judge
 
-
-def describe(info: dict) -> str:
-    return json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in info.items()})

@@ -58,8 +58,6 @@ def lr_at(config: VAEConfig, step: int, total: int) -> float:
     """The learning rate at optimisation step `step` of `total`: a pure function of the step, so a resumed run
     continues the schedule exactly without saving a scheduler."""
     t = min(step / max(total, 1), 1.0)
-    if config.lr_schedule == "cosine":
-        return config.lr * 0.5 * (1 + math.cos(math.pi * t))
     if config.lr_schedule == "onecycle":  # as torch's OneCycleLR: lr/25 up to lr over 30%, cosine down to lr/25e4
         start, end, peak = config.lr / 25, config.lr / 25e4, 0.3
         if t < peak:
