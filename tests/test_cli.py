@@ -52,7 +52,7 @@ def test_train_shows_progress_and_saves(trained):
 @pytest.mark.slow
 def test_evaluate_prints_metrics_as_json_with_a_progress_bar(trained):
     out, _ = trained
-    r = run("evaluate", str(out), "--iw-samples", "2")
+    r = run("evaluate", str(out), "--iw-samples", "2", "--no-second-stage")  # its fit has its own tests (test_two_stage)
     assert r.returncode == 0, r.stderr
     metrics = json.loads(r.stdout)
     assert metrics["preset"] == "healthy-2d" and len(metrics["kl_per_dim"]) == 2

@@ -114,8 +114,10 @@ def refuse_to_overwrite(out: Path) -> None:
                      "or train into a new --out folder (or move this one away first)")
 
 
-def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto", data_dir: str = "data", progress: bool = False) -> dict:
-    """A checkpoint's metrics on the held-out split, judged, with its preset's checks when it is one."""
+def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto", data_dir: str = "data", progress: bool = False,
+                        second_stage: bool = True) -> dict:
+    """A checkpoint's metrics on the held-out split, judged, with its preset's checks when it is one; without
+    `second_stage`, no figure through the second VAE (fitting one, for a folder that has none, takes minutes)."""
     from .analysis import check_preset, compute_metrics, train_latents_for
     from .data import load_dataset
     from .judge import load_or_train_judge
@@ -134,7 +136,7 @@ def evaluate_checkpoint(directory: Path, iw_samples: int, device: str = "auto", 
     metrics = compute_metrics(model, data, iw_samples=iw_samples, judge=judge, progress=progress)
     # the other two samplers (vae/two_stage.py): the second VAE is read from the folder, or fitted (a few minutes) and saved there
     train = train_latents_for(model, directory, data.train)
-    metrics.update(sampler_quality(model, judge, train, directory, ("mixture", "two-stage"),
+    metrics.update(sampler_quality(model, judge, train, directory, ("mixture", "two-stage") if second_stage else ("mixture",),
                                    log=lambda m: print(m, file=sys.stderr) if progress else None))
     name = preset_of(model.config)
     if name is not None:
@@ -195,7 +197,8 @@ def _train_in_workers(tasks: list, jobs: int | None, device: str) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    metrics = evaluate_checkpoint(Path(args.dir), args.iw_samples, args.device, args.data_dir or "data", progress=True)
+    metrics = evaluate_checkpoint(Path(args.dir), args.iw_samples, args.device, args.data_dir or "data", progress=True,
+                                  second_stage=not args.no_second_stage)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -592,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--iw-samples", type=int, default=10, help="importance samples K for the nll estimate (0 skips it)")
     e.add_argument("--device", default="auto", help="auto, cpu or cuda")
     e.add_argument("--data-dir", help="folder of the MNIST / Fashion-MNIST files (default data/)")
+    e.add_argument("--no-second-stage", action="store_true",
+                   help="leave out the samples through the second VAE (a folder without one would fit it: minutes on a CPU)")
     e.set_defaults(func=_cmd_evaluate)
 
     sm = sub.add_parser("sample", help="write N decoded samples of a checkpoint (.npy array or .png grid)")
