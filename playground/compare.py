@@ -20,9 +20,13 @@ from .runs import VisitorModels, visitor
 
 REGIMES = ("autoencoder", "healthy", "collapsed")
 REGIME_TITLES = {"autoencoder": "beta = 0 (plain autoencoder)", "healthy": "healthy VAE", "collapsed": "collapsed VAE"}
-TABLE_HEADERS = ["model", "beta", "sigma", "recon NLL (nats)", "KL (nats)", "active units", "5-NN acc", "mean |mu|",
-                 "prior samples that are digits", "digit classes covered (1 = all ten evenly)", "reconstructions keep the digit",
-                 "samples through a second VAE that are digits"]
+# short, so that the twelve columns fit a 1400 px window without a word broken; TABLE_NOTE, under the table, says more
+TABLE_HEADERS = ["model", "beta", "sigma", "recon NLL", "KL (nats)", "active dims", "5-NN acc", "mean |mu|",
+                 "prior: digits", "prior: classes", "recon keeps digit", "2nd VAE: digits"]
+TABLE_NOTE = ("*prior: digits*: of 1,000 decoded z ~ N(0, I), the share the judge calls one digit with confidence >= 0.9; "
+              "*prior: classes*: how evenly they cover the ten digits (1 = all ten evenly); *recon keeps digit*: held-out digits "
+              "whose reconstruction the judge reads as the same digit; *2nd VAE: digits*: samples through the second VAE fitted "
+              "to the codes (the Prior tab) that are digits.")
 N_PRIOR = (4, 8)  # prior samples shown per model: enough to judge by eye
 ALONE = "the three regimes only"  # the run picker's first choice (the Train tab adds the visitor's finished runs)
 
@@ -148,7 +152,9 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
         gr.Markdown(explain.COMPARE_INTRO)
         beside = gr.Radio([ALONE], value=ALONE, label="Beside them, one of your runs from the Train tab", visible=False, elem_id="compare-beside")
         sentences = gr.Markdown(explain.COMPARE_WAITING, elem_id="compare-sentences")
-        table = gr.Dataframe(headers=TABLE_HEADERS, label="Measured on the 1,000 held-out digits", interactive=False, wrap=True)
+        table = gr.Dataframe(headers=TABLE_HEADERS, label="Measured on the 1,000 held-out digits", interactive=False, wrap=True,
+                             elem_classes=["measured"])
+        gr.Markdown(TABLE_NOTE, elem_classes=["caption"])
         pca = picture("PCA of the codes, one shared scale (click a panel: the digit its model decodes there)", elem_id="compare-pca")
         picked, picked_words = picked_point("compare-picked", "Click a PCA panel above: the digit its model decodes at that point shows here.")
         tsne = picture("t-SNE of the codes (computed once per model, cached)", elem_id="compare-tsne")
