@@ -84,6 +84,7 @@ def test_sample_writes_npy_and_png_and_refuses_what_it_cannot_write(tiny_hub, tm
         assert words in capsys.readouterr().err
 
 
+@pytest.mark.slow  # spawns a training worker (about 17 s): CI runs it, the everyday loop leaves it out
 def test_the_cache_fits_a_second_vae_after_its_model_in_a_worker(tmp_path, tiny_data):
     """A second-stage task waits for the model it belongs to (Task.after), fits in a worker process, and adds its
     judged figures to the model's metrics.json; then the cache has nothing left to fit. A task whose model failed

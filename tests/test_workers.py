@@ -19,6 +19,7 @@ def test_plan_jobs_shares_the_cores():
     assert plan_jobs(0, cores=2) == (1, 2)
 
 
+@pytest.mark.slow  # two training workers side by side: CI runs it, the everyday loop leaves it out
 def test_two_presets_train_side_by_side(tmp_path, tiny_data):
     tasks = [Task("a", tiny_config(epochs=2), tmp_path / "a", "train", "a has no checkpoint yet"),
              Task("b", tiny_config(epochs=1, beta=0.0), tmp_path / "b", "train", "b has no checkpoint yet"),
