@@ -9,14 +9,13 @@ same in its own app, into RESULTS.md. The browser test (tests/test_browser.py) d
 from __future__ import annotations
 
 import argparse
-import datetime
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.words import CHROMIUM, FLAGS  # noqa: E402
+from benchmarks.words import CHROMIUM, FLAGS, print_browser_figures  # noqa: E402
 
 PAD = "document.querySelector('#drag-pad .pad')"
 PLANE = "#drag-pad canvas.pad-plane"
@@ -97,20 +96,10 @@ def max_diff(page, decoder, n: int = 5) -> float:
 
 
 def main(argv=None) -> None:
-    from benchmarks.run import commit
-
     p = argparse.ArgumentParser(description="Drag over the Latent walk's pad in Chromium: frames a second, ms a decode.")
     p.add_argument("--url", default="http://127.0.0.1:7860/")
     args = p.parse_args(argv)
-    try:
-        figures = measure(args.url)
-    except Exception as err:  # no app at the address, no Chromium, a pad that never loaded: one sentence
-        sys.exit(f"Could not measure the drag pad at {args.url}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
-    command = "python benchmarks/pad.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(f"The drag pad ({command.strip()}, {datetime.date.today()}, commit {commit()}):\n")
-    print("| figure | value |\n|---|---:|")
-    for key, value in figures.items():
-        print(f"| {key} | {value:.3g} |")
+    print_browser_figures("the drag pad", args.url, lambda: measure(args.url), argv)
 
 
 if __name__ == "__main__":

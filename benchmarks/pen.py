@@ -9,7 +9,6 @@ same in its own app, into RESULTS.md, beside gradio_client's `/reconstruct` call
 from __future__ import annotations
 
 import argparse
-import datetime
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.words import CHROMIUM, FLAGS  # noqa: E402
+from benchmarks.words import CHROMIUM, FLAGS, print_browser_figures  # noqa: E402
 
 STROKES = 30
 PER_DIGIT = 3  # strokes drawn before the canvas is cleared
@@ -92,21 +91,11 @@ def measure(url: str, strokes: int = STROKES, timeout_ms: int = 120_000) -> dict
 
 
 def main(argv=None) -> None:
-    from benchmarks.run import commit
-
     p = argparse.ArgumentParser(description="Strokes on the Draw tab in Chromium: stroke's end to its pictures shown.")
     p.add_argument("--url", default="http://127.0.0.1:7860/")
     p.add_argument("--strokes", type=int, default=STROKES)
     args = p.parse_args(argv)
-    try:
-        figures = measure(args.url, args.strokes)
-    except Exception as err:  # no app at the address, no Chromium, pictures that never came: one sentence
-        sys.exit(f"Could not measure the pen at {args.url}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
-    command = "python benchmarks/pen.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(f"The pen ({command.strip()}, {datetime.date.today()}, commit {commit()}):\n")
-    print("| figure | value |\n|---|---:|")
-    for key, value in figures.items():
-        print(f"| {key} | {value:.3g} |")
+    print_browser_figures("the pen", args.url, lambda: measure(args.url, args.strokes), argv)
 
 
 if __name__ == "__main__":

@@ -538,10 +538,9 @@ def bench_client_round_trip(hub, quick: bool) -> dict:
 
 # --- 3a. the drag pad: decoding in the page -------------------------------------------------------------
 
-def bench_pad(quick: bool) -> dict:
-    """The Latent walk's drag pad in Chromium (benchmarks/pad.py) on the app over the trained presets: frames a second
-    over a scripted drag, milliseconds a decode in the page, and the page's decode against PyTorch's."""
-    from benchmarks import pad
+@contextlib.contextmanager
+def served_presets():
+    """(the app's address, its hub): the app over the trained presets, served on a free port for a browser benchmark."""
     from playground.models import ModelHub
     from playground.ui import build_demo, launch
 
@@ -551,27 +550,27 @@ def bench_pad(quick: bool) -> dict:
     port = free_port()
     launch(demo, port=port, quiet=True)
     try:
-        return pad.measure(f"http://127.0.0.1:{port}/", decoders={name: hub.get(name).model.decoder for name in pad.MODELS})
+        yield f"http://127.0.0.1:{port}/", hub
     finally:
         demo.close()
+
+
+def bench_pad(quick: bool) -> dict:
+    """The Latent walk's drag pad in Chromium (benchmarks/pad.py) on the app over the trained presets: frames a second
+    over a scripted drag, milliseconds a decode in the page, and the page's decode against PyTorch's."""
+    from benchmarks import pad
+
+    with served_presets() as (url, hub):
+        return pad.measure(url, decoders={name: hub.get(name).model.decoder for name in pad.MODELS})
 
 
 def bench_pen(quick: bool) -> dict:
     """Strokes on the Draw tab in Chromium (benchmarks/pen.py) on the app over the trained presets: from a stroke's end
     to its reconstruction and bubble shown in the page, the browser's whole round trip."""
     from benchmarks import pen
-    from playground.models import ModelHub
-    from playground.ui import build_demo, launch
 
-    hub = ModelHub(ROOT / "checkpoints").start()
-    hub.wait(timeout=1800)
-    demo = build_demo(hub)
-    port = free_port()
-    launch(demo, port=port, quiet=True)
-    try:
-        return pen.measure(f"http://127.0.0.1:{port}/", strokes=10 if quick else pen.STROKES)
-    finally:
-        demo.close()
+    with served_presets() as (url, _):
+        return pen.measure(url, strokes=10 if quick else pen.STROKES)
 
 
 # --- 3b. latency while a visitor's run trains ------------------------------------------------------------

@@ -23,6 +23,20 @@ from benchmarks.run import commit  # noqa: E402  the project's one way to name t
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
+
+def print_browser_figures(what: str, url: str, measure, argv=None) -> None:
+    """measure() against the app at `url`, printed as a table under the command, date and commit that measured it (the
+    browser benchmarks' command lines); no app there, no Chromium or a page that never loaded: one sentence."""
+    try:
+        figures = measure()
+    except Exception as err:
+        sys.exit(f"Could not measure {what} at {url}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+    command = f"python {' '.join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])}"
+    print(f"{what[:1].upper()}{what[1:]} ({command}, {datetime.date.today()}, commit {commit()}):\n")
+    print("| figure | value |\n|---|---:|")
+    for key, value in figures.items():
+        print(f"| {key} | {value:.3g} |")
+
 # words of the visible text nodes inside the window, split into those in the tour's sidebar and the rest
 COUNT_JS = """
 () => {
