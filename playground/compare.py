@@ -152,8 +152,7 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
         gr.Markdown(explain.COMPARE_INTRO)
         beside = gr.Radio([ALONE], value=ALONE, label="Beside them, one of your runs from the Train tab", visible=False, elem_id="compare-beside")
         sentences = gr.Markdown(explain.COMPARE_WAITING, elem_id="compare-sentences")
-        table = gr.Dataframe(headers=TABLE_HEADERS, label="Measured on the 1,000 held-out digits", interactive=False, wrap=True,
-                             elem_classes=["measured"])
+        table = gr.Dataframe(headers=TABLE_HEADERS, label="Measured on the 1,000 held-out digits", interactive=False, wrap=True)
         gr.Markdown(TABLE_NOTE, elem_classes=["caption"])
         pca = picture("PCA of the codes, one shared scale (click a panel: the digit its model decodes there)", elem_id="compare-pca")
         picked, picked_words = picked_point("compare-picked", "Click a PCA panel above: the digit its model decodes at that point shows here.")
