@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
-from vae.analysis import decode_latents, prior_samples
+from vae.analysis import N_PRIOR_SAMPLES, decode_latents, prior_samples
+from vae.judge import CONFIDENT
 
 from . import explain, plots
 from .handling import QUIET, guard
@@ -23,7 +24,7 @@ REGIME_TITLES = {"autoencoder": "beta = 0 (plain autoencoder)", "healthy": "heal
 # short, so that the twelve columns fit a 1400 px window without a word broken; TABLE_NOTE, under the table, says more
 TABLE_HEADERS = ["model", "beta", "sigma", "recon NLL", "KL (nats)", "active dims", "5-NN acc", "mean |mu|",
                  "prior: digits", "prior: classes", "recon keeps digit", "2nd VAE: digits"]
-TABLE_NOTE = ("*prior: digits*: of 1,000 decoded z ~ N(0, I), the share the judge calls one digit with confidence >= 0.9; "
+TABLE_NOTE = (f"*prior: digits*: of {N_PRIOR_SAMPLES:,} decoded z ~ N(0, I), the share the judge calls one digit with confidence >= {CONFIDENT:g}; "
               "*prior: classes*: how evenly they cover the ten digits (1 = all ten evenly); *recon keeps digit*: held-out digits "
               "whose reconstruction the judge reads as the same digit; *2nd VAE: digits*: samples through the second VAE fitted "
               "to the codes (the Prior tab) that are digits.")

@@ -81,6 +81,7 @@ class Memo(enum.StrEnum):
     LIVE_CLOUD = "live cloud"
     PAD_VERSION = "pad version"
     DECODER_SPEC = "decoder spec"
+    RUN_RECORD = "run record"  # what its training run did (train.run_record: the precision it used)
     COMPARE = "compare"  # also the hub's: the presets' comparison (a visitor's model keeps its own)
     # for the app's life (ModelHub.memo)
     JUDGE = "judge"

@@ -60,7 +60,8 @@ def measured_fast_path(hub: ModelHub) -> str:
     """The precision and layout measured for the presets on this machine (their metrics.json's run record), so a run
     does not spend ~20 s measuring again for its own latent size; "auto" (measure once) while no preset has one."""
     for name in hub.names:
-        if hub.is_ready(name) and hub.get(name).directory and (used := run_record(hub.get(name).directory)["fast_path_used"]):
+        ready = hub.get(name) if hub.is_ready(name) else None
+        if ready is not None and ready.directory and (used := ready.memo(Memo.RUN_RECORD, lambda: run_record(ready.directory))["fast_path_used"]):
             return used
     return "auto"
 

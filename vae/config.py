@@ -26,7 +26,7 @@ Dataset = Literal["mnist-5k", "mnist", "fashion-mnist"]
 LRSchedule = Literal["constant", "onecycle"]
 DecoderMean = Literal["sigmoid", "linear"]
 FastPathName = Literal["auto", "fp32", "fp32-cl", "bf16", "bf16-cl"]
-FAST_PATHS = typing.get_args(FastPathName)[1:]  # precision (fp32 or bf16 autocast), "-cl" = channels_last
+FAST_PATHS = tuple(p for p in typing.get_args(FastPathName) if p != "auto")  # precision (fp32 or bf16 autocast), "-cl" = channels_last
 SAMPLERS = ("prior", "mixture", "two-stage")  # where a z for the decoder comes from (vae/two_stage.py, `python -m vae sample`)
 
 # Fields older checkpoints' config.json carry that are no longer settings; dropped on load. What a run did (the
