@@ -189,7 +189,7 @@ def build_tab(hub: ModelHub) -> None:
                           "training codes; and through a second VAE trained on those codes, u ~ N(0, I) -> its decoder -> z", elem_id="prior-samples")
         planes = picture("The Draw tab's plane. Left: training codes, and the prior's holes shaded. Right: each digit as its own Gaussian. "
                          "Click anywhere on them to decode that point", elem_id="prior-planes")
-        picked, picked_words = picked_point("prior-picked", "Click a plane above, a hole say: the digit decoded there shows here.")
+        picked, picked_words = picked_point("prior-picked", "Click a plane above (a hole, say): the digit decoded there shows here.")
         split = picture("Where the KL's nats go: what a code says about which training digit it came from (at most log N), and the "
                         "mismatch between all the codes and the prior", elem_id="prior-kl")
         curve_words = gr.Markdown(elem_id="prior-curve-words")
