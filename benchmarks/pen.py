@@ -1,10 +1,12 @@
 """The pen in a real browser: from the end of a stroke on the Draw tab's canvas to its reconstruction and its bubble
 shown in the page (the browser's own upload, queue call, event stream and picture downloads: what a person waits).
 
-    python benchmarks/pen.py [--url http://127.0.0.1:7860] [--strokes 30]
+    python benchmarks/pen.py [--url http://127.0.0.1:7860] [--strokes 30] [--baseline http://127.0.0.1:7861]
 
 Run it against the app with its models trained (`python app.py`); `python benchmarks/run.py --only pen` measures the
-same in its own app, into RESULTS.md, beside gradio_client's `/reconstruct` call (section latency).
+same in its own app, into RESULTS.md, beside gradio_client's `/reconstruct` call (section latency). With --baseline an
+older commit's app is measured in turn in the same run, with the ratios old / new (`git worktree add ../old COMMIT`,
+then in ../old `python app.py --port 7861 --checkpoints ../main/checkpoints`).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from benchmarks.words import CHROMIUM, FLAGS, print_browser_figures  # noqa: E40
 
 STROKES = 30
 PER_DIGIT = 3  # strokes drawn before the canvas is cleared
+SETTLED_MS = 800
 
 # Every picture's load and every pointerup, stamped in the page's own clock (images load after the event's answer).
 WATCH_JS = """() => {
@@ -50,11 +53,14 @@ def draw_stroke(page, points, steps: int = 12) -> None:
 
 
 def shown_after(page, up: float, timeout_ms: int = 30_000) -> dict:
-    """Milliseconds from the pointerup at `up` to the first load of the reconstruction and of the bubble after it."""
-    page.wait_for_function("(up) => ['recon', 'bubble'].every(id => window.__pen.loads.some(l => l.id === id && l.t > up))",
-                           arg=up, timeout=timeout_ms)
+    """Milliseconds from the pointerup at `up` to the last load of the reconstruction and of the bubble after it: the
+    pictures of the finished stroke (while the pen moved, pictures of the stroke so far may still land after it
+    lifts), once neither has changed for SETTLED_MS."""
+    page.wait_for_function("([up, settled]) => ['recon', 'bubble'].every(id => window.__pen.loads.some(l => l.id === id && l.t > up))"
+                           " && performance.now() - Math.max(...window.__pen.loads.map(l => l.t)) > settled",
+                           arg=[up, SETTLED_MS], timeout=timeout_ms, polling=50)
     loads = page.evaluate("() => window.__pen.loads")
-    return {i: min(x["t"] for x in loads if x["id"] == i and x["t"] > up) - up for i in ("recon", "bubble")}
+    return {i: max(x["t"] for x in loads if x["id"] == i and x["t"] > up) - up for i in ("recon", "bubble")}
 
 
 def measure(url: str, strokes: int = STROKES, timeout_ms: int = 120_000) -> dict:
@@ -90,12 +96,32 @@ def measure(url: str, strokes: int = STROKES, timeout_ms: int = 120_000) -> dict
             "pen_strokes": len(recon)}
 
 
+def against(url: str, baseline: str, strokes: int) -> dict:
+    """measure() of the app at `url` and of another (an older commit's) at `baseline`, in turn, half the strokes each
+    round over two rounds, with the ratios baseline / url."""
+    runs = {"new": [], "old": []}
+    for _ in range(2):
+        for name, at in (("old", baseline), ("new", url)):
+            runs[name].append(measure(at, max(2, strokes // 2)))
+    out = {}
+    for name, rs in runs.items():
+        for key in ("pen_recon_p50_ms", "pen_recon_p95_ms"):
+            out[f"{name}_{key}"] = float(np.median([r[key] for r in rs]))
+    for key in ("pen_recon_p50_ms", "pen_recon_p95_ms"):
+        out[f"{key.replace('_ms', '')}_ratio"] = out[f"old_{key}"] / out[f"new_{key}"]
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="Strokes on the Draw tab in Chromium: stroke's end to its pictures shown.")
     p.add_argument("--url", default="http://127.0.0.1:7860/")
+    p.add_argument("--baseline", help="another app to measure in the same run (e.g. an older commit's), with the ratio")
     p.add_argument("--strokes", type=int, default=STROKES)
     args = p.parse_args(argv)
-    print_browser_figures("the pen", args.url, lambda: measure(args.url, args.strokes), argv)
+    if args.baseline:
+        print_browser_figures("the pen against a baseline", args.url, lambda: against(args.url, args.baseline, args.strokes), argv)
+    else:
+        print_browser_figures("the pen", args.url, lambda: measure(args.url, args.strokes), argv)
 
 
 if __name__ == "__main__":

@@ -326,8 +326,7 @@ def bench_memory(quick: bool) -> dict:
     processes) idle, after 200 distinct drawings, after 10 visitors' runs of the Train tab's defaults (1 epoch each,
     two visitors at a time: the most one address may queue), and once those visitors have left; and Gradio's cache
     folder at each point."""
-    from gradio_client import Client, handle_file
-    from PIL import Image, ImageDraw
+    from gradio_client import Client
 
     from playground import train_tab
     from playground.runs import folder_bytes
@@ -357,13 +356,8 @@ def bench_memory(quick: bool) -> dict:
         client = Client(url, verbose=False)
         rng = np.random.default_rng(0)
         n_draws = 50 if quick else 200
-        for i in range(n_draws):  # distinct drawings: a stroke through four random points (the app centres and scales
-            layer = Image.new("RGBA", (336, 336))  # the ink as MNIST does, so a straight bar anywhere is the same digit)
-            ImageDraw.Draw(layer).line([tuple(int(v) for v in rng.integers(40, 296, 2)) for _ in range(4)], fill=(0, 0, 0, 255), width=22,
-                                       joint="curve")
-            path = tmp / f"stroke-{i}.png"
-            layer.save(path)
-            client.predict({"background": None, "layers": [handle_file(str(path))], "composite": None, "id": None}, "healthy", api_name="/draw")
+        for _ in range(n_draws):  # distinct drawings: a stroke through four random points (the app centres and scales the ink
+            client.predict(random_drawing(rng), "healthy", api_name="/draw")  # as MNIST does, so a straight bar anywhere is one digit)
         out["draws"] = n_draws
         mark("after_draws")
         d = {**train_tab.DEFAULTS, "epochs": 1}
@@ -389,34 +383,29 @@ def bench_memory(quick: bool) -> dict:
 
 # --- 3. interaction latency ----------------------------------------------------------------------
 
-def sketch_of(digit: np.ndarray, size: int = 336) -> dict:
-    """What gr.Sketchpad sends for a drawn digit: one RGBA layer whose alpha is the ink."""
-    from PIL import Image
-
-    alpha = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
-    layer = np.zeros((size, size, 4), np.uint8)
-    layer[..., 3] = alpha
-    return {"background": None, "layers": [layer], "composite": None}
+def random_drawing(rng) -> dict:
+    """What the Draw tab's pen sends for one stroke through four random points."""
+    return {"strokes": [rng.uniform(0.12, 0.88, (4, 2)).round(4).tolist()]}
 
 
 def bench_latency(quick: bool) -> dict:
     """Server-side time of each handler's work, with the models loaded (the app's own views)."""
     from playground import compare, draw, walk
     from playground.models import Memo, ModelHub
-    from vae.digits import ink_from_sketch, to_mnist
+    from vae.digits import check_strokes, ink_from_strokes, to_mnist
 
     hub = ModelHub(ROOT / "checkpoints").start()
     hub.wait(timeout=1800)
     n = 20 if quick else 100
     test = hub.data.test.images[:, 0].numpy()
-    sketches = [sketch_of(test[i]) for i in range(n)]
+    drawings = [random_drawing(np.random.default_rng(i)) for i in range(n)]
     healthy, h2d = hub.get("healthy"), hub.get("healthy-2d")
     rng = np.random.default_rng(0)
     it = iter(range(10**9))
 
     def draw_one():
         i = next(it) % n
-        v = draw.draw_view(healthy, to_mnist(ink_from_sketch(sketches[i])), seed=i)
+        v = draw.draw_view(healthy, to_mnist(ink_from_strokes(check_strokes(drawings[i]))), seed=i)
         return v.seen, v.recon, v.samples, v.bubble, v.musigma
 
     def decode_one():  # a slider move: the decoded digit

@@ -12,18 +12,15 @@ import numpy as np
 import torch
 
 from vae.analysis import ellipse_points, nearest, project_gaussian
-from vae.digits import BlankCanvas, InputError, ink_from_image, ink_from_sketch, open_picture, to_mnist
+from vae.digits import BlankCanvas, InputError, check_strokes, ink_from_image, ink_from_strokes, open_picture, to_mnist
 
-from . import explain, links, plots
-from .inputs import Canvas
+from . import explain, links, pen, plots
 from .widgets import TabParts, picked_point, picture, why
 from .handling import CLOSE_TOASTS_JS, QUIET, guard
 from .models import ModelHub, NotReady, Ready, bubble_title, decode_on_plane, first_of_each_digit, plane_axes
 from .runs import VisitorModels, visitor
 
 MODELS = ["healthy", "autoencoder", "collapsed", "healthy-2d"]
-CANVAS = 336  # px; with this brush a digit's stroke is about as thick, relative to its height, as MNIST's
-BRUSH = 24
 N_SAMPLES = 8  # reconstructions from z ~ q(z|x) per drawing
 N_EXAMPLES = 10
 N_NEAREST = 5  # training digits shown nearest by code and nearest by pixels
@@ -107,9 +104,9 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0, train: TrainDigits |
 
 
 # --- the handlers -------------------------------------------------------------------------------------------------
-# A new digit (a stroke, an upload, a test digit) first shows FIRST, then REST in a second event: the reconstruction
-# and the bubble follow the pen without waiting for the panels below them (issue 19, item 3; benchmarks/run.py
-# measures both paths). A new model or new samples redraw ALL at once.
+# A new digit (a finished stroke, an upload, a test digit) first shows FIRST, then REST in a second event: the
+# reconstruction and the bubble come without waiting for the panels below them (issue 19, item 3); while the pen is
+# still moving only FIRST is drawn. A new model or new samples redraw ALL at once.
 
 ALL = ("seen", "recon", "samples", "bubble", "musigma", "message", "nearest", "last", "plane")  # last: the input; plane: the bubble's
 FIRST = ("recon", "bubble", "message", "last", "plane")
@@ -151,11 +148,19 @@ class DrawHandlers:
         return TrainDigits(self.hub.data.train.images[: len(codes.mu), 0].numpy(), codes.labels, codes.mu)
 
     @guard(outputs=len(FIRST), message=FIRST.index("message"))
-    def draw(self, value, name, seed=0, request: gr.Request = None):
-        """A drawing; a blank canvas changes nothing (it is blank after a test digit was picked too: the outputs then
-        show that digit), the Clear button empties the outputs (`clear`)."""
+    def draw(self, drawing, name, seed=0, request: gr.Request = None):
+        """A drawing, as inputs.Pen hands it (its checked strokes); a blank canvas changes nothing (it is blank after a
+        test digit was picked too: the outputs then show that digit), the Clear button empties the outputs (`clear`)."""
+        return self._drawn(drawing, name, seed, request)
+
+    @guard(outputs=len(FIRST), message=FIRST.index("message"))
+    def moving(self, name, seed, evt: gr.EventData, request: gr.Request = None):
+        """The drawing while the pen moves, sent as the data of the pen's "input" event: as `draw`."""
+        return self._drawn(check_strokes(getattr(evt, "_data", None)), name, seed, request)
+
+    def _drawn(self, strokes, name, seed, request) -> tuple:
         try:
-            x28 = to_mnist(ink_from_sketch(value))
+            x28 = to_mnist(ink_from_strokes(strokes))
         except BlankCanvas:
             return gr.skip()
         return self._show(x28, name, seed, request, FIRST)
@@ -236,11 +241,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
         seed = gr.State(0)
         with gr.Row():
             with gr.Column(scale=3):
-                sketch = Canvas(
-                    label="Draw a digit", elem_id="sketch", canvas_size=(CANVAS, CANVAS), fixed_canvas=True,
-                    brush=gr.Brush(default_size=BRUSH, colors=["#000000"], color_mode="fixed"), type="numpy", image_mode="RGBA",
-                    layers=False, transforms=(), height=CANVAS + 80, width=CANVAS + 40,
-                )
+                sketch = pen.build("Draw a digit", elem_id="sketch")
                 model = gr.Radio(MODELS, value="healthy", label="Model", elem_id="draw-model")
                 links.link_row("draw", [model], ("model",), "this tab with this model")
                 gr.Markdown("Or click a test digit", elem_classes=["caption"])  # above the thumbnails: Gradio's label chip covered the first row
@@ -280,7 +281,11 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
         return *h.example(evt.index, name, s, request), None
 
     # /details: the second event, public once, for an API caller after /draw or /reconstruct (same client, same session)
-    sketch.change(h.draw, [sketch, model, seed], first, api_name="draw", trigger_mode="always_last", **QUIET).success(**then_rest, api_name="details")
+    # while the pen moves ("input") the reconstruction and the bubble; when it lifts ("change") the panels too. One
+    # queue for both, one event at a time: the answers come in the order the page sent them, the last stroke's last
+    one_queue = dict(outputs=first, trigger_mode="always_last", concurrency_id="pen", concurrency_limit=1, **QUIET)
+    sketch.input(h.moving, [model, seed], api_name="pen_moves", api_visibility="private", **one_queue)
+    sketch.change(h.draw, [sketch, model, seed], api_name="draw", **one_queue).success(**then_rest, api_name="details")
     sketch.clear(h.clear, None, outputs, api_visibility="private", **QUIET)
     upload.upload(h.reconstruct, [upload, model, seed], first, api_name="reconstruct", **QUIET).success(**then_rest, api_visibility="private")
     model.change(h.redraw, [last, model, seed], outputs, api_visibility="private", **QUIET)

@@ -1,8 +1,8 @@
 """Input components that check what reaches them before Gradio or a handler works on it (issue 23).
 
 Gradio turns a component's payload into the handler's argument in the component's `preprocess`, before any handler
-runs: a canvas of giant layers is decoded there, and a number that is NaN, Infinity, text or a list fails there with
-Gradio's generic error and a traceback in the log. These subclasses check first and refuse with one sentence
+runs: a number that is NaN, Infinity, text or a list fails there with Gradio's generic error and a traceback in the
+log, and a drawing of a million points would be inked there. These subclasses check first and refuse with one sentence
 (gr.Error, one line in the log). Gradio writes a type stub (inputs.pyi) beside any module that subclasses one of its
 components; .gitignore keeps it out of the repository, which is why these live in a module of their own.
 """
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 
 import gradio as gr
-from gradio.components.base import server
 
-from vae.digits import MAX_CANVAS_PICTURES, InputError, check_canvas, picture_size
+from vae.digits import InputError, check_strokes
 
 log = logging.getLogger("playground")
 MAX_NUMBER_TEXT = 40  # characters: a number sent as text longer than this is not a number a person typed
+MAX_BODY = 1024**2  # bytes of a request that is not a file upload: a drawing of digits.MAX_POINTS points is ~100 KB
 
 
 def checked_number(payload, label: str, minimum: float | None = None, maximum: float | None = None, precision: int | None = None):
@@ -142,52 +141,74 @@ class NumberRadio(gr.Radio):
             raise _refused(self, err) from None
 
 
-class Canvas(gr.Sketchpad):
-    """gr.Sketchpad on a budget. Gradio decodes every picture of a drawing (background, layers, composite) into an
-    RGBA array before a handler sees it, and keeps the pictures a page sends ahead of its event (`accept_blobs`) in
-    memory until that event comes. Here the pictures' sizes are read from their headers first: a drawing over
-    digits.check_canvas's budget reaches the handler as {"refused": sentence} (digits.ink_from_sketch raises it), and
-    the store of pictures sent ahead holds at most MAX_PENDING drawings of at most MAX_BLOB_BYTES a picture."""
+class Pen(gr.HTML):
+    """gr.HTML whose value is a drawing's strokes (playground/pen.py draws them): the handler gets
+    digits.check_strokes' arrays, and anything else is refused with one sentence."""
 
-    MAX_PENDING = 64  # drawings sent ahead of their events, all visitors together; the oldest is dropped first
-    MAX_BLOB_BYTES = 2 * 1024**2  # a 336x336 stroke is ~10 KB as PNG, 450 KB at worst
-    KINDS = ("background", "layer", "composite")
-    # one lock for every canvas (the app has one): an __init__ of its own would hide Sketchpad's parameters from
-    # Gradio, which reads a component's settings from its constructor's signature
-    _blobs_lock = threading.Lock()
-
-    def get_block_name(self) -> str:  # the frontend's component: a subclass of a template would ask for "sketchpad"
-        return "imageeditor"
+    def get_block_name(self) -> str:
+        return "html"
 
     get_block_class = get_block_name
 
-    @server
-    def accept_blobs(self, data):
-        fields, files = data.data, data.files
-        kind, index = fields.get("type"), str(fields.get("index"))
-        layer_ok = kind != "layer" or (len(index) <= 2 and index.isdigit() and int(index) < MAX_CANVAS_PICTURES)
-        if kind not in self.KINDS or not layer_ok or not isinstance(fields.get("id"), str) or not files or len(files[0][1]) > self.MAX_BLOB_BYTES:
-            log.info("canvas: a picture sent ahead of its event was ignored (its kind, layer, id or size is out of bounds)")
-            return None
-        with self._blobs_lock:
-            while len(self.blob_storage) >= self.MAX_PENDING and fields["id"] not in self.blob_storage:
-                self.blob_storage.pop(next(iter(self.blob_storage)))
-            return super().accept_blobs(data)
+    def api_info(self) -> dict:
+        point = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+        return {"type": "object", "title": "Drawing", "properties": {"strokes": {
+            "type": "array", "items": {"type": "array", "items": point},
+            "description": "strokes of [x, y] points, fractions of the canvas's side from its top left"}}}
+
+    def example_payload(self):
+        return {"strokes": [[[0.5, 0.2], [0.5, 0.8]]]}
+
+    example_value = example_payload
 
     def preprocess(self, payload):
-        if payload is None:
-            return None
-        with self._blobs_lock:
-            sent = self.blob_storage.get(payload.id) if payload.id is not None else payload
-        pictures = [] if sent is None else [sent.background, *(sent.layers or []), sent.composite]
-        sources = [p if isinstance(p, (bytes, bytearray, memoryview)) else p.path for p in pictures if p is not None]
+        if isinstance(payload, str) and payload == "":  # gr.HTML's empty value: a cleared canvas
+            return []
         try:
-            check_canvas([picture_size(source) for source in sources])
-            return super().preprocess(payload)
+            return check_strokes(payload)
         except InputError as err:
-            refused = str(err)
-        except (OSError, SyntaxError, ValueError) as err:  # a header that read well over a damaged body
-            refused = f"The drawing arrived damaged ({type(err).__name__}); clear the canvas and draw again."
-        with self._blobs_lock:
-            self.blob_storage.pop(payload.id, None)
-        return {"background": None, "layers": [], "composite": None, "refused": refused}
+            raise _refused(self, err) from None
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` (but a file upload's, which Gradio's max_file_size bounds) is
+    answered 413 with one sentence before Gradio reads it. JSON grows some thirty times once parsed into Python
+    objects: a 16 MB drawing of a million points cost the app 480 MB before its points could be counted."""
+
+    def __init__(self, app, max_bytes: int = MAX_BODY):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") != "http" or scope.get("method") != "POST" or scope.get("path", "").endswith("/upload"):
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_bytes:
+                return await self._refuse(send)
+            return await self.app(scope, receive, send)
+        body, more = b"", True  # no length said (a chunked body): read it here, up to the limit, then hand it on
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await self._refuse(send)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+    async def _refuse(self, send):
+        log.info("refused a request body over %d bytes", self.max_bytes)
+        words = f'{{"detail": "The request is over {self.max_bytes // 1024} KB; nothing this app takes is that large."}}'.encode()
+        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"),
+                                                                               (b"content-length", str(len(words)).encode())]})
+        await send({"type": "http.response.body", "body": words})

@@ -6,33 +6,18 @@ import gradio as gr
 
 from . import compare, draw, explain, gradio_fixes, how, interpolate, likelihood, links, prior, tour, train_tab, walk, widgets
 from .models import ModelHub
+from .inputs import BodyLimit
 from .presence import PRESENCE, HeartbeatWatch
 from .runs import RunManager, VisitorModels
 from .sweeper import Sweeper
 
-MAX_UPLOAD = "5mb"  # any file sent to the app (uploads, and each picture of a drawing)
+MAX_UPLOAD = "5mb"  # any file sent to the app
 
-# The page's own script and style (launch(js=PAGE_JS, css=CSS)), for what Gradio 6 leaves to the browser:
-# - the image editor opens with no tool chosen, and loses its tool whenever it is cleared (its Clear button, or a test
-#   digit picked); with no tool a stroke selects page text instead of drawing. Whenever neither the brush nor the
-#   eraser is chosen, choose the brush;
-# - a slider moved with the keyboard never sends "release" (Gradio listens for pointerup), so the latent grid's ring
-#   would not follow arrow keys: a key on a walk slider sends the same pointerup a mouse does.
+# The page's own script and style (launch(js=PAGE_JS, css=CSS)), for what Gradio 6 leaves to the browser: a slider
+# moved with the keyboard never sends "release" (Gradio listens for pointerup), so the latent grid's ring would not
+# follow arrow keys: a key on a walk slider sends the same pointerup a mouse does.
 PAGE_JS = """
 () => {
-  const tools = () => ['Brush', 'Erase'].map(n => document.querySelector(`#sketch button[aria-label="${n}"]`));
-  const ensureTool = () => {
-    const [brush, erase] = tools();
-    if (brush && !brush.classList.contains('highlight') && !(erase && erase.classList.contains('highlight'))) brush.click();
-  };
-  const watch = () => {
-    const sketch = document.querySelector('#sketch');
-    if (!sketch) return false;
-    ensureTool();
-    new MutationObserver(() => setTimeout(ensureTool, 50)).observe(sketch, {subtree: true, attributes: true, attributeFilter: ['class'], childList: true});
-    return true;
-  };
-  if (!watch()) { const t = setInterval(() => { if (watch()) clearInterval(t); }, 200); setTimeout(() => clearInterval(t), 15000); }
   document.addEventListener('keyup', (e) => {
     const t = e.target;
     if (t && t.type === 'range' && t.closest('.walk-slider') && /^(Arrow|Page|Home|End)/.test(e.key)) {
@@ -88,5 +73,5 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bo
 
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, share=share, max_file_size=MAX_UPLOAD, js=PAGE_JS, css=CSS, prevent_thread_lock=True,
-                quiet=quiet, app_kwargs={"middleware": [Middleware(HeartbeatWatch, presence=PRESENCE)]})
+                quiet=quiet, app_kwargs={"middleware": [Middleware(BodyLimit), Middleware(HeartbeatWatch, presence=PRESENCE)]})
     return Sweeper().start()

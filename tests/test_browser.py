@@ -42,7 +42,7 @@ def open_draw_tab(page, url):
 
 
 def stroke(page, points):
-    box = page.locator("#sketch canvas").first.bounding_box()
+    box = page.locator("#sketch canvas").bounding_box()
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
     page.mouse.move(x0 + w * points[0][0], y0 + h * points[0][1])
     page.mouse.down()
@@ -53,7 +53,6 @@ def stroke(page, points):
 
 
 def test_drawing_a_stroke_shows_its_reconstruction(page):
-    # no click on the brush tool first: the canvas must be ready to draw when the page opens
     stroke(page, [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)])  # a 7
     page.wait_for_selector("#recon img", timeout=30_000)
     page.wait_for_selector("#bubble img", timeout=30_000)
@@ -70,26 +69,52 @@ def test_the_three_tabs_open(page):
     assert page.locator("text=Traceback").count() == 0
 
 
+def test_the_reconstruction_follows_the_pen_and_sees_what_was_drawn(page):
+    """Issue 19, item 3: the reconstruction shows while the pen is still down, and the server inks the strokes as the
+    page drew them (the canvas's dark pixels against vae.digits.ink_from_strokes of the page's own strokes)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from vae.digits import check_strokes, ink_from_strokes
+
+    open_tab(page, "Draw")
+    page.locator('#sketch button[aria-label="Clear canvas"]').click()
+    page.wait_for_function("() => !document.querySelector('#recon img')", timeout=10_000)
+    box = page.locator("#sketch canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15)
+    page.mouse.down()
+    for t in range(1, 41):  # a slow downstroke: 40 moves over about 2 s
+        page.mouse.move(box["x"] + box["width"] * (0.5 - 0.1 * t / 40), box["y"] + box["height"] * (0.15 + 0.7 * t / 40))
+        page.wait_for_timeout(50)
+    page.wait_for_selector("#recon img", timeout=10_000)  # while the pen is down
+    page.mouse.up()
+    page.wait_for_timeout(500)
+    strokes = page.evaluate("() => document.querySelector('#sketch .pen').pen.strokes()")
+    shot = Image.open(io.BytesIO(page.locator("#sketch canvas").screenshot())).convert("L")
+    on_page = np.asarray(shot.resize((336, 336))) < 128
+    inked = ink_from_strokes(check_strokes({"strokes": strokes})) > 0.5
+    overlap = (on_page & inked).sum() / (on_page | inked).sum()
+    assert overlap > 0.9, f"the page's ink and the server's overlap {overlap:.2f} (intersection over union)"
+
+
 # --- issue 10's browser defects ----------------------------------------------------------------
-
-def brush_ready(page) -> bool:
-    return "highlight" in (page.locator('#sketch button[aria-label="Brush"]').get_attribute("class") or "")
-
 
 def recon_src(page):
     img = page.locator("#recon img")
     return img.get_attribute("src") if img.count() else None
 
 
-def test_after_clearing_the_canvas_the_brush_draws_again(page):
-    """Defect 1: the trash icon also deselected the brush, and the next strokes selected page text."""
+def test_after_clearing_the_canvas_the_pen_draws_again(page):
+    """Defect 1 (of the old sketchpad): the trash icon also deselected the brush, and the next strokes selected page
+    text."""
     open_tab(page, "Draw")
     stroke(page, [(0.5, 0.2), (0.5, 0.8)])
     page.wait_for_selector("#recon img", timeout=30_000)
     page.locator('#sketch button[aria-label="Clear canvas"]').click()
     page.wait_for_function("() => !document.querySelector('#recon img')", timeout=10_000)  # cleared outputs
     page.wait_for_timeout(500)
-    assert brush_ready(page)
     stroke(page, [(0.3, 0.25), (0.7, 0.25), (0.45, 0.8)])
     page.wait_for_selector("#recon img", timeout=30_000)
     assert "nats" in page.locator("#draw-message").inner_text()
@@ -102,7 +127,7 @@ def dark_pixels(page) -> int:
     import numpy as np
     from PIL import Image
 
-    shot = Image.open(io.BytesIO(page.locator("#sketch canvas").first.screenshot())).convert("L")
+    shot = Image.open(io.BytesIO(page.locator("#sketch canvas").screenshot())).convert("L")
     return int((np.asarray(shot) < 100).sum())
 
 
@@ -111,7 +136,7 @@ def test_picking_a_test_digit_clears_the_drawing(page):
     open_tab(page, "Draw")
     page.locator('#sketch button[aria-label="Clear canvas"]').click()
     page.wait_for_timeout(800)
-    empty = dark_pixels(page)  # the tool panel floats over the canvas: its icons are dark too
+    empty = dark_pixels(page)
     stroke(page, [(0.5, 0.2), (0.5, 0.8)])
     page.wait_for_selector("#recon img", timeout=30_000)
     assert dark_pixels(page) > empty + 500  # the stroke is on the canvas
@@ -121,7 +146,6 @@ def test_picking_a_test_digit_clears_the_drawing(page):
     page.wait_for_timeout(1500)  # the canvas's own change event must not wipe the digit's outputs
     assert page.locator("#recon img").count() == 1
     assert dark_pixels(page) <= empty + 20, "the canvas still holds the earlier drawing"
-    assert brush_ready(page)
 
 
 @pytest.mark.parametrize("width", [1400, 1024])

@@ -1,21 +1,21 @@
 """Hostile visitors (issue 23): what a crafted call costs the app, through the real app on a localhost port.
 
-Each test here sends what a script would send, not what the page does: a drawing of giant layers, pictures sent
-ahead of an event that never comes, files left in Gradio's cache, numbers that are not numbers, forged visitors.
+Each test here sends what a script would send, not what the page does: a drawing of a million points, files left in
+Gradio's cache, numbers that are not numbers, forged visitors.
 """
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 
 import numpy as np
 import pytest
 import httpx
-from PIL import Image
 
 from playground.runs import folder_bytes
-from vae.digits import InputError, check_canvas, picture_size
+from vae.digits import MAX_POINTS, MAX_STROKES, InputError, check_strokes
 
 
 class PeakMemory:
@@ -46,67 +46,49 @@ class PeakMemory:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def bomb(path, side=8000) -> str:
-    """A one-bit PNG of side x side pixels: ~15 KB on disk, side^2 x 4 bytes once decoded to RGBA."""
-    Image.new("1", (side, side)).save(path, optimize=True)
-    return str(path)
+# --- 1. the pen: a drawing is strokes, checked before they are inked ----------------------------------
+
+def test_a_drawing_is_checked_before_it_is_inked():
+    strokes = check_strokes({"strokes": [[[0.5, 0.2], [0.5, 0.8]], [[2, -1]]]})
+    assert [s.tolist() for s in strokes] == [[[0.5, 0.2], [0.5, 0.8]], [[1.0, 0.0]]]  # off the canvas: on its edge
+    assert check_strokes(None) == check_strokes({}) == check_strokes({"strokes": []}) == []
+    refused = {
+        "points": {"strokes": [[[0.5, 0.5]] * (MAX_POINTS + 1)]},
+        "strokes": {"strokes": [[[0.5, 0.5]]] * (MAX_STROKES + 1)},
+        "must be finite": {"strokes": [[[0.5, float("nan")]]]},
+        "list of [x, y] points": {"strokes": [[[0.5, "0.5"]], [[True, 0]]]},
+        "[x, y] points ": {"strokes": [[[10**400, 0]]]},
+        "A drawing is": {"strokes": "<script>"},
+    }
+    for words, value in refused.items():
+        with pytest.raises(InputError, match=re.escape(words.strip())):
+            check_strokes(value)
 
 
-# --- 1. the canvas: a pixel and picture budget read from the headers -----------------------------------
+def test_a_drawing_of_a_million_points_is_refused_before_it_is_read(app_url):
+    """A script's drawing of a million points (16 MB of JSON, some 480 MB once parsed) is refused by its size before
+    Gradio reads it (inputs.BodyLimit), and one over MAX_POINTS but under the size by counting its points, before any
+    ink; the app's memory stays flat and the pen still draws."""
+    import json
 
-def test_the_canvas_budget_is_read_from_the_headers(tmp_path):
-    assert picture_size(bomb(tmp_path / "b.png")) == (8000, 8000)
-    assert picture_size((tmp_path / "b.png").read_bytes()) == (8000, 8000)
-    check_canvas([(336, 336)] * 3)
-    with pytest.raises(InputError, match="8000x8000 pixels"):
-        check_canvas([(336, 336), (8000, 8000)])
-    with pytest.raises(InputError, match="5 pictures"):
-        check_canvas([(336, 336)] * 5)
-    with pytest.raises(InputError, match="not a picture"):
-        picture_size(b"<html>not a picture</html>")
+    from gradio_client import Client
 
-
-def test_a_drawing_of_giant_layers_is_refused_before_it_is_decoded(app_url, tmp_path):
-    """Issue 23, hole 1: four 8000x8000 layers of 15 KB each cost the app 3.2 GB for 9.5 s before the budget."""
-    from gradio_client import Client, handle_file
-
-    client = Client(app_url, verbose=False)
-    layer = bomb(tmp_path / "layer.png")
-    sketch = {"background": None, "layers": [handle_file(layer)] * 4, "composite": None, "id": None}
-    with PeakMemory() as memory, pytest.raises(Exception, match="8000x8000 pixels; a canvas is at most 2048"):
-        client.predict(sketch, "healthy", api_name="/draw")
-    assert memory.growth_mb < 100, f"the app's memory grew by {memory.growth_mb:.0f} MB"
-    # the canvas still draws: a real stroke right after
-    stroke = np.zeros((336, 336, 4), np.uint8)
-    stroke[60:280, 160:180] = 255
-    Image.fromarray(stroke).save(tmp_path / "stroke.png")
-    recon, bubble, message = client.predict({"background": None, "layers": [handle_file(str(tmp_path / "stroke.png"))], "composite": None,
-                                             "id": None}, "healthy", api_name="/draw")
-    assert os.path.exists(recon) and message
-
-
-def component_server(app_url: str, component_id: int, fields: dict, payload: bytes):
-    """What the page's canvas sends ahead of its event: one picture for the drawing `fields["id"]`."""
-    form = {"session_hash": "hostile", "component_id": str(component_id), "fn_name": "accept_blobs", **fields}
-    return httpx.post(f"{app_url}gradio_api/component_server", data=form, files={"file": ("blob", payload, "image/png")}, timeout=30)
-
-
-def test_pictures_sent_ahead_of_an_event_are_bounded(app_demo, app_url, tmp_path):
-    """Gradio keeps a canvas's pictures sent ahead of its event in memory: a layer numbered 50,000,000 made a list of
-    that length (400 MB), and pictures whose event never comes stayed for good. Both are bounded now."""
-    from playground.inputs import Canvas
-
-    canvas = next(b for b in app_demo.blocks.values() if getattr(b, "elem_id", None) == "sketch")
-    assert isinstance(canvas, Canvas)
-    png = (tmp_path / "s.png")
-    Image.fromarray(np.zeros((336, 336, 4), np.uint8)).save(png)
+    body = json.dumps({"data": [{"strokes": [[[0.5, 0.5], [0.2, 0.8]] * 500_000]}, "healthy", 0], "fn_index": 0,
+                       "session_hash": "hostile"}).encode()
     with PeakMemory() as memory:
-        component_server(app_url, canvas._id, {"id": "far", "type": "layer", "index": str(50_000_000)}, png.read_bytes())
-    assert memory.growth_mb < 100, f"the app's memory grew by {memory.growth_mb:.0f} MB"
-    for i in range(Canvas.MAX_PENDING + 20):
-        component_server(app_url, canvas._id, {"id": f"never-{i}", "type": "layer", "index": "0"}, png.read_bytes())
-    assert len(canvas.blob_storage) <= Canvas.MAX_PENDING
-    assert "far" not in canvas.blob_storage and "never-0" not in canvas.blob_storage
+        r = httpx.post(f"{app_url}gradio_api/queue/join", content=body, headers={"Content-Type": "application/json"}, timeout=60)
+        chunked = httpx.post(f"{app_url}gradio_api/queue/join", content=iter([body[i:i + 2**20] for i in range(0, len(body), 2**20)]),
+                             headers={"Content-Type": "application/json"}, timeout=60)
+    assert r.status_code == chunked.status_code == 413 and "KB" in r.json()["detail"]
+    assert memory.growth_mb < 50, f"the app's memory grew by {memory.growth_mb:.0f} MB"
+    client = Client(app_url, verbose=False)
+    with pytest.raises(Exception, match="over 5,000 points"):
+        client.predict({"strokes": [[[0.5, 0.5]] * (MAX_POINTS + 1)]}, "healthy", api_name="/draw")
+    for bad in ({"strokes": [[["a", "b"]]]}, "not a drawing", [1, 2, 3]):
+        with pytest.raises(Exception, match="stroke|drawing"):
+            client.predict(bad, "healthy", api_name="/draw")
+    recon, bubble, message = client.predict({"strokes": [[[0.5, 0.2], [0.5, 0.8]]]}, "healthy", api_name="/draw")
+    assert os.path.exists(recon) and "nats" in message
 
 
 # --- 2. the training queue: forged visitors -------------------------------------------------------------
@@ -237,19 +219,15 @@ def test_the_sweep_deletes_old_files_then_the_oldest_over_the_cap(tmp_path):
 
 def test_the_cache_shrinks_and_the_app_draws_on(app_url, tmp_path):
     """Issue 23, hole 5: every new drawing left 8 files in Gradio's cache for good."""
-    from gradio_client import Client, handle_file
+    from gradio_client import Client
 
     from playground.sweeper import Sweeper, cache_folder
 
     client = Client(app_url, verbose=False)
     rng = np.random.default_rng(0)
-    for i in range(6):  # six different digits
-        stroke = np.zeros((336, 336, 4), np.uint8)
-        x = int(rng.integers(60, 260))
-        stroke[50:290, x : x + 20] = 255
-        Image.fromarray(stroke).save(tmp_path / f"{i}.png")
-        client.predict({"background": None, "layers": [handle_file(str(tmp_path / f"{i}.png"))], "composite": None, "id": None}, "healthy",
-                       api_name="/draw")
+    drawings = [{"strokes": [rng.uniform(0.15, 0.85, (4, 2)).round(3).tolist()]} for _ in range(6)]  # six different digits
+    for drawing in drawings:
+        client.predict(drawing, "healthy", api_name="/draw")
     full = folder_bytes(cache_folder())
     cap = full // 2
     sweeper = Sweeper(cache_folder(), every_s=0.1, max_bytes=cap).start()
@@ -260,8 +238,7 @@ def test_the_cache_shrinks_and_the_app_draws_on(app_url, tmp_path):
     finally:
         sweeper.stop()
     assert folder_bytes(cache_folder()) <= cap < full
-    recon, bubble, message = client.predict({"background": None, "layers": [handle_file(str(tmp_path / "0.png"))], "composite": None,
-                                             "id": None}, "healthy", api_name="/draw")
+    recon, bubble, message = client.predict(drawings[0], "healthy", api_name="/draw")
     assert os.path.exists(recon) and os.path.exists(bubble)  # a picture swept away is written again when asked for
 
 

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 from conftest import ROOT
 from playground.draw import FIRST, DrawHandlers
 from playground.explain import DRAW_WAITING
+from playground.inputs import Pen
 from playground.walk import WalkHandlers
 
 GENERIC_FAILURE = "failed inside the app"
@@ -64,7 +65,7 @@ def pictures(draw):
 
 @st.composite
 def arrays(draw):
-    """Numpy arrays as a sketchpad or an API caller might send: odd shapes, dtypes, NaN and infinity."""
+    """Numpy arrays as an API caller might send: odd shapes, dtypes, NaN and infinity."""
     shape = draw(st.sampled_from([(0, 0), (1, 1), (5, 7), (28, 28), (60, 60, 1), (60, 60, 2), (60, 60, 3), (60, 60, 4), (3, 3, 3, 3), (100,)]))
     dtype = draw(st.sampled_from([np.uint8, np.float32, np.float64, np.int64, bool]))
     seed = draw(st.integers(0, 2**16))
@@ -76,25 +77,26 @@ def arrays(draw):
 
 
 @st.composite
-def sketches(draw):
-    """gr.Sketchpad values: empty dicts, missing layers, blank, huge strokes, mismatched layer sizes."""
-    kind = draw(st.sampled_from(["empty", "none-layers", "blank", "stroke", "huge", "mismatch", "composite"]))
-    size = draw(st.integers(8, 400))
-    layer = np.zeros((size, size, 4), np.uint8)
+def drawings(draw):
+    """What a page or a script might send as a drawing: nothing, strokes in and off the canvas, dots, a scribble over
+    the whole canvas, and JSON of any other shape (text, NaN, infinity, huge numbers, nesting)."""
+    kind = draw(st.sampled_from(["empty", "strokes", "scribble", "json"]))
     if kind == "empty":
-        return draw(st.sampled_from([{}, None, {"layers": []}, {"layers": [None]}, {"background": None, "layers": [], "composite": None}]))
-    if kind == "none-layers":
-        return {"layers": None, "composite": None}
-    if kind in ("stroke", "huge", "mismatch"):
-        img = Image.fromarray(layer)
-        width = size if kind == "huge" else draw(st.integers(1, max(1, size // 4)))
-        ImageDraw.Draw(img).line([(draw(st.integers(0, size)), draw(st.integers(0, size))) for _ in range(3)], fill=(0, 0, 0, 255), width=width)
-        layer = np.asarray(img)
-    if kind == "mismatch":
-        return {"layers": [layer, np.zeros((size + 3, size, 4), np.uint8)]}
-    if kind == "composite":
-        return {"layers": [], "composite": draw(arrays())}
-    return {"background": None, "layers": [layer], "composite": None}
+        return draw(st.sampled_from([None, "", {}, {"strokes": []}, {"strokes": [[]]}]))
+    if kind == "strokes":
+        point = st.lists(st.floats(-0.5, 1.5), min_size=2, max_size=2)
+        return {"strokes": draw(st.lists(st.lists(point, min_size=1, max_size=30), min_size=1, max_size=5))}
+    if kind == "scribble":
+        return {"strokes": [np.random.default_rng(draw(st.integers(0, 99))).random((400, 2)).tolist()]}
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5))
+    tree = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(["strokes", "x"]), inner, max_size=2)),
+                        max_leaves=20)
+    return draw(st.one_of(tree, st.fixed_dictionaries({"strokes": tree})))
+
+
+def drawn(h: DrawHandlers, value, model="healthy"):
+    """A drawing through the pen's check (inputs.Pen's preprocess) and the Draw tab's handler, as the app runs them."""
+    return h.draw(Pen(None).preprocess(value), model)
 
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -112,9 +114,9 @@ def test_fuzz_uploads(tiny_hub, image, model):
 
 @pytest.mark.stress
 @FUZZ
-@given(value=sketches())
-def test_fuzz_sketches(tiny_hub, value):
-    kind, result = outcome(lambda: DrawHandlers(tiny_hub).draw(value, "healthy"))
+@given(value=drawings())
+def test_fuzz_drawings(tiny_hub, value):
+    kind, result = outcome(lambda: drawn(DrawHandlers(tiny_hub), value))
     if kind == "ok" and result != gr.skip():  # a blank canvas changes nothing
         assert dict(zip(FIRST, result))["recon"].shape == (224, 224)
 
@@ -134,10 +136,11 @@ def test_fuzz_walk_and_examples(tiny_hub, model, dx, dy, z1, z2, index):
 
 def test_each_kind_of_bad_drawing_gets_its_own_sentence(tiny_hub):
     h = DrawHandlers(tiny_hub)
-    assert h.draw({}, "healthy") == h.draw(None, "healthy") == gr.skip()  # blank canvas: not an error, nothing changes
+    assert drawn(h, {}) == drawn(h, None) == drawn(h, {"strokes": []}) == gr.skip()  # blank canvas: not an error, nothing changes
     assert h.clear()[5] == DRAW_WAITING  # the Clear button brings back the prompt
-    full = {"layers": [np.full((100, 100, 4), 255, np.uint8)]}
-    assert "ink" in outcome(lambda: h.draw(full, "healthy"))[1]
+    full = {"strokes": [[[0, y], [1, y]] for y in np.linspace(0, 1, 30).tolist()]}
+    assert "ink" in outcome(lambda: drawn(h, full))[1]
+    assert "finite" in outcome(lambda: drawn(h, {"strokes": [[[0.5, float("inf")]]]}))[1]
     nan = np.full((30, 30), np.nan, np.float32)
     assert "NaN" in outcome(lambda: h.reconstruct(nan, "healthy"))[1]
     assert "megapixels" in outcome(lambda: h.reconstruct(np.zeros((7000, 7000), np.uint8), "healthy"))[1]

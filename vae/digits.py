@@ -1,18 +1,18 @@
 """Turn a drawing or an uploaded picture into what MNIST looks like: a centred white digit on black, 28x28."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 MAX_PIXELS = 40_000_000  # a 6000x6000 picture; more is refused before any work is done
 WORK_SIZE = 512  # larger inputs are shrunk to this first: a digit needs no more detail
 FULL_INK = 0.5  # a canvas more than half covered is not a digit
-# A drawing arrives as a few pictures (background, layers, composite) that Gradio would decode whole: an 8000x8000
-# one-bit PNG is 15 KB on the wire and 256 MB decoded, so their sizes are checked from the headers first.
-MAX_CANVAS_SIDE = 2048  # px, each picture (the app's canvas is 336)
-MAX_CANVAS_PICTURES = 4  # background, composite and up to two layers
+# A drawing arrives as its strokes, points as fractions of the canvas's side (0 to 1 from the top left), and is inked
+# here with a round pen of PEN_WIDTH of the side, as the page draws it.
+PEN_WIDTH = 24 / 336  # with this pen a digit's stroke is about as thick, relative to its height, as MNIST's
+INK_SIDE = 336  # px, the side the strokes are inked at
+MAX_POINTS = 5_000  # all strokes together: a digit drawn slowly is a few hundred points
+MAX_STROKES = 200
 
 
 class InputError(ValueError):
@@ -44,28 +44,6 @@ def open_picture(path) -> Image.Image:
         raise InputError(f"That picture file is damaged and cannot be read ({type(err).__name__}); try saving it again.") from None
 
 
-def picture_size(source) -> tuple[int, int]:
-    """(width, height) of a picture file or its bytes, read from the header alone (nothing is decoded), or InputError
-    saying why it cannot be read."""
-    try:
-        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source) as img:
-            return img.size
-    except Image.DecompressionBombError:  # PIL's own limit, past twice 89 megapixels
-        raise InputError(f"The picture has far too many pixels; please use one under {MAX_PIXELS // 1_000_000} megapixels.") from None
-    except (OSError, SyntaxError, ValueError):
-        raise InputError("That file is not a picture this app can read; upload a PNG, JPEG or WebP of a digit.") from None
-
-
-def check_canvas(sizes: list[tuple[int, int]]) -> None:
-    """InputError unless a drawing of pictures of these (width, height) is one a canvas would send: a few pictures,
-    none larger than MAX_CANVAS_SIDE on a side."""
-    if len(sizes) > MAX_CANVAS_PICTURES:
-        raise InputError(f"The drawing came as {len(sizes)} pictures; a canvas sends at most {MAX_CANVAS_PICTURES}. Clear it and draw again.")
-    for w, h in sizes:
-        if max(w, h) > MAX_CANVAS_SIDE:
-            raise InputError(f"The drawing is {w}x{h} pixels; a canvas is at most {MAX_CANVAS_SIDE} on a side. Clear it and draw again.")
-
-
 def ink_from_image(image: Image.Image | np.ndarray) -> np.ndarray:
     """Ink map (H, W) float32 in [0, 1] of any picture, whatever its mode and colours.
 
@@ -95,21 +73,47 @@ def ink_from_image(image: Image.Image | np.ndarray) -> np.ndarray:
     return np.abs(gray - np.median(border))
 
 
-def ink_from_sketch(value: dict | None) -> np.ndarray:
-    """Ink map of a gr.Sketchpad value {"background", "layers", "composite"}: the strokes' opacity. A value the
-    canvas refused to decode ({"refused": sentence}, playground.widgets.Canvas) raises that sentence."""
-    if not value:
+def check_strokes(value) -> list[np.ndarray]:
+    """The strokes of a drawing {"strokes": [[[x, y], ...], ...]} as (n, 2) float arrays clipped to the canvas, or
+    InputError saying in one sentence what is wrong (without echoing it). None, {} and no strokes are no strokes."""
+    if value is None or value == {}:
+        return []
+    strokes = value.get("strokes") if isinstance(value, dict) else None
+    if not isinstance(strokes, list):
+        raise InputError('A drawing is {"strokes": [[[x, y], ...], ...]}, points as fractions of the canvas (0 to 1).')
+    if len(strokes) > MAX_STROKES:
+        raise InputError(f"The drawing has {len(strokes)} strokes; at most {MAX_STROKES} are taken. Clear it and draw again.")
+    if sum(len(s) if isinstance(s, list) else 0 for s in strokes) > MAX_POINTS:
+        raise InputError(f"The drawing has over {MAX_POINTS:,} points; a digit needs far fewer. Clear it and draw again.")
+    out = []
+    for stroke in strokes:
+        ok = isinstance(stroke, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(v, float) or (type(v) is int and abs(v) < 2**53) for v in p) for p in stroke)
+        if not ok:
+            raise InputError("Each stroke of a drawing must be a list of [x, y] points (numbers).")
+        points = np.asarray(stroke, dtype=np.float64).reshape(-1, 2)
+        if not np.isfinite(points).all():
+            raise InputError("A stroke's points must be finite numbers (not NaN or infinity).")
+        if len(points):
+            out.append(np.clip(points, 0.0, 1.0))
+    return out
+
+
+def ink_from_strokes(strokes: list[np.ndarray], side: int = INK_SIDE, width: float = PEN_WIDTH) -> np.ndarray:
+    """Ink map (side, side) float32 in [0, 1] of check_strokes' strokes, drawn with a round pen as the page does; no
+    strokes raise BlankCanvas."""
+    if not strokes:
         raise BlankCanvas()
-    if value.get("refused"):
-        raise InputError(value["refused"])
-    layers = [np.asarray(layer) for layer in value.get("layers") or [] if layer is not None]
-    layers = [layer for layer in layers if layer.ndim == 3 and layer.shape[2] == 4]
-    if layers:
-        h, w = layers[0].shape[:2]
-        return np.max([layer[:h, :w, 3].astype(np.float32) / 255.0 for layer in layers if layer.shape[:2] == (h, w)], axis=0)
-    if value.get("composite") is not None:
-        return ink_from_image(value["composite"])
-    raise BlankCanvas()
+    img = Image.new("L", (side, side), 0)
+    pen = ImageDraw.Draw(img)
+    w, r = max(1, round(width * side)), width * side / 2
+    for points in strokes:
+        xy = [(float(x), float(y)) for x, y in points * side]
+        if len(xy) > 1:
+            pen.line(xy, fill=255, width=w, joint="curve")
+        for x, y in (xy[0], xy[-1]):  # round ends (and a dot for a single point)
+            pen.ellipse((x - r, y - r, x + r, y + r), fill=255)
+    return np.asarray(img, dtype=np.float32) / 255.0
 
 
 def to_mnist(ink: np.ndarray) -> np.ndarray:
