@@ -562,6 +562,49 @@ def bench_pen(quick: bool) -> dict:
         return pen.measure(url, strokes=10 if quick else pen.STROKES)
 
 
+def bench_loss_plot(quick: bool) -> dict:
+    """The Train tab's loss curves (issue 19, item 4): a run's two forces as the matplotlib picture they were, against
+    the native line plot's table they are, for a 10-epoch run of 400 reports: milliseconds to make each and hand it to
+    its component (Gradio's postprocess: the PNG written to its cache, the table to JSON), and the bytes each sends."""
+    import gradio as gr
+
+    from playground import plots, train_tab
+    from vae.config import preset_config
+
+    config = dataclasses.replace(preset_config("healthy"), epochs=10)
+    rng = np.random.default_rng(0)
+    xs = np.linspace(0.0125, 10, 400)
+    curve = [(x, 300 * np.exp(-x / 2) + 60 + rng.normal(0, 5), 20 + 5 * np.log1p(x) + rng.normal(0, 1)) for x in xs]
+    history = [{"epoch": e, "val_recon": 300 * np.exp(-e / 2) + 62, "val_kl": 2 + np.log1p(e)} for e in range(1, 11)]
+
+    def picture():  # the figure as plots.loss_curves drew it up to a668f21
+        fig = plots.new_figure(6.4, 3.0)
+        ax = fig.add_subplot()
+        x, r, k = np.array(curve).T
+        ax.plot(x, r, color=plots.RECON_COLOR, lw=1.4, label="reconstruction NLL")
+        ax.plot(x, k, color=plots.KL_COLOR, lw=1.4, label="beta x KL")
+        e = np.array([h["epoch"] for h in history])
+        ax.scatter(e, [h["val_recon"] for h in history], color=plots.RECON_COLOR, marker="o", s=28, zorder=3, label="held out, per epoch")
+        ax.scatter(e, [h["val_kl"] for h in history], color=plots.KL_COLOR, marker="o", s=28, zorder=3)
+        ax.set_xlim(0, 10)
+        return plots._finished(fig, ax, "epoch", "nats per image", "a run: the two forces (nats per digit)")
+
+    with gr.Blocks():
+        image, line = gr.Image(format="png"), train_tab.loss_plot("loss")
+    out = {}
+    for name, make in (("png", lambda: Path(image.postprocess(picture()).path).stat().st_size),
+                       ("lineplot", lambda: len(line.postprocess(train_tab.loss_view(config, "a run", curve, history)["value"]).model_dump_json()))):
+        times = []
+        for _ in range(5 if quick else 20):
+            t0 = time.perf_counter()
+            size = make()
+            times.append(time.perf_counter() - t0)
+        out[f"loss_{name}_ms"] = float(np.median(times[1:]) * 1000)
+        out[f"loss_{name}_bytes"] = size
+    out["loss_plot_time_ratio"] = out["loss_png_ms"] / out["loss_lineplot_ms"]  # old / new
+    return out
+
+
 # --- 3b. latency while a visitor's run trains ------------------------------------------------------------
 
 CALL_EVERY_S = 1.0
@@ -865,7 +908,7 @@ def machine() -> dict:
 # Below this line RESULTS.md holds what other commands write there (python -m vae gaps / likelihood --results ...):
 # this script rewrites everything above it and keeps the rest as it is.
 COMMANDS_TAIL = "<!-- written by their own commands below; benchmarks/run.py keeps this part -->"
-SECTIONS = ("training", "cold_start", "latency", "pad", "pen", "train_latency", "memory", "quality", "tsne", "scaling", "gpu")
+SECTIONS = ("training", "cold_start", "latency", "pad", "pen", "loss_plot", "train_latency", "memory", "quality", "tsne", "scaling", "gpu")
 
 
 def commit() -> str:
@@ -931,7 +974,7 @@ def write_results(sections: dict, path: Path, notes: str = "") -> None:
 
 
 def main() -> None:
-    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "pad": bench_pad, "pen": bench_pen, "train_latency": bench_train_latency, "memory": bench_memory,
+    parts = {"training": bench_training, "cold_start": bench_cold_start, "latency": bench_latency, "pad": bench_pad, "pen": bench_pen, "loss_plot": bench_loss_plot, "train_latency": bench_train_latency, "memory": bench_memory,
              "quality": bench_quality, "tsne": bench_tsne,
              "scaling": bench_scaling, "gpu": bench_gpu}
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

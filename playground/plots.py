@@ -379,23 +379,6 @@ def regime_scatter(panels: dict[str, tuple[np.ndarray, np.ndarray]], title: str,
 RECON_COLOR, KL_COLOR = "#1f77b4", "#d62728"
 
 
-def loss_curves(x: np.ndarray, recon: np.ndarray, beta_kl: np.ndarray, epochs: int, val: list[tuple[float, float, float]] | None = None,
-                title: str = "", size: tuple[float, float] = (6.4, 3.0)) -> np.ndarray:
-    """The two forces of the loss apart: reconstruction NLL and beta x KL (nats per image) against epochs, training
-    batches as lines, each finished epoch's held-out value as a marker; val = [(epoch, recon, beta x KL)]."""
-    fig = new_figure(*size)
-    ax = fig.add_subplot()
-    ax.plot(x, recon, color=RECON_COLOR, lw=1.4, label="reconstruction NLL")
-    ax.plot(x, beta_kl, color=KL_COLOR, lw=1.4, label="beta x KL")
-    if val:
-        e, r, k = np.array(val, dtype=np.float64).T
-        ax.scatter(e, r, color=RECON_COLOR, marker="o", s=28, zorder=3, label="held out, per epoch")
-        ax.scatter(e, k, color=KL_COLOR, marker="o", s=28, zorder=3)
-    ax.set_xlim(0, max(epochs, 1))
-    ax.axhline(0, color="0.7", lw=0.6)
-    return _finished(fig, ax, "epoch", "nats per image", title)
-
-
 def kl_bars(kl_per_dim: np.ndarray, active: np.ndarray, title: str = "", size: tuple[float, float] = (6.4, 2.6)) -> np.ndarray:
     """KL of each latent dimension to the prior (nats, mean over the held-out digits), sorted, active units coloured."""
     order = np.argsort(-kl_per_dim)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 import time
 from dataclasses import dataclass
 
 import gradio as gr
 import numpy as np
+import pandas as pd
 
 from vae.analysis import active_mask, decode_latents, prior_samples
 from vae.config import VAEConfig
@@ -174,12 +174,32 @@ def plane_view(hub: ModelHub, runs: list[Run]) -> np.ndarray:
     return plots.rate_distortion(points, "Rate against distortion: where each finished model settled")
 
 
-def loss_view(config: VAEConfig, label: str, curve: list, history: list) -> np.ndarray:
-    """The two forces: reconstruction and beta x KL per batch, and each finished epoch's held-out values (beta as it
-    stood at the end of that epoch: a KL warm-up raises it over the first epochs)."""
-    val = [(h["epoch"], h["val_recon"], beta_at(config, h["epoch"], 1) * h["val_kl"]) for h in history]  # 1 step an epoch: its end
-    xs, recon, beta_kl = (np.array(v) for v in zip(*curve)) if curve else (np.zeros(0),) * 3
-    return plots.loss_curves(xs, recon, beta_kl, config.epochs, val, f"{label}: the two forces (nats per digit)")
+FORCES = {"reconstruction NLL": plots.RECON_COLOR, "beta x KL": plots.KL_COLOR,  # per batch, then per epoch on held-out digits
+          "held out: reconstruction": "#0b3c61", "held out: beta x KL": "#7f1416"}
+NATS = "nats per digit"
+
+
+def loss_view(config: VAEConfig, label: str, curve: list, history: list) -> dict:
+    """The two forces as a native line plot's update (hover for the values): reconstruction and beta x KL per batch,
+    and each finished epoch's held-out values (beta as it stood at the end of that epoch: a KL warm-up raises it over
+    the first epochs). A table of (epoch, nats, force) rather than a picture: 2 ms to make against matplotlib's 110
+    (benchmarks/run.py --only loss_plot), on the CPU the runs train on."""
+    if not curve:  # Gradio's line plot sets its scales at its first data: an empty table leaves it blank for good
+        return gr.skip()
+    rows = [(x, r, "reconstruction NLL") for x, r, _ in curve] + [(x, k, "beta x KL") for x, _, k in curve]
+    for h in history:  # 1 step an epoch: its end
+        rows += [(h["epoch"], h["val_recon"], "held out: reconstruction"),
+                 (h["epoch"], beta_at(config, h["epoch"], 1) * h["val_kl"], "held out: beta x KL")]
+    if not history:  # and draws only the forces its first data named: the held-out ones are named, with no value yet
+        rows += [(0.0, math.nan, "held out: reconstruction"), (0.0, math.nan, "held out: beta x KL")]
+    frame = pd.DataFrame(rows, columns=["epoch", NATS, "force"]).round(2)
+    return gr.update(value=frame, x_lim=[0, max(config.epochs, 1)], title=f"{label}: the two forces (nats per digit)", visible=True)
+
+
+def loss_plot(elem_id: str, visible: bool = True) -> gr.LinePlot:
+    """The plot loss_view updates."""
+    return gr.LinePlot(x="epoch", y=NATS, color="force", color_map=FORCES, tooltip="all", height=300, elem_id=elem_id, visible=visible,
+                       show_label=False)
 
 
 def presets_live(hub: ModelHub, seen: int):
@@ -195,28 +215,12 @@ def presets_live(hub: ModelHub, seen: int):
     where = f"epoch {p.get('epoch', 1)}/{t.config.epochs}, batch {p.get('batch', 0)}/{p.get('batches', '?')}"
     sentence = (f"**The app is training its own models right now** (a fresh start): **{t.name}** is at {where}, "
                 f"beta_eff {t.config.beta_eff:.3g}. The other tabs fill as each model is ready; meanwhile this is the tug of war.")
-    losses = _live_losses(t)
+    losses = loss_view(t.config, t.name, t.curve, t.history)
     cloud = gr.skip()
     if hub.is_ready(t.name):  # served from its latest epoch once a quarter of its epochs is done
         ready = hub.get(t.name)
         cloud = gr.update(value=ready.memo(Memo.LIVE_CLOUD, lambda: epoch_view(ready, hub.data.test, f"{t.name}, epoch {ready.epoch}").cloud), visible=True)
     return gr.update(visible=True), sentence, losses, cloud, t.version, gr.Timer(active=True)
-
-
-LIVE_REDRAW_S = 2.0  # the presets' curves are drawn at most this often, once for every visitor watching
-_live = {"name": None, "at": -1e9, "image": None}
-_live_lock = threading.Lock()
-
-
-def _live_losses(t) -> np.ndarray:
-    """The training preset's curves, redrawn at most every LIVE_REDRAW_S whoever asks (a drawing costs ~0.1 s of the
-    CPU the presets train on)."""
-    with _live_lock:
-        if _live["name"] == t.name and time.monotonic() - _live["at"] < LIVE_REDRAW_S:
-            return _live["image"]
-        image = loss_view(t.config, t.name, t.curve, t.history)
-        _live.update(name=t.name, at=time.monotonic(), image=image)
-        return image
 
 
 def time_left(run: Run, now: float) -> float | None:
@@ -302,7 +306,7 @@ class TrainHandlers:
             now = self.runs.snapshot(run)
             view, settled = now.view, now.settled
             status = status_text(run, now.waiting, time.time())
-            losses = gr.update(value=loss_view(run.config, run.label, now.curve, now.history), visible=True)
+            losses = loss_view(run.config, run.label, now.curve, now.history)
             fresh = view is not drawn or settled
             drawn = view
             images = tuple(gr.update(value=image, visible=True) for image in (view.cloud, view.kl, view.digits)) if fresh and view is not None else (gr.skip(),) * 3
@@ -388,7 +392,7 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
         with gr.Group(visible=False, elem_id="presets-live") as live:  # a fresh start: the app's own models training
             live_text = gr.Markdown()
             with gr.Row():
-                live_losses = gr.Image(format="png", interactive=False, show_label=False, elem_id="presets-live-losses")
+                live_losses = loss_plot("presets-live-losses")
                 live_cloud = gr.Image(format="png", interactive=False, show_label=False, elem_id="presets-live-cloud", visible=False)  # once an epoch is served
         live_seen = gr.State(-1)
         live_timer = gr.Timer(1.0, active=bool(hub.busy()))
@@ -408,8 +412,7 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
                 status = gr.Markdown(explain.TRAIN_WAITING, elem_id="train-status")
                 links.link_row("train", [beta, likelihood, sigma, latent_dim, epochs, seed], LINK_KEYS, "this tab with these settings")
             with gr.Column(scale=3):
-                losses = gr.Image(label="Reconstruction against beta x KL, per batch (lines) and per epoch on held-out digits (dots)", format="png",
-                                  interactive=False, show_label=False, elem_id="train-losses", visible=False)  # each panel shows once a run draws it; the figures carry their titles
+                losses = loss_plot("train-losses", visible=False)  # each panel shows once a run draws it; the figures carry their titles
                 with gr.Row():
                     cloud = gr.Image(label="The latent cloud after each epoch", format="png", interactive=False, show_label=False, elem_id="train-cloud", visible=False)
                     kl = gr.Image(label="KL per dimension after each epoch", format="png", interactive=False, show_label=False, elem_id="train-kl", visible=False)

@@ -296,7 +296,7 @@ def test_a_fresh_app_shows_its_presets_training_live(tiny_data, tmp_path):
     import numpy as np
 
     from playground.models import ModelHub, ModelState
-    from playground.train_tab import presets_live
+    from playground.train_tab import FORCES, NATS, presets_live
     from vae.config import preset_config
     from vae.workers import Event
 
@@ -308,7 +308,9 @@ def test_a_fresh_app_shows_its_presets_training_live(tiny_data, tmp_path):
         hub._on_event(Event("progress", "healthy", {"epoch": 1, "epochs": 10, "batch": batch, "batches": 100, "loss": 0.0, "recon": recon, "kl": kl}))
     visible, sentence, losses, cloud, seen, timer = presets_live(hub, -1)
     assert visible["visible"] is True and "**healthy** is at epoch 1/10, batch 50/100" in sentence
-    assert isinstance(losses, np.ndarray) and losses.ndim == 3
+    table = losses["value"]  # the native plot's rows: (epoch, nats, force), one per report and force
+    assert list(table.columns) == ["epoch", NATS, "force"] and set(table["force"]) == set(FORCES)  # each force named from the first
+    assert table[NATS].notna().sum() == 4 and losses["x_lim"] == [0, 10]  # the held-out forces have no value before an epoch ends
     t = hub.training_now()
     assert seen == t.version and len(t.curve) == 2
     # the second report's 25 batches: mean recon (150 * 50 - 200 * 25) / 25 = 100, KL 6, under beta 10 * (50/100) / 2 warm-up epochs
