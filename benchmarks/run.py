@@ -49,6 +49,7 @@ TARGETS = {
     "bernoulli_nll_gain_nats": (">=", 5.0),
     "client_reconstruct_p95_ms": ("<=", 250.0),  # issue 19: a new digit's reconstruction and bubble, whole gradio_client call
     "draw_round_trip_p95_ratio": (">=", 2.0),  # ... against the round trip before it, in the same run
+    "client_draw_p95_ms": ("<=", 250.0),  # ... the same for the pen's strokes (/draw)
     "pad_healthy_fps": (">=", 30.0),  # issue 19: the drag pad decodes the 128-d model in the page at 30 frames a second
     "pad_healthy_max_diff": ("<=", 1e-3),  # ... and equals PyTorch's decode(z) per pixel
     "after_runs_with_workers_mb": ("<=", 3072.0),  # issue 23: the app under 3 GB after drawings and visitors' runs
@@ -497,9 +498,11 @@ def bench_client_round_trip(hub, quick: bool) -> dict:
         path = tmp / "digit.png"
         Image.fromarray((255 - hub.data.test.images[0, 0].numpy() * 255).astype(np.uint8)).resize((280, 280)).save(path)
         n = 10 if quick else 40
+        drawing = random_drawing(np.random.default_rng(0))
         calls = {
             "reconstruct": lambda: client.predict(handle_file(str(path)), "healthy", api_name="/reconstruct"),
             "reconstruct_old": lambda: old_client.predict(handle_file(str(path)), "healthy", api_name="/reconstruct"),
+            "draw": lambda: client.predict(drawing, "healthy", api_name="/draw"),  # the pen's strokes: nothing to upload
             "details": lambda: client.predict("healthy", api_name="/details"),  # the second event: the panels below
             "decode": lambda: client.predict("healthy-2d", 0, 1, 0.5, -0.5, api_name="/decode"),
             "grid": lambda: client.predict("healthy-2d", 0, 1, 0.5, -0.5, api_name="/grid"),

@@ -284,7 +284,7 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
     # while the pen moves ("input") the reconstruction and the bubble; when it lifts ("change") the panels too. One
     # queue for both, one event at a time: the answers come in the order the page sent them, the lifted drawing's
     # last. "input" drops what comes while one is pending: Gradio's always_last would send it later with the first
-    # pending event's data, a stroke's first two points, after the pen lifted (seen in Chromium: a blob for a 7)
+    # pending event's data (a stroke's first points) after the pen lifted, and the model would see that last
     one_queue = dict(outputs=first, concurrency_id="pen", concurrency_limit=1, **QUIET)
     sketch.input(h.moving, [model, seed], api_name="pen_moves", api_visibility="private", trigger_mode="once", **one_queue)
     sketch.change(h.draw, [sketch, model, seed], api_name="draw", trigger_mode="always_last", **one_queue).success(**then_rest, api_name="details")

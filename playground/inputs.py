@@ -172,8 +172,8 @@ class Pen(gr.HTML):
 
 class BodyLimit:
     """ASGI middleware: a request body over `max_bytes` (but a file upload's, which Gradio's max_file_size bounds) is
-    answered 413 with one sentence before Gradio reads it. JSON grows some thirty times once parsed into Python
-    objects: a 16 MB drawing of a million points cost the app 480 MB before its points could be counted."""
+    answered 413 with one sentence before Gradio reads it: JSON grows many times over once parsed into Python objects,
+    so a drawing's points could not be counted before a huge one had cost the app its memory."""
 
     def __init__(self, app, max_bytes: int = MAX_BODY):
         self.app, self.max_bytes = app, max_bytes

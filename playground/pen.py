@@ -1,10 +1,9 @@
 """The pen (issue 19, item 3): the Draw tab's canvas, a plain <canvas> that sends its strokes rather than pictures.
 
-Gradio's sketchpad sent nothing while the pen moved, then about fifty uploads and three PNGs after it lifted (0.64 s
-in headless Chromium before the server heard of the stroke; benchmarks/pen.py). This canvas keeps the drawing as
-strokes, points as fractions of its side, and sends them (a few hundred numbers) while the pen moves and when it
-lifts; the server inks them (vae.digits.ink_from_strokes) with the pen the page draws with. inputs.Pen checks what
-arrives.
+Gradio's sketchpad sent nothing while the pen moved, then many uploads and three PNGs after it lifted, before the
+server heard of the stroke (benchmarks/NOTES.md has the figures). This canvas keeps the drawing as strokes, points as
+fractions of its side, and sends them (a few hundred numbers) while the pen moves and when it lifts; the server inks
+them (vae.digits.ink_from_strokes) with the pen the page draws with. inputs.Pen checks what arrives.
 """
 from __future__ import annotations
 

@@ -182,8 +182,8 @@ NATS = "nats per digit"
 def loss_view(config: VAEConfig, label: str, curve: list, history: list) -> dict:
     """The two forces as a native line plot's update (hover for the values): reconstruction and beta x KL per batch,
     and each finished epoch's held-out values (beta as it stood at the end of that epoch: a KL warm-up raises it over
-    the first epochs). A table of (epoch, nats, force) rather than a picture: 2 ms to make against matplotlib's 110
-    (benchmarks/run.py --only loss_plot), on the CPU the runs train on."""
+    the first epochs). A table of (epoch, nats, force) rather than a picture: far cheaper to make than matplotlib's
+    figure (benchmarks/run.py --only loss_plot), on the CPU the runs train on."""
     if not curve:  # Gradio's line plot sets its scales at its first data: an empty table leaves it blank for good
         return gr.skip()
     rows = [(x, r, "reconstruction NLL") for x, r, _ in curve] + [(x, k, "beta x KL") for x, _, k in curve]
