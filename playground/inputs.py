@@ -2,8 +2,8 @@
 
 Gradio turns a component's payload into the handler's argument in the component's `preprocess`, before any handler
 runs: a number that is NaN, Infinity, text or a list fails there with Gradio's generic error and a traceback in the
-log, and a drawing of a million points would be inked there. These subclasses check first and refuse with one sentence
-(gr.Error, one line in the log). Gradio writes a type stub (inputs.pyi) beside any module that subclasses one of its
+log, and a drawing's strokes reach the handler that inks them. These subclasses check first and refuse with one
+sentence (gr.Error, one line in the log); BodyLimit refuses a request too large to parse before Gradio reads it. Gradio writes a type stub (inputs.pyi) beside any module that subclasses one of its
 components; .gitignore keeps it out of the repository, which is why these live in a module of their own.
 """
 from __future__ import annotations

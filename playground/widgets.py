@@ -16,9 +16,9 @@ CSS = """
 #examples .thumbnail-item { width: 100%; height: auto; aspect-ratio: 1 / 1; min-width: 0; }
 #examples .grid-wrap { height: auto !important; max-height: none; min-height: 0; }
 .caption p { font-size: var(--text-md); margin: 0; }
-/* the tour's focus cue: the control or picture a stop is about, lit for a moment when the stop opens */
 /* every table: a header wraps between words, never inside one (Gradio's broke "sigma" into "sigm / a" at 1400 px) */
 .gradio-container th, .gradio-container th * { word-break: normal !important; overflow-wrap: normal !important; }
+/* the tour's focus cue: the control or picture a stop is about, lit for a moment when the stop opens */
 .tour-focus { outline: 3px solid var(--color-accent); outline-offset: 4px; border-radius: var(--radius-lg); transition: outline-color 0.4s; }
 """
 
