@@ -24,7 +24,8 @@ REGIME_TITLES = {"autoencoder": "beta = 0 (plain autoencoder)", "healthy": "heal
 # short, so that the twelve columns fit a 1400 px window without a word broken; TABLE_NOTE, under the table, says more
 TABLE_HEADERS = ["model", "beta", "sigma", "recon NLL", "KL (nats)", "active dims", "5-NN acc", "mean |mu|",
                  "prior: digits", "prior: classes", "recon keeps digit", "2nd VAE: digits"]
-TABLE_NOTE = (f"*prior: digits*: of {N_PRIOR_SAMPLES:,} decoded z ~ N(0, I), the share the judge calls one digit with confidence >= {CONFIDENT:g}; "
+TABLE_NOTE = (f"*prior: digits*: of {N_PRIOR_SAMPLES:,} decoded z ~ N(0, I), the share the judge calls one digit with confidence >= {CONFIDENT:g} "
+              "and finds among real digits (within a training digit's nearest neighbours in its features); "
               "*prior: classes*: how evenly they cover the ten digits (1 = all ten evenly); *recon keeps digit*: held-out digits "
               "whose reconstruction the judge reads as the same digit; *2nd VAE: digits*: samples through the second VAE fitted "
               "to the codes (the Prior tab) that are digits.")
@@ -36,7 +37,7 @@ def samples_phrase(m: dict) -> str:
     """'8 of 10 random codes z ~ N(0, I) decode to a digit', from the judged sample_valid (empty when unmeasured)."""
     if m.get("sample_valid") is None:
         return ""
-    return f"{round(10 * m['sample_valid'])} of 10 prior samples are sure digits"
+    return f"{round(10 * m['sample_valid'])} of 10 prior samples are digits"
 
 
 # --- the view ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import torch
 
 from vae.analysis import Latents, active_units, latent_grid, latents_for, train_latents_for, typical_gap
 from vae import two_stage
-from vae.cache import checkpoint_state, second_stage_name, second_stage_tasks
+from vae.cache import checkpoint_state, finishing_name, finishing_tasks
 from vae.config import PRESETS, VIEW_MODELS, VAEConfig, model_names, preset_config
 from vae.data import DataBundle, load_dataset
 from vae.digits import InputError
@@ -279,7 +279,7 @@ class ModelHub:
         if tasks and zerogpu.active():
             left = zerogpu.train_presets(tasks, self._on_event, self.data)  # what the GPU could not train: the CPU's
             tasks = [task for name in left if (task := self._load_or_plan(name)) is not None]
-        seconds = second_stage_tasks(self.names, self.root, {t.name for t in tasks})  # each after the model it belongs to
+        seconds = finishing_tasks(self.names, self.root, {t.name for t in tasks})  # each after the model it belongs to
         with self._lock:
             self._fitting.update({t.name: "queued after the models' training" for t in seconds})
         run_tasks(tasks + seconds, self._on_event, jobs=self.jobs, data=self.data, device="cpu")
@@ -346,14 +346,15 @@ class ModelHub:
             self._fail(name, str(e.data))
 
     def _on_second_stage(self, e: Event) -> None:
-        """A worker fitting a second VAE: what it says is what the Prior tab's wait says; done, the model is served again
-        with the judged figures that two_stage.fit_cached added to its metrics.json."""
+        """A worker finishing a model (fitting its second VAE, or judging its samples again: cache.finishing_tasks): what
+        it says is what the Prior tab's wait says; done, the model is served again with the judged figures that
+        two_stage.finish_cached added to its metrics.json."""
         if e.kind in ("done", "failed"):
             with self._lock:
                 del self._fitting[e.name]
             if e.kind == "failed":  # the Prior tab fits it itself when first opened
                 print(f"{e.name} failed: {e.data}", flush=True)
-            model = next((n for n in self.names if second_stage_name(n) == e.name), None)
+            model = next((n for n in self.names if finishing_name(n) == e.name), None)
             if e.kind == "done" and self.is_ready(model):
                 self._serve_quietly(model)  # a new Ready with the new figures (a served one never changes in place)
                 with self._lock:
@@ -445,7 +446,7 @@ class ModelHub:
         """`ready`'s second VAE: NotReady while a training worker fits it (the cache's, after the models), else read
         from its checkpoint folder, or fitted here when it was never cached (another model, a failed fit)."""
         with self._lock:
-            doing = self._fitting.get(second_stage_name(ready.name))
+            doing = self._fitting.get(finishing_name(ready.name))
         if doing is not None:
             raise NotReady(f"The second VAE of {ready.name} is being fitted in the background ({doing}); this view works as soon as "
                            "it is done (a few minutes after the models are trained): open the tab again then.")

@@ -83,7 +83,7 @@ def model_prior(ready: Ready, train: Latents, second: two_stage.SecondStage, see
     plane, maps = plots.prior_against_codes(f"{ready.name}: the {len(xy):,} training codes on the Draw tab's plane, and the prior's circles", xy,
                                             center, (gx, gy, logq), hole_log, classes, plane_axes(d), name=ready.name)
     said = samples_phrase(ready.metrics) if not valid else (
-        f"sure digits among {N_MEASURED:,} samples: from N(0, I) {valid['prior']:.0%}, from the codes' mixture {valid['mixture']:.0%}, "
+        f"digits among {N_MEASURED:,} samples: from N(0, I) {valid['prior']:.0%}, from the codes' mixture {valid['mixture']:.0%}, "
         f"**through the second VAE {valid['two-stage']:.0%}**")
     split = kl_split(train.mu, train.logvar, seed=seed)
     sentence = (f"**{ready.name}**: a prior z lies **{prior_gap:.1f}x** as far from the training codes as a held-out digit's code, a "

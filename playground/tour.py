@@ -72,7 +72,7 @@ STOPS: tuple[Stop, ...] = (
          "One network trained three ways, differing only in beta: no spring (autoencoder), balanced (healthy), and a "
          "spring so stiff the code carries nothing (collapsed).",
          "Which model's samples from the prior, bottom right, will look like digits?",
-         "Only the healthy one's, and not all of them (its sentence counts the sure digits). The autoencoder's z lands in "
+         "Only the healthy one's, and not all of them (its sentence counts the digits). The autoencoder's z lands in "
          "the empty middle of its far-flung codes, the collapsed one decodes every z to one blur; stop 8 shows the healthy one's misses.",
          needs=("autoencoder", "healthy", "collapsed"), focus="compare-samples"),
     Stop("The bubble, not the dot", "draw",

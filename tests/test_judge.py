@@ -89,10 +89,27 @@ def test_the_judge_is_calibrated_on_images_whose_answer_is_known(judge, small_di
     grey = judge(torch.linspace(0.1, 0.9, 10).view(10, 1, 1, 1).expand(10, 1, 28, 28).contiguous())
     mean = judge(small_digits.train.images.mean(0, keepdim=True))
     blends = judge(0.5 * held_out[:100] + 0.5 * held_out[100:200])
+    noise = judge(torch.rand(500, 1, 28, 28, generator=torch.Generator().manual_seed(1)))
     assert real > 0.5  # this small judge (1,200 digits) is surer of its training digits than of held-out ones
-    assert J.valid_fraction(mean) == 0.0
-    assert J.valid_fraction(grey) <= 0.1  # the app's judge takes one of these ten for a digit (benchmarks/validity.py)
+    assert J.valid_fraction(mean) == 0.0 and J.valid_fraction(noise) == 0.0
+    assert J.valid_fraction(grey) == 0.0  # confidence alone took one of these ten for a digit (benchmarks/validity.py)
     assert J.valid_fraction(blends) < 0.6 * real
+
+
+def test_the_manifold_is_the_union_of_the_real_points_knn_balls():
+    """Improved precision's manifold on points whose answer is known: inside a cluster of real points, on it;
+    far from every real point, off it, however confident a judge would be."""
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 3))
+    manifold = J.Manifold.of(real, k=5)
+    d = np.sqrt(J.squared_distances(real, real)) + np.diag(np.full(400, np.inf))
+    np.testing.assert_allclose(np.sqrt(manifold.radii2), np.sort(d, 1)[:, 4])  # the 5th nearest other point
+    assert manifold.contains(real).all()  # every real point lies in its own ball
+    assert manifold.contains(rng.normal(size=(200, 3)) * 0.5).mean() > 0.95  # the cluster's core
+    assert not manifold.contains(rng.normal(size=(200, 3)) + [20.0, 0, 0]).any()  # far away
+    sure = judgement(one_hot([3, 3]))
+    sure.on_manifold = np.array([True, False])
+    assert J.valid_fraction(sure) == 0.5  # confident and off the manifold does not count
 
 
 def test_the_judge_is_cached_and_retrained_when_its_recipe_changes(tiny_data, tmp_path):

@@ -114,19 +114,53 @@ def test_the_cache_knows_which_second_vaes_are_missing_or_stale(tmp_path, tiny_h
 
     import vae.config as config_mod
     from conftest import TINY_PRESET_CONFIGS, tiny_config
-    from vae.cache import second_stage_tasks
+    from vae.cache import finishing_tasks
     from vae.config import Preset
 
     for name in ("healthy", "collapsed"):
         monkeypatch.setitem(config_mod.PRESETS, name, Preset(name, tiny_config(**TINY_PRESET_CONFIGS[name]), "tiny"))
         shutil.copytree(tiny_hub.root / name, tmp_path / name)
     assert not two_stage.needs_fit(tmp_path / "healthy")  # the hub's workers fitted it after training it
-    assert second_stage_tasks(("healthy", "collapsed"), tmp_path, set()) == []  # collapsed is not one the cache keeps
+    assert finishing_tasks(("healthy", "collapsed"), tmp_path, set()) == []  # collapsed is not one the cache keeps
     (tmp_path / "healthy" / two_stage.FILE).write_bytes(b"torn")
-    [task] = second_stage_tasks(("healthy", "collapsed"), tmp_path, set())
+    [task] = finishing_tasks(("healthy", "collapsed"), tmp_path, set())
     assert task.directory == tmp_path / "healthy" and task.after is None
-    [task] = second_stage_tasks(("healthy",), tmp_path, {"healthy"})  # being trained in the same call: after it
+    [task] = finishing_tasks(("healthy",), tmp_path, {"healthy"})  # being trained in the same call: after it
     assert task.after == "healthy"
+
+
+def test_figures_judged_by_an_older_rule_are_judged_again_and_nothing_else_changes(tmp_path, tiny_hub, tiny_data, monkeypatch):
+    """A checkpoint whose samples were judged before the judge's rule changed (judge.VALIDITY) gets a task that judges
+    them again, weights untouched; once done, nothing is left to do."""
+    import shutil
+
+    import vae.config as config_mod
+    from conftest import TINY_PRESET_CONFIGS, tiny_config
+    from vae.cache import finishing_tasks
+    from vae.config import Preset
+    from vae.judge import VALIDITY
+    from vae.store import atomic_write_json, read_json
+    from vae.workers import JUDGE, train_task
+
+    monkeypatch.setitem(config_mod.PRESETS, "collapsed", Preset("collapsed", tiny_config(**TINY_PRESET_CONFIGS["collapsed"]), "tiny"))
+    shutil.copytree(tiny_hub.root / "collapsed", tmp_path / "collapsed")
+    shutil.copytree(tiny_hub.root / "judge-mnist-5k", tmp_path / "judge-mnist-5k")
+    folder = tmp_path / "collapsed"
+    metrics = read_json(folder / "metrics.json")
+    assert metrics["final"]["validity"] == VALIDITY and not two_stage.judged_before(folder)
+    old = {**metrics["final"], "sample_valid": 0.123456}
+    del old["validity"]  # as every checkpoint judged before the rule was written down
+    atomic_write_json(folder / "metrics.json", {**metrics, "final": old})
+    weights = (folder / "model.safetensors").read_bytes()
+    [task] = finishing_tasks(("collapsed",), tmp_path, set())
+    assert task.state == JUDGE and "older rule" in task.reason
+    events = []
+    train_task(task, events.append, tiny_data)
+    assert [e.kind for e in events][-1] == "done", events
+    final = read_json(folder / "metrics.json")["final"]
+    assert final["validity"] == VALIDITY and final["sample_valid"] != 0.123456 and final["kl"] == old["kl"]
+    assert (folder / "model.safetensors").read_bytes() == weights
+    assert finishing_tasks(("collapsed",), tmp_path, set()) == []
 
 
 def test_the_prior_tab_waits_while_a_worker_fits_the_second_vae(tmp_path, tiny_hub):

@@ -255,7 +255,8 @@ def sample_quality(model, judge, test: Split, recon_mu: torch.Tensor, seed: int 
     samples = judge(prior_samples(model, N_PRIOR_SAMPLES, seed=seed))
     recons = judge(recon_mu)
     out = {
-        "sample_valid": J.valid_fraction(samples),  # confidence >= 0.9
+        "validity": J.VALIDITY,  # the rule sample_valid was judged by
+        "sample_valid": J.valid_fraction(samples),  # confident (>= 0.9) and on the real digits' manifold
         "sample_coverage": J.coverage(samples),  # normalised entropy of their classes
         "sample_inception_score": J.inception_score(samples),
         "sample_fid": J.frechet_distance(samples, judge.reference),  # against the held-out digits
@@ -267,6 +268,13 @@ def sample_quality(model, judge, test: Split, recon_mu: torch.Tensor, seed: int 
         grid, _ = latent_grid(model, (0, 1), n=15)
         out["grid_classes"] = J.classes_found(judge(grid.reshape(-1, 28, 28)), threshold=0.5)
     return out
+
+
+def judge_again(model, data: DataBundle, judge) -> dict:
+    """sample_quality's figures for `model`, as compute_metrics measures them at the end of training: what a trained
+    checkpoint judged by an older rule (judge.judged_now) gets in their place."""
+    mu, _ = encode_images(model, data.test.images)
+    return sample_quality(model, judge, data.test, torch.from_numpy(decode_latents(model, mu))[:, None])
 
 
 @torch.no_grad()

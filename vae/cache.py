@@ -87,23 +87,30 @@ def train_preset(config, directory: Path, state: str, reason: str, log: Callable
     return train(config, directory, log=log, **train_kwargs)
 
 
-def second_stage_tasks(names, root: str | Path, training: set[str]) -> list:
-    """The worker tasks (vae/workers.py) that fit the second VAEs the cache keeps (two_stage.CACHED_FOR) among `names`:
-    after its model when that model is among the tasks `training`, at once when it is trained and its second VAE is
-    missing or stale; none when it is current."""
+def finishing_tasks(names, root: str | Path, training: set[str]) -> list:
+    """The worker tasks (vae/workers.py) that finish the trained presets among `names`: the second VAEs the cache keeps
+    (two_stage.CACHED_FOR), fitted after their model when it is among the tasks `training`, at once when missing or
+    stale; and the samples of any other preset judged again when they were judged by an older rule. None when every
+    one is current."""
     from . import two_stage
-    from .workers import SECOND_STAGE, Task
+    from .workers import JUDGE, SECOND_STAGE, Task
 
     tasks = []
-    for name in (n for n in names if n in two_stage.CACHED_FOR):
-        directory = Path(root) / name
-        if name in training:
-            tasks.append(Task(second_stage_name(name), preset_config(name), directory, SECOND_STAGE, f"{name} trained", after=name))
-        elif checkpoint_state(directory, name)[0] == "ready" and two_stage.needs_fit(directory):
-            tasks.append(Task(second_stage_name(name), preset_config(name), directory, SECOND_STAGE, f"{name}'s second VAE is missing or stale"))
+    for name in names:
+        directory, fits = Path(root) / name, name in two_stage.CACHED_FOR
+        if fits and name in training:
+            tasks.append(Task(finishing_name(name), preset_config(name), directory, SECOND_STAGE, f"{name} trained", after=name))
+        elif name in training or checkpoint_state(directory, name)[0] != "ready":
+            continue
+        elif fits and two_stage.needs_fit(directory):
+            tasks.append(Task(finishing_name(name), preset_config(name), directory, SECOND_STAGE, f"{name}'s second VAE is missing or stale"))
+        elif not fits and two_stage.judged_before(directory):
+            tasks.append(Task(finishing_name(name), preset_config(name), directory, JUDGE, f"{name}'s samples were judged by an older rule"))
     return tasks
 
 
-def second_stage_name(name: str) -> str:
-    """The worker task's name for model `name`'s second VAE."""
-    return f"{name} second VAE"
+def finishing_name(name: str) -> str:
+    """The worker task's name for what finishes preset `name` (finishing_tasks)."""
+    from .two_stage import CACHED_FOR
+
+    return f"{name} second VAE" if name in CACHED_FOR else f"{name} judged again"

@@ -21,7 +21,7 @@ class UsageError(Exception):
 
 def _cmd_train(args) -> int:
     from . import distributed
-    from .cache import checkpoint_state, second_stage_tasks
+    from .cache import checkpoint_state, finishing_tasks
     from .workers import Task
 
     world = distributed.from_env()
@@ -41,7 +41,7 @@ def _cmd_train(args) -> int:
             if state == "train" and directory.exists():
                 raise UsageError(f"{reason}; move {directory} away or train it with --preset {name} --out DIR")
             tasks.append(Task(name, preset_config(name), directory, state, reason))
-        tasks += second_stage_tasks(model_names(), "checkpoints", {t.name for t in tasks})  # after the models they belong to
+        tasks += finishing_tasks(model_names(), "checkpoints", {t.name for t in tasks})  # after the models they belong to
         return _train_in_workers(tasks, args.jobs, args.device)
     if not args.preset:
         raise UsageError("say which model to train: --preset NAME or --all")
@@ -159,12 +159,12 @@ def _train_in_workers(tasks: list, jobs: int | None, device: str) -> int:
     """Train the tasks side by side in worker processes (vae/workers.py), one progress bar each; 1 if any failed."""
     from tqdm.auto import tqdm
 
-    from .workers import SECOND_STAGE, plan_jobs, run_tasks
+    from .workers import JUDGE, SECOND_STAGE, plan_jobs, run_tasks
 
     if not tasks:
         return 0
     jobs = jobs or plan_jobs(len(tasks))[0]
-    bars = {t.name: tqdm(total=1 if t.state == SECOND_STAGE else t.config.epochs, desc=f"{t.name} (queued)", unit="epoch", position=i, leave=True,
+    bars = {t.name: tqdm(total=1 if t.state in (SECOND_STAGE, JUDGE) else t.config.epochs, desc=f"{t.name} (queued)", unit="epoch", position=i, leave=True,
                          dynamic_ncols=True) for i, t in enumerate(tasks)}
     failed = []
 
@@ -505,6 +505,7 @@ def _cmd_data_curve(args) -> int:
     from .judge import share_judge
     from .store import read_json
     from .train import train
+    from .two_stage import finish_cached, judged_before
 
     data = load_dataset("mnist-5k", args.data_dir or "data")
     full = len(data.train)
@@ -523,6 +524,8 @@ def _cmd_data_curve(args) -> int:
     for (n, augment), config in configs.items():
         run = out / dc.run_name(n, augment)
         model = train(config, run, device=args.device, resume=True, progress=False, data=data, iw_samples=0)
+        if judged_before(run):  # trained before the judge's rule changed: its figures again, not its training
+            finish_cached(run, data, second_stage=False)
         rows.append(dc.curve_row(model, data, config, read_json(run / "metrics.json")["final"]))
         print(json.dumps(rows[-1]), flush=True)
     dc.save_curve(out, rows, said)

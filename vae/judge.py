@@ -22,7 +22,11 @@ from .store import atomic_path, atomic_write_json, read_json
 
 # Bump when the recipe below changes: a cached judge of another recipe is retrained, never silently reused.
 RECIPE = "cnn16-32-fc128/aug-affine/adam2e-3-onecycle/6ep/seed0/v1"
-CONFIDENT = 0.9  # a sample counts as a digit when the judge gives one class at least this probability
+CONFIDENT = 0.9  # a sample counts as a digit when the judge gives one class at least this probability ...
+MANIFOLD_K = 5  # ... and its features lie on the real digits' manifold (Manifold: k-NN balls, Kynkaanniemi et al. 2019)
+# The rule valid_fraction applies, written beside every judged figure in metrics.json: figures judged by another rule
+# are judged again (vae.two_stage.finish_cached), never compared with today's. Change it when the rule changes.
+VALIDITY = f"confident>={CONFIDENT}&in-knn{MANIFOLD_K}-ball/v1"
 EPOCHS = 6  # held-out accuracy 96.7% at 5 epochs, 97.5% at 6, 97.9% at 10: 6 is the cheapest >= 97% (it trains in every cold start)
 BATCH = 64
 
@@ -67,10 +71,44 @@ def train_judge(data: DataBundle, seed: int = 0, epochs: int = EPOCHS) -> DigitJ
     return judge.eval().requires_grad_(False)
 
 
+def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) squared Euclidean distances between the rows of a and b."""
+    return np.clip((a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T, 0, None)
+
+
+@dataclass
+class Manifold:
+    """The real digits' manifold in the judge's feature space, as improved precision estimates it (Kynkaanniemi et
+    al. 2019, "Improved precision and recall metric for assessing generative models"): the union of the balls around
+    each training digit's features reaching to its k-th nearest other training digit."""
+
+    features: np.ndarray  # (N, 128) the training digits' features
+    radii2: np.ndarray  # (N,) squared distance from each to its k-th nearest other training digit
+
+    @classmethod
+    def of(cls, features: np.ndarray, k: int = MANIFOLD_K, chunk: int = 1000) -> "Manifold":
+        radii2 = np.empty(len(features))
+        for s in range(0, len(features), chunk):
+            d = squared_distances(features[s : s + chunk], features)
+            d[np.arange(len(d)), np.arange(s, s + len(d))] = np.inf  # not itself
+            radii2[s : s + chunk] = np.partition(d, k - 1, axis=1)[:, k - 1]
+        return cls(features, radii2)
+
+    def contains(self, features: np.ndarray, chunk: int = 1000) -> np.ndarray:
+        """(M,) bool: whether each row of `features` lies inside some training digit's ball."""
+        return np.concatenate([(squared_distances(features[s : s + chunk], self.features) <= self.radii2[None]).any(1)
+                               for s in range(0, len(features), chunk)] or [np.zeros(0, bool)])
+
+
 @dataclass
 class Judgement:
     probs: np.ndarray  # (N, 10) class probabilities
     features: np.ndarray  # (N, 128) penultimate features
+    on_manifold: np.ndarray | None = None  # (N,) bool, Manifold.contains; a Judgement made by hand (tests): all True
+
+    def __post_init__(self):
+        if self.on_manifold is None:
+            self.on_manifold = np.ones(len(self.probs), bool)
 
     @property
     def labels(self) -> np.ndarray:
@@ -84,10 +122,11 @@ class Judgement:
 class Judge:
     """A trained DigitJudge with what it measured about itself on the held-out digits."""
 
-    def __init__(self, net: DigitJudge, info: dict, reference: Judgement):
+    def __init__(self, net: DigitJudge, info: dict, reference: Judgement | None = None, manifold: Manifold | None = None):
         self.net = net
         self.info = info  # held_out_acc, and the real digits' own valid / coverage / inception score
         self.reference = reference  # the held-out digits, judged: the FID's reference
+        self.manifold = manifold  # the training digits' (None while it is being built: then nothing is on it)
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray | torch.Tensor, batch_size: int = 500) -> Judgement:
@@ -98,14 +137,22 @@ class Judge:
             f = self.net.features(x[s : s + batch_size])
             probs.append(F.softmax(self.net.out(f), dim=1))
             feats.append(f)
-        return Judgement(torch.cat(probs).numpy().astype(np.float64), torch.cat(feats).numpy().astype(np.float64))
+        features = torch.cat(feats).numpy().astype(np.float64)
+        on = self.manifold.contains(features) if self.manifold is not None else np.zeros(len(features), bool)
+        return Judgement(torch.cat(probs).numpy().astype(np.float64), features, on)
 
 
 # --- the measures (one definition each; DESIGN.md "Metrics") -----------------------------------------
 
 def valid_fraction(j: Judgement, threshold: float = CONFIDENT) -> float:
-    """Share of images the judge calls one digit with confidence >= threshold."""
-    return float((j.confidence >= threshold).mean())
+    """Share of images that are digits: the judge calls them one digit with confidence >= threshold *and* their
+    features lie on the real digits' manifold (a confident classifier alone takes some flat greys for digits)."""
+    return float(((j.confidence >= threshold) & j.on_manifold).mean())
+
+
+def judged_now(figures: dict) -> bool:
+    """Whether judged figures (metrics.json's "final") were judged by today's rule (VALIDITY)."""
+    return figures.get("validity") == VALIDITY
 
 
 def coverage(j: Judgement) -> float:
@@ -178,19 +225,17 @@ def load_or_train_judge(data: DataBundle, root: str | Path, log=print) -> Judge:
         t0 = time.perf_counter()
         net = train_judge(data)
         seconds = time.perf_counter() - t0
-        reference = Judge(net, {}, None)(data.test.images)  # type: ignore[arg-type]
-        info = {
-            "recipe": RECIPE, "n_train": len(data.train), "train_seconds": round(seconds, 1),
-            "held_out_acc": keeps_label(reference, data.test.labels.numpy()),
-            "held_out_valid": valid_fraction(reference), "held_out_coverage": coverage(reference),
-            "held_out_inception_score": inception_score(reference),
-        }
+        info = {"recipe": RECIPE, "n_train": len(data.train), "train_seconds": round(seconds, 1),
+                "held_out_acc": keeps_label(Judge(net, {})(data.test.images), data.test.labels.numpy())}
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / "model.safetensors") as tmp:
             save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
         atomic_write_json(directory / "judge.json", info)
         log(f"trained the sample-quality judge for {data.name} in {seconds:.1f}s: {info['held_out_acc']:.1%} on the held-out digits")
-    judge = Judge(net, info, None)  # type: ignore[arg-type]
-    judge.reference = judge(data.test.images)
+    judge = Judge(net, info)
+    judge.manifold = Manifold.of(judge(data.train.images).features)
+    judge.reference = reference = judge(data.test.images)
+    info.update(held_out_valid=valid_fraction(reference), held_out_coverage=coverage(reference),
+                held_out_inception_score=inception_score(reference))  # by today's rules, whenever the judge was trained
     return judge
 

@@ -142,9 +142,9 @@ def sampler_quality(model, judge, train, directory: str | Path | None = None, sa
     sample_valid_<sampler> and sample_coverage_<sampler> ("two-stage" written two_stage), defined as sample_valid and
     sample_coverage are for the prior (vae.analysis.sample_quality)."""
     from .analysis import decode_latents
-    from .judge import coverage, valid_fraction
+    from .judge import VALIDITY, coverage, valid_fraction
 
-    out = {}
+    out = {"validity": VALIDITY}
     for sampler in samplers:
         judged = judge(decode_latents(model, sample_codes(sampler, N_JUDGED, seed, train, directory, log)))
         key = sampler.replace("-", "_")
@@ -154,42 +154,65 @@ def sampler_quality(model, judge, train, directory: str | Path | None = None, sa
 
 def needs_fit(directory: str | Path) -> bool:
     """Whether the trained model in `directory` lacks a current second VAE (fitted to these weights with today's
-    RECIPE) or its judged figures in metrics.json. Reads metadata only; an unreadable file needs a fit."""
+    RECIPE) or its judged figures in metrics.json, judged by today's rule. Reads metadata only; an unreadable file
+    needs a fit."""
     from .analysis import fingerprint
+    from .judge import judged_now
 
     directory = Path(directory)
     try:
         meta = _metadata(directory / FILE)
         final = read_json(directory / "metrics.json").get("final") or {}
-        return meta.get("weights") != fingerprint(directory) or meta.get("recipe") != RECIPE or "sample_valid_two_stage" not in final
+        return (meta.get("weights") != fingerprint(directory) or meta.get("recipe") != RECIPE or "sample_valid_two_stage" not in final
+                or not judged_now(final))
     except Exception:  # missing or torn: fitted again
         return True
 
 
-def fit_cached(directory: str | Path, data=None, log=lambda message: None) -> dict:
-    """Fit (or load) the second VAE of the trained model in `directory`, judge its samples with the presets' judge,
-    and add the figures to the model's metrics.json ("final"); returns them. What the cache runs after the presets
-    (a worker task, vae/workers.py), and what `python -m vae train --all` runs."""
-    from .analysis import train_latents_for
+def judged_before(directory: str | Path) -> bool:
+    """Whether the trained model in `directory` has figures in metrics.json judged by an older rule than today's
+    (vae.judge.VALIDITY); False when it has none (a run still training) or they cannot be read."""
+    from .judge import judged_now
+
+    try:
+        final = read_json(Path(directory) / "metrics.json").get("final")
+    except Exception:
+        return False
+    return bool(final) and not judged_now(final)
+
+
+def finish_cached(directory: str | Path, data=None, second_stage: bool = True, log=lambda message: None) -> dict:
+    """What the cache runs after training a preset (a worker task, vae/workers.py; `python -m vae train --all`):
+    the prior's figures judged again when they were judged by an older rule (judge.judged_now), and with
+    `second_stage`, the second VAE fitted (or loaded) and its samples judged. Adds the figures to the model's
+    metrics.json ("final") and returns them."""
+    from .analysis import judge_again, train_latents_for
     from .data import load_dataset
-    from .judge import load_or_train_judge
+    from .judge import judged_now, load_or_train_judge
     from .model import VAE
 
     directory = Path(directory)
     model = VAE.from_pretrained(directory).eval()
     data = data or load_dataset(model.config.dataset)
-    log(f"fitting the second VAE ({RECIPE}) to the codes of {len(data.train):,} training digits")
-    train = train_latents_for(model, directory, data.train)
-    second_stage_for(directory, train, log)
-    figures = sampler_quality(model, load_or_train_judge(data, directory.parent, log=log), train, directory, ("mixture", "two-stage"))
+    judge = load_or_train_judge(data, directory.parent, log=log)
     try:
         metrics = read_json(directory / "metrics.json")
     except CheckpointError:
         metrics = {}
+    figures = {}
+    if not judged_now(metrics.get("final") or {}):
+        log("judging its samples again: they were judged by an older rule")
+        figures.update(judge_again(model, data, judge))
+    if second_stage:
+        log(f"fitting the second VAE ({RECIPE}) to the codes of {len(data.train):,} training digits")
+        train = train_latents_for(model, directory, data.train)
+        second_stage_for(directory, train, log)
+        figures.update(sampler_quality(model, judge, train, directory, ("mixture", "two-stage")))
     metrics["final"] = {**(metrics.get("final") or {}), **figures}
     atomic_write_json(directory / "metrics.json", metrics)
-    log(f"second VAE fitted: {figures['sample_valid_two_stage']:.0%} of its samples are sure digits "
-        f"(from the codes' mixture {figures['sample_valid_mixture']:.0%})")
+    if second_stage:
+        log(f"second VAE fitted: {figures['sample_valid_two_stage']:.0%} of its samples are digits "
+            f"(from the codes' mixture {figures['sample_valid_mixture']:.0%})")
     return figures
 
 

@@ -27,19 +27,20 @@ PROGRESS_EVERY_S = 0.25  # batch reports from a worker are thinned to this (and 
 
 @dataclass
 class Task:
-    """One preset to train (what checkpoint_state said about its folder decides resume or a fresh start), or the
-    second VAE of a trained one to fit (vae.two_stage.fit_cached)."""
+    """One preset to train (what checkpoint_state said about its folder decides resume or a fresh start), or a trained
+    one to finish (vae.two_stage.finish_cached): its second VAE to fit, or its samples to judge again."""
 
     name: str
     config: VAEConfig
     directory: Path
-    state: str  # "resume" or "train" a model, or SECOND_STAGE: fit the second VAE of the model in `directory`
+    state: str  # "resume" or "train" a model; SECOND_STAGE: fit the second VAE of the model in `directory`; JUDGE: judge it again
     reason: str  # checkpoint_state's sentence, said when the task starts
     iw_samples: int | None = None  # importance samples for the final NLL; None: train's default, 0: no NLL
     after: str | None = None  # the name of a task in the same run_tasks call that must be done before this one starts
 
 
 SECOND_STAGE = "second-stage"
+JUDGE = "judge"
 
 
 @dataclass
@@ -92,14 +93,15 @@ def _worker(tasks, events, threads: int, nice: int, data, device: str, parent: i
 def train_task(task: Task, report: Callable[[Event], None], data=None, device: str = "cpu") -> None:
     """Train one task through the one training path (vae.cache.train_preset), reporting its progress (thinned to
     PROGRESS_EVERY_S), each saved epoch and its end (done, or failed with one sentence) as Events; or fit a trained
-    model's second VAE (vae.two_stage.fit_cached), saying how far it is in log Events."""
+    model's second VAE or judge its samples again (vae.two_stage.finish_cached), saying how far it is in log Events."""
     from .cache import train_preset
 
-    if task.state == SECOND_STAGE:
-        from .two_stage import fit_cached
+    if task.state in (SECOND_STAGE, JUDGE):
+        from .two_stage import finish_cached
 
         try:
-            fit_cached(task.directory, data, log=lambda message: report(Event("log", task.name, message)))
+            finish_cached(task.directory, data, second_stage=task.state == SECOND_STAGE,
+                          log=lambda message: report(Event("log", task.name, message)))
             report(Event("done", task.name))
         except Exception as err:
             report(Event("failed", task.name, f"{type(err).__name__}: {err}"))
