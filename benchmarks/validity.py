@@ -8,7 +8,8 @@ second VAE), the share the project's judge calls digits with confidence >= 0.9, 
 real digits' manifold in the judge's 128-d feature space, three ways, each with k = 3 and 5 nearest neighbours among
 the training digits' features: inside some real digit's k-NN ball (improved precision, Kynkaanniemi et al. 2019),
 inside the ball of its own nearest real digit, and inside at least k balls (density >= 1, Naeem et al. 2020).
-Prints one table with the command, date and commit.
+Prints one table with the command, date and commit. The judge's rule since c69cbe7 (judge.valid_fraction) is the
+k = 5 "in some ball" column.
 """
 from __future__ import annotations
 
@@ -26,14 +27,10 @@ from benchmarks.run import commit  # noqa: E402
 from vae import two_stage  # noqa: E402
 from vae.analysis import decode_latents, train_latents_for  # noqa: E402
 from vae.data import load_dataset  # noqa: E402
-from vae.judge import CONFIDENT, load_or_train_judge  # noqa: E402
+from vae.judge import CONFIDENT, load_or_train_judge, squared_distances  # noqa: E402
 from vae.model import VAE  # noqa: E402
 
 N = 1000
-
-
-def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T
 
 
 def main() -> None:

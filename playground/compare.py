@@ -14,9 +14,9 @@ from vae.analysis import N_PRIOR_SAMPLES, decode_latents, prior_samples
 from vae.judge import CONFIDENT
 
 from . import explain, plots
-from .handling import QUIET, guard
+from .handling import QUIET, guard, wire
 from .widgets import picked_point, picture, why
-from .models import Memo, ModelHub, Ready, decode_on_plane, first_of_each_digit
+from .models import OUTSIDE_PANELS, PICKED, Memo, ModelHub, Ready, first_of_each_digit, picked_on_plane
 from .runs import VisitorModels, visitor
 
 REGIMES = ("autoencoder", "healthy", "collapsed")
@@ -29,6 +29,7 @@ TABLE_NOTE = (f"*prior: digits*: of {N_PRIOR_SAMPLES:,} decoded z ~ N(0, I), the
               "*prior: classes*: how evenly they cover the ten digits (1 = all ten evenly); *recon keeps digit*: held-out digits "
               "whose reconstruction the judge reads as the same digit; *2nd VAE: digits*: samples through the second VAE fitted "
               "to the codes (the Prior tab) that are digits.")
+PARTS = ("sentences", "table", "pca", "tsne", "recons", "samples")  # the tab's outputs, in order
 N_PRIOR = (4, 8)  # prior samples shown per model: enough to judge by eye
 ALONE = "the three regimes only"  # the run picker's first choice (the Train tab adds the visitor's finished runs)
 
@@ -111,23 +112,22 @@ class CompareHandlers:
         self.models = models or VisitorModels(hub)
         hub.warm_later(self.compare)
 
-    @guard(outputs=6, message=0)
+    @guard(parts=PARTS, message="sentences")
     def compare(self, beside: str | None = ALONE, request: gr.Request = None):
-        """(sentences, table, PCA, t-SNE, reconstructions, prior samples); `beside`: one of this visitor's finished runs
-        to put next to the three regimes, or ALONE."""
+        """The PARTS; `beside`: one of this visitor's finished runs to put next to the three regimes, or ALONE."""
         v = self._view(beside, request)
-        return v.sentences, v.table, v.pca, v.tsne, v.recons, v.samples
+        return dict(sentences=v.sentences, table=v.table, pca=v.pca, tsne=v.tsne, recons=v.recons, samples=v.samples)
 
-    @guard(outputs=3, message=1)
+    @guard(parts=PICKED, message="words")
     def pick(self, beside, evt: gr.SelectData, request: gr.Request = None):
-        """A click on a PCA panel: (the digit that panel's model decodes at the point clicked, a sentence saying where,
-        the panels with the point ringed); a click between the panels says so."""
+        """A click on a PCA panel: the PICKED parts, for the digit that panel's model decodes at the point clicked; a
+        click between the panels says so."""
         view = self._view(beside, request)
         for plane in view.pca_planes:
             xy = plots.point_on_plane(plane, evt.index)
             if xy is not None:
-                return *decode_on_plane(self.models.get(plane["model"], visitor(request)), xy), plots.mark_point(view.pca, evt.index)
-        return gr.skip(), "That click is outside the panels' axes: click inside one to decode a point of its plane.", gr.skip()
+                return picked_on_plane(self.models.get(plane["model"], visitor(request)), xy, view.pca, evt.index)
+        return {"words": OUTSIDE_PANELS}
 
     def _view(self, beside, request) -> CompareView:
         """The comparison as shown (cached): the three regimes, and `beside` them one of the visitor's runs."""
@@ -167,9 +167,9 @@ def build_tab(hub: ModelHub, models: VisitorModels | None = None) -> gr.Radio:
         why(explain.COMPARE_NOTES)
         api_button = gr.Button("Show the comparison", visible=False)  # the comparison as an API endpoint of its own
 
-    outputs = [sentences, table, pca, tsne, recons, samples]
+    outputs = wire(dict(sentences=sentences, table=table, pca=pca, tsne=tsne, recons=recons, samples=samples), PARTS)
     api_button.click(h.compare, beside, outputs, api_name="compare")
     tab.select(h.compare, beside, outputs, api_visibility="private", **QUIET)  # the tab fills itself when opened
     beside.change(h.compare, beside, outputs, api_visibility="private", **QUIET)
-    pca.select(h.pick, beside, [picked, picked_words, pca], api_visibility="private", **QUIET)
+    pca.select(h.pick, beside, wire(dict(digit=picked, words=picked_words, plane=pca), PICKED), api_visibility="private", **QUIET)
     return beside

@@ -16,8 +16,8 @@ from vae.digits import BlankCanvas, InputError, check_strokes, ink_from_image, i
 
 from . import explain, links, pen, plots
 from .widgets import TabParts, picked_point, picture, why
-from .handling import CLOSE_TOASTS_JS, QUIET, guard
-from .models import ModelHub, NotReady, Ready, bubble_title, decode_on_plane, first_of_each_digit, plane_axes
+from .handling import CLOSE_TOASTS_JS, QUIET, guard, wire
+from .models import PICKED, ModelHub, NotReady, Ready, bubble_title, first_of_each_digit, picked_on_plane, plane_axes
 from .runs import VisitorModels, visitor
 
 MODELS = ["healthy", "autoencoder", "collapsed", "healthy-2d"]
@@ -111,7 +111,7 @@ def draw_view(ready: Ready, x28: np.ndarray, seed: int = 0, train: TrainDigits |
 ALL = ("seen", "recon", "samples", "bubble", "musigma", "message", "nearest", "last", "plane")  # last: the input; plane: the bubble's
 FIRST = ("recon", "bubble", "message", "last", "plane")
 REST = ("seen", "samples", "musigma", "nearest")
-BLANK = tuple(explain.DRAW_WAITING if p == "message" else None for p in ALL)  # ALL, emptied
+BLANK = {p: explain.DRAW_WAITING if p == "message" else None for p in ALL}  # ALL, emptied
 
 
 class DrawHandlers:
@@ -122,15 +122,15 @@ class DrawHandlers:
         self.hub = hub
         self.models = models or VisitorModels(hub)
 
-    def _show(self, x28: np.ndarray, name: str, seed: int, request: gr.Request | None, parts: tuple[str, ...] = ALL) -> tuple:
+    def _show(self, x28: np.ndarray, name: str, seed: int, request: gr.Request | None, parts: tuple[str, ...] = ALL) -> dict:
         """The named parts of the Draw tab's view of x28 (ALL, FIRST or REST)."""
         ready = self.models.get(name, visitor(request))
         v = draw_view(ready, x28, int(seed), self.train_digits(ready) if "nearest" in parts else None)
         values = dict(seen=v.seen, recon=v.recon, samples=v.samples, bubble=v.bubble, musigma=v.musigma, message=v.summary,
                       nearest=v.nearest, last=x28, plane=v.plane)
-        return tuple(values[p] for p in parts)
+        return {p: values[p] for p in parts}
 
-    @guard(outputs=3, message=1)
+    @guard(parts=PICKED, message="words")
     def pick(self, plane, evt: gr.SelectData, request: gr.Request = None):
         """A click on the bubble's plane: (the digit decoded at the point clicked, a sentence saying where, the bubble
         with the point ringed), with the model the picture was drawn for; a click outside the axes says so and keeps
@@ -139,45 +139,45 @@ class DrawHandlers:
             raise InputError("Draw or pick a digit first: its plane appears with its bubble.")
         xy = plots.point_on_plane(plane, evt.index)
         if xy is None:
-            return gr.skip(), "That click is outside the plane's axes: click inside its frame to decode a point.", gr.skip()
-        return *decode_on_plane(self.models.get(plane["model"], visitor(request)), xy), plots.mark_point(plane["picture"], evt.index)
+            return {"words": "That click is outside the plane's axes: click inside its frame to decode a point."}
+        return picked_on_plane(self.models.get(plane["model"], visitor(request)), xy, plane["picture"], evt.index)
 
     def train_digits(self, ready: Ready) -> TrainDigits:
         """The training digits and their codes under `ready` (computed once per model by the hub)."""
         codes = self.hub.train_codes(ready)
         return TrainDigits(self.hub.data.train.images[: len(codes.mu), 0].numpy(), codes.labels, codes.mu)
 
-    @guard(outputs=len(FIRST), message=FIRST.index("message"))
+    @guard(parts=FIRST, message="message")
     def draw(self, drawing, name, seed=0, request: gr.Request = None):
         """A drawing, as inputs.Pen hands it (its checked strokes); a blank canvas changes nothing (it is blank after a
         test digit was picked too: the outputs then show that digit), the Clear button empties the outputs (`clear`)."""
         return self._drawn(drawing, name, seed, request)
 
-    @guard(outputs=len(FIRST), message=FIRST.index("message"))
+    @guard(parts=FIRST, message="message")
     def moving(self, name, seed, evt: gr.EventData, request: gr.Request = None):
         """The drawing while the pen moves, sent as the data of the pen's "input" event: as `draw`."""
         return self._drawn(check_strokes(getattr(evt, "_data", None)), name, seed, request)
 
-    def _drawn(self, strokes, name, seed, request) -> tuple:
+    def _drawn(self, strokes, name, seed, request) -> dict:
         try:
             x28 = to_mnist(ink_from_strokes(strokes))
         except BlankCanvas:
-            return gr.skip()
+            return {}
         return self._show(x28, name, seed, request, FIRST)
 
-    @guard(outputs=len(REST))
+    @guard(parts=REST)
     def details(self, x28, name, seed=0, request: gr.Request = None):
         """The second event after a new digit: REST (what the model sees, the samples, mu +- sigma, the nearest
         training digits) for this session's last digit."""
         if x28 is None:
-            return (gr.skip(),) * len(REST)
+            return {}
         return self._show(np.asarray(x28, dtype=np.float32), name, seed, request, REST)
 
-    @staticmethod
-    def clear():
+    @guard(parts=ALL)
+    def clear(self):
         return BLANK
 
-    @guard(outputs=len(FIRST), message=FIRST.index("message"))
+    @guard(parts=FIRST, message="message")
     def reconstruct(self, image, name, seed=0, request: gr.Request = None):
         """An uploaded picture: a file path (the UI and the API), a PIL image or an array."""
         if image is None:
@@ -190,13 +190,13 @@ class DrawHandlers:
             raise InputError("The uploaded picture is blank (one flat colour): upload a picture with a digit on it.") from None
         return self._show(x28, name, seed, request, FIRST)
 
-    @guard(outputs=len(ALL), message=ALL.index("message"))
+    @guard(parts=ALL, message="message")
     def redraw(self, x28, name, seed=0, request: gr.Request = None):
         if x28 is None:
-            return (gr.skip(),) * len(BLANK)
+            return {}
         return self._show(np.asarray(x28, dtype=np.float32), name, seed, request)
 
-    @guard(outputs=len(FIRST), message=FIRST.index("message"))
+    @guard(parts=FIRST, message="message")
     def example(self, index, name, seed=0, request: gr.Request = None):
         digits = self.example_digits()
         if not isinstance(index, (int, np.integer)) or not 0 <= index < len(digits):
@@ -204,15 +204,16 @@ class DrawHandlers:
         return self._show(digits[index], name, seed, request, FIRST)
 
     @staticmethod
+    @guard(parts=("model", "message"))
     def restore(request: gr.Request = None):
         """Page load, for a link to this tab: (model, message) as the link set it; nothing changes otherwise."""
         query = links.asked(request, "draw")
         if query is None:
-            return gr.skip(), gr.skip()
+            return {}
         name = query.get("model", MODELS[0])
         if name not in MODELS:  # a visitor's own run lives only in their session: a link can name a preset
-            return gr.skip(), f"**The link's model {name!r} is not one of {', '.join(MODELS)}.** {explain.DRAW_WAITING}"
-        return name, f"The {name} model, restored from the link. {explain.DRAW_WAITING}"
+            return {"message": f"**The link's model {name!r} is not one of {', '.join(MODELS)}.** {explain.DRAW_WAITING}"}
+        return {"model": name, "message": f"The {name} model, restored from the link. {explain.DRAW_WAITING}"}
 
     def example_digits(self) -> np.ndarray:
         """The first test digit of each class: (10, 28, 28)."""
@@ -272,9 +273,9 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
 
     shown = dict(seen=seen, recon=recon, samples=samples, bubble=bubble, musigma=musigma, message=message, nearest=nearest_strip,
                  last=last, plane=plane)
-    outputs, first, rest = ([shown[p] for p in parts] for parts in (ALL, FIRST, REST))
+    outputs, first, rest = (wire(shown, parts) for parts in (ALL, FIRST, REST))
     then_rest = dict(fn=h.details, inputs=[last, model, seed], outputs=rest, **QUIET)
-    bubble.select(h.pick, plane, [picked, picked_words, bubble], api_visibility="private", **QUIET)
+    bubble.select(h.pick, plane, wire(dict(digit=picked, words=picked_words, plane=bubble), PICKED), api_visibility="private", **QUIET)
 
     def pick_example(evt: gr.SelectData, name, s, request: gr.Request):
         # the canvas is cleared so that it and the outputs agree on which digit is shown (issue 10, defect 2)
@@ -297,5 +298,5 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
         **then_rest, api_visibility="private")
     # when the tab opens, not when the page loads: the page's first tab (How it works) draws sooner without it
     tab.select(h.example_gallery, None, examples, api_visibility="private", **QUIET)
-    demo.load(h.restore, None, [model, message], api_visibility="private", **QUIET)
+    demo.load(h.restore, None, wire({**shown, "model": model}, ("model", "message")), api_visibility="private", **QUIET)
     return TabParts({"model": model, "digit": last}, show=(h.redraw, [last, model, seed], outputs))

@@ -28,31 +28,49 @@ def _sentence(err: Exception, name: str) -> gr.Error:
                     duration=ERROR_TOAST_S, print_exception=False)
 
 
-def guard(fn=None, *, outputs: int = 1, message: int | None = None):
+def guard(fn=None, *, parts: tuple[str, ...] | None = None, message: str | None = None):
     """Every failure reaches the person as one sentence (gr.Error), never a stack trace; the app stays up.
 
+    A handler of one output returns its value. A handler of several names them: `parts` is the order of its outputs
+    as the UI lists them (`wire(components, parts)`), and it returns a dict of the parts it changes; the others
+    keep what they show (gr.skip()). A name it does not declare is a bug, and fails as one.
+
     A model still training (NotReady) is a wait, not an error: it shows as an info toast, and in the view's own
-    message output when it has one (`message`: its index among the handler's `outputs`); the other outputs keep
-    what they show. Use as @guard, or @guard(outputs=6, message=5).
+    message part when it has one (`message`); the other outputs keep what they show. Use as @guard, or
+    @guard(parts=("picture", "note"), message="note").
     """
     if fn is None:
-        return functools.partial(guard, outputs=outputs, message=message)
+        return functools.partial(guard, parts=parts, message=message)
+    if message is not None and (parts is None or message not in parts):
+        raise ValueError(f"{fn.__name__}: message {message!r} is not one of its parts {parts}")
+
+    def ordered(values):
+        return values if parts is None else in_order(values, parts, fn.__name__)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            return ordered(fn(*args, **kwargs))
         except NotReady as wait:
             gr.Info(str(wait), duration=WAIT_TOAST_S, title="Waiting")
-            if message is None:
-                return gr.skip() if outputs == 1 else (gr.skip(),) * outputs
-            out = [gr.skip()] * outputs
-            out[message] = str(wait)
-            return tuple(out)
+            return ordered({message: str(wait)} if message is not None else {}) if parts is not None else gr.skip()
         except Exception as err:
             raise _sentence(err, fn.__name__) from None
 
     return wrapper
+
+
+def in_order(values: dict, parts: tuple[str, ...], name: str = "a handler") -> tuple:
+    """A handler's named values as its outputs' tuple: in the order of `parts`, gr.skip() for those it leaves out."""
+    unknown = set(values) - set(parts)
+    if unknown:
+        raise KeyError(f"{name} returned {sorted(unknown)}, not among its parts {parts}")
+    return tuple(values.get(p, gr.skip()) for p in parts)
+
+
+def wire(components: dict, parts: tuple[str, ...]) -> list:
+    """The components of a handler's `parts`, in their order: the outputs list of its event."""
+    return [components[p] for p in parts]
 
 
 def guard_stream(fn):

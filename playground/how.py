@@ -16,13 +16,15 @@ from vae.digits import InputError
 from vae.trace import Step, Trace, trace
 
 from . import explain, inputs, plots
-from .handling import CLOSE_TOASTS_JS, QUIET, guard
+from .handling import CLOSE_TOASTS_JS, QUIET, guard, wire
 from .models import ModelHub, Ready
 from .runs import VisitorModels, visitor
 from .widgets import TabParts, picture, why
 
 MODELS = ["healthy", "autoencoder", "collapsed", "healthy-2d"]
 SOURCES = ("a test digit", "my digit from the Draw tab")
+VIEW = ("message", "encoder", "reparam_words", "reparam", "decoder", "loss_words", "loss")  # the pass, in its outputs' order
+OPENED = ("model", "source") + VIEW  # ... and the controls the tab's opening sets
 MAPS_PER_STAGE = 4  # the most active channels of each stage, as small tiles
 CELL = 64  # px of one activation tile
 STRIP_W, STRIP_H = 640, 22  # px of a vector drawn as a strip
@@ -285,24 +287,27 @@ class HowHandlers:
         x, said = self._digit(source, index, drawing)
         return how_view(self.models.get(name, visitor(request)), x, int(seed), said)
 
-    @guard(outputs=7, message=0)
+    @guard(parts=VIEW, message="message")
     def show(self, name, source, index, drawing, seed, request: gr.Request = None):
-        """(summary, encoder, reparam words, reparam, decoder, loss words, loss) as the tab shows them."""
+        """The VIEW as the tab shows it."""
         v = self._view(name, source, index, drawing, seed, request)
-        return v.summary, v.encoder, v.reparam_words, v.reparam, v.decoder, v.loss_words, v.loss
+        return dict(message=v.summary, encoder=v.encoder, reparam_words=v.reparam_words, reparam=v.reparam, decoder=v.decoder,
+                    loss_words=v.loss_words, loss=v.loss)
 
     @guard
     def numbers(self, name, index, seed=0, request: gr.Request = None) -> dict:
         """The `/pass` endpoint: test digit `index`'s pass through model `name` with the noise of `seed`, as JSON."""
         return self._view(name, SOURCES[0], index, None, seed, request).trace.numbers()
 
+    @guard(parts=OPENED)
     def open_tab(self, name, source, index, drawing, seed, request: gr.Request = None):
-        """The tab opened, in one round trip: (model list, digit source, then show's outputs): the presets and this
-        visitor's finished runs, the Draw tab's digit when there is one and the person has not chosen otherwise, drawn."""
+        """The tab opened, in one round trip: the model list (the presets and this visitor's finished runs), the digit
+        source (the Draw tab's digit when there is one and the person has not chosen otherwise), and the VIEW drawn
+        (a wait said in its message, as `show` says it)."""
         models = gr.update(choices=self.models.choices(MODELS, visitor(request)))
         mine = drawing is not None and source == SOURCES[0]
         source = SOURCES[1] if mine else source
-        return models, source if mine else gr.skip(), *self.show(name, source, index, drawing, seed, request)
+        return {"model": models, **({"source": source} if mine else {}), **dict(zip(VIEW, self.show(name, source, index, drawing, seed, request)))}
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -334,9 +339,11 @@ def build_tab(hub: ModelHub, drawing: gr.State, models: VisitorModels | None = N
         api_out = gr.JSON(visible=False)
 
     args = [model, source, index, drawing, seed]
-    outputs = [message, encoder, reparam_words, reparam, decoder, loss_words, loss]
+    shown = dict(model=model, source=source, message=message, encoder=encoder, reparam_words=reparam_words, reparam=reparam,
+                 decoder=decoder, loss_words=loss_words, loss=loss)
+    outputs = wire(shown, VIEW)
     api_button.click(h.numbers, [model, index, api_seed], api_out, api_name="pass")
-    tab.select(h.open_tab, args, [model, source, *outputs], api_visibility="private", **QUIET)
+    tab.select(h.open_tab, args, wire(shown, OPENED), api_visibility="private", **QUIET)
     for control in (model, source):
         control.input(h.show, args, outputs, api_visibility="private", **QUIET)
     model.input(None, None, None, js=CLOSE_TOASTS_JS)

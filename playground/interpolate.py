@@ -16,7 +16,7 @@ from vae.analysis import different_digit_pairs, interpolation_gaps
 from vae.digits import InputError
 
 from . import explain, inputs, plots
-from .handling import QUIET, guard
+from .handling import QUIET, guard, wire
 from .models import ModelHub, NotReady, Ready
 from .widgets import TabParts, picture, why
 
@@ -24,6 +24,8 @@ MODELS = ("healthy", "autoencoder")
 STEPS = 9  # odd, so the middle step is the midpoint t = 0.5
 LABEL_WIDTH = 120  # px of row labels left of the strip
 SCALE = 3  # each digit at 84 x 84: room for its distance underneath
+VIEW = ("message", "strip", "table")  # the view between two digits, in its outputs' order
+SHOWN = ("a", "b") + VIEW  # ... and the two digits' numbers, as the tab shows them
 TABLE_HEADERS = ["step", "t"] + [f"{m}: {what}" for m in MODELS for what in ("distance", "x typical")]
 
 
@@ -97,22 +99,22 @@ class InterpolateHandlers:
         labels = self._test().labels.numpy()
         return (self.hub.first_test_digit(1), self.hub.first_test_digit(7)) if {1, 7} <= set(labels.tolist()) else (0, 1)
 
-    @guard(outputs=3, message=0)
+    @guard(parts=VIEW, message="message")
     def interpolate(self, a, b):
-        """(summary, strip, table) between test digits a and b: the `/interpolate` endpoint."""
+        """The VIEW between test digits a and b: the `/interpolate` endpoint."""
         (x_a, name_a), (x_b, name_b) = self._digit(a, "A"), self._digit(b, "B")
         v = interpolate_view(self._sides(), x_a, x_b, (name_a, name_b))
-        return v.summary, v.strip, v.table
+        return dict(message=v.summary, strip=v.strip, table=v.table)
 
-    @guard(outputs=5, message=2)
+    @guard(parts=SHOWN, message="message")
     def show(self, a, b, use_drawing, drawing):
-        """(a, b, summary, strip, table) as the tab shows it: a missing index gets the default pair, and A may be
+        """The SHOWN parts as the tab shows them: a missing index gets the default pair, and A may be
         the visitor's last drawing on the Draw tab."""
         if a is None or b is None:
             a, b = self.default_pair()
         return self._show(a, b, use_drawing, drawing)
 
-    @guard(outputs=5, message=2)
+    @guard(parts=SHOWN, message="message")
     def open_tab(self, opened, a, b, use_drawing, drawing):
         """The tab opened: the first time for this visitor it shows the default pair (a 1 and a 7), later what they chose."""
         if not opened:
@@ -128,9 +130,9 @@ class InterpolateHandlers:
         else:
             x_a, name_a = self._digit(a, "A")
         v = interpolate_view(self._sides(), x_a, x_b, (name_a, name_b))
-        return a, b, v.summary, v.strip, v.table
+        return dict(a=a, b=b, message=v.summary, strip=v.strip, table=v.table)
 
-    @guard(outputs=5, message=2)
+    @guard(parts=SHOWN, message="message")
     def another(self, use_drawing, drawing):
         """A new random pair of different digits, shown."""
         labels = self._test().labels.numpy()
@@ -162,8 +164,9 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> TabParts:
         # inside the tab: a component made between two tabs shifts the tab bar's labels (the next tab took the chosen one's name)
         opened = gr.State(False)  # whether this visitor has seen the tab: its first opening shows a 1 and a 7
 
-    args, outputs = [a, b, use_drawing, drawing], [a, b, message, strip, table]
-    api_button.click(h.interpolate, [a, b], [message, strip, table], api_name="interpolate")
+    shown = dict(a=a, b=b, message=message, strip=strip, table=table)
+    args, outputs = [a, b, use_drawing, drawing], wire(shown, SHOWN)
+    api_button.click(h.interpolate, [a, b], wire(shown, VIEW), api_name="interpolate")
     tab.select(h.open_tab, [opened] + args, outputs, api_visibility="private", **QUIET).then(lambda: True, None, opened, api_visibility="private")
     for number in (a, b):
         number.submit(h.show, args, outputs, api_visibility="private", **QUIET)

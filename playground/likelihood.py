@@ -22,11 +22,13 @@ from vae.likelihoods import (BLUR_HEADERS, CHEAT, L1, L2, MODELS, SIGMA_HEADERS,
 from vae.losses import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 
 from . import explain, inputs, plots
-from .handling import QUIET, guard
+from .handling import QUIET, guard, wire
 from .models import Memo, ModelHub, NotReady, Ready
 from .widgets import picture, why
 
 SIGMA_FLOOR, SIGMA_CEILING = math.exp(LOG_SIGMA_MIN), math.exp(LOG_SIGMA_MAX)  # the learned sigma's whole range: the maps' fixed scale
+VIEW = ("message", "findings", "blur", "cheat", "blur_table", "sigma_table")  # the view of one digit, in its outputs' order
+SHOWN = ("index",) + VIEW  # ... and the digit's number, as the tab shows them
 NATS_SHOWN = 7.0  # the nats-per-pixel maps run from -7 to 7 (a pixel at the floor earns at most 6.1; larger costs are clipped)
 MAX_GRADIENT = math.hypot(0.5, 0.5)  # the largest gradient magnitude central differences give a [0, 1] picture
 
@@ -104,22 +106,25 @@ class LikelihoodHandlers:
                     for n, r in readies.items()}
         return likelihood_view(readies, measured, x, name)
 
-    @guard(outputs=6, message=0)
+    @guard(parts=VIEW, message="message")
     def likelihood(self, index):
-        """(message, findings, blur picture, cheat picture, blur table, sigma table) for test digit `index`: the `/likelihood` endpoint."""
-        v = self._view(*self._digit(index))
-        return v.message, v.findings, v.blur, v.cheat, v.blur_table, v.sigma_table
+        """The VIEW for test digit `index`: the `/likelihood` endpoint."""
+        return self._parts(self._view(*self._digit(index)))
 
-    @guard(outputs=7, message=1)
+    @guard(parts=SHOWN, message="message")
     def show(self, index, use_drawing, drawing):
-        """(index, then likelihood's outputs) as the tab shows them: no number yet is test digit 0, and the digit may be
-        the visitor's last drawing on the Draw tab."""
+        """The SHOWN parts as the tab shows them: no number yet is test digit 0, and the digit may be the visitor's last
+        drawing on the Draw tab."""
         return self._show(0 if index is None else index, use_drawing, drawing)
 
-    @guard(outputs=8, message=2)
+    @guard(parts=("use_drawing",) + SHOWN, message="message")
     def another(self, drawing):
-        """A random test digit, shown, with 'my drawing' unticked: (use_drawing, then show's outputs)."""
-        return False, *self._show(int(np.random.default_rng().integers(len(self._test()))), False, drawing)
+        """A random test digit, shown, with 'my drawing' unticked."""
+        return {**self._show(int(np.random.default_rng().integers(len(self._test()))), False, drawing), "use_drawing": False}
+
+    @staticmethod
+    def _parts(v: LikelihoodView) -> dict:
+        return dict(message=v.message, findings=v.findings, blur=v.blur, cheat=v.cheat, blur_table=v.blur_table, sigma_table=v.sigma_table)
 
     def _show(self, index, use_drawing, drawing):
         if use_drawing:
@@ -128,7 +133,7 @@ class LikelihoodHandlers:
             v = self._view(np.asarray(drawing, dtype=np.float32), "Your drawing")
         else:
             v = self._view(*self._digit(index))
-        return index, v.message, v.findings, v.blur, v.cheat, v.blur_table, v.sigma_table
+        return {"index": index, **self._parts(v)}
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -155,9 +160,11 @@ def build_tab(hub: ModelHub, drawing: gr.State) -> None:
         why(explain.LIKELIHOOD_NOTES)
         api_button = gr.Button("Likelihood", visible=False)  # the view of one test digit as an API endpoint of its own
 
-    args, outputs = [index, use_drawing, drawing], [index, message, findings, blur, cheat, blur_table, sigma_table]
-    api_button.click(h.likelihood, [index], outputs[1:], api_name="likelihood")
+    shown = dict(index=index, use_drawing=use_drawing, message=message, findings=findings, blur=blur, cheat=cheat, blur_table=blur_table,
+                 sigma_table=sigma_table)
+    args, outputs = [index, use_drawing, drawing], wire(shown, SHOWN)
+    api_button.click(h.likelihood, [index], wire(shown, VIEW), api_name="likelihood")
     tab.select(h.show, args, outputs, api_visibility="private")  # the first opening measures three models (seconds): a spinner says so
     index.submit(h.show, args, outputs, api_visibility="private", **QUIET)
     use_drawing.input(h.show, args, outputs, api_visibility="private", **QUIET)
-    another.click(h.another, [drawing], [use_drawing] + outputs, api_visibility="private", **QUIET)
+    another.click(h.another, [drawing], wire(shown, ("use_drawing",) + SHOWN), api_visibility="private", **QUIET)

@@ -192,6 +192,17 @@ def decode_on_plane(ready: Ready, xy: np.ndarray) -> tuple[np.ndarray, str]:
     return plots.digit_image(image, 6), f"**{ready.name}**, decoded at {where}."
 
 
+PICKED = ("digit", "words", "plane")  # a click on a latent map's parts: picked_on_plane's, in its outputs' order
+OUTSIDE_PANELS = "That click is outside the panels' axes: click inside one to decode a point of its plane."
+
+
+def picked_on_plane(ready: Ready, xy: np.ndarray, picture: np.ndarray, px) -> dict:
+    """A click at pixel `px` of a latent map `picture`, at plane point xy of `ready`'s plane: the PICKED parts (the
+    digit decoded there, the sentence saying where, the picture with the point ringed)."""
+    digit, words = decode_on_plane(ready, xy)
+    return {"digit": digit, "words": words, "plane": plots.mark_point(picture, px)}
+
+
 def plane_axes(latent_dim: int) -> tuple[str, str]:
     """What the bubble plane's axes are: a 2-D model's own z1, z2 (fit_pca2 leaves them as they are), else PCA's."""
     return ("z1", "z2") if latent_dim == 2 else ("PC 1", "PC 2")

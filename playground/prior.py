@@ -22,8 +22,8 @@ from vae.judge import load_or_train_judge
 
 from . import explain, plots
 from .compare import samples_phrase
-from .handling import guard
-from .models import Memo, ModelHub, Ready, decode_on_plane, plane_axes
+from .handling import guard, wire
+from .models import OUTSIDE_PANELS, PICKED, Memo, ModelHub, Ready, picked_on_plane, plane_axes
 from .widgets import picked_point, picture, why
 
 MODELS = ("healthy", "autoencoder")
@@ -100,6 +100,10 @@ def stacked_planes(parts: dict[str, ModelPrior]) -> tuple[np.ndarray, list[dict]
     return np.vstack([p.plane for p in ps]), plots.stacked_maps([p.plane_maps for p in ps], [p.plane.shape[0] for p in ps])
 
 
+PARTS = ("message", "samples", "planes", "split")  # the view's outputs, in order (prior_view's)
+CURVE_PARTS = ("words", "curve")
+
+
 def prior_view(parts: dict[str, ModelPrior]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
     """(sentences, samples strip, planes stacked, the KL's split per model) for the models side by side."""
     rows = {}
@@ -153,29 +157,29 @@ class PriorHandlers:
             parts[name] = ready.memo(Memo.PRIOR, lambda: model_prior(ready, train, second, judge=judge))
         return parts
 
-    @guard(outputs=4, message=0)
+    @guard(parts=PARTS, message="message")
     def prior(self):
-        """(sentences, samples strip, planes, the KL's split): the `/prior` endpoint."""
-        return prior_view(self._parts())
+        """The PARTS: the `/prior` endpoint."""
+        sentences, strip, planes, bars = prior_view(self._parts())
+        return dict(message=sentences, samples=strip, planes=planes, split=bars)
 
-    @guard(outputs=2, message=0)
+    @guard(parts=CURVE_PARTS, message="words")
     def curve(self):
-        """(the data curve's sentence, its picture, hidden until it has been measured)."""
+        """The data curve's sentence, and its picture (hidden until it has been measured)."""
         saved = Path(self.hub.root) / data_curve.FOLDER / data_curve.RESULTS
         stamp = saved.stat().st_mtime_ns if saved.exists() else None  # drawn once per measurement, not at every opening
         sentence, picture = self.hub.memo((Memo.DATA_CURVE, stamp), lambda: curve_view(self.hub.root))
-        return sentence, gr.Image(value=picture, visible=picture is not None)
+        return dict(words=sentence, curve=gr.Image(value=picture, visible=picture is not None))
 
-    @guard(outputs=3, message=1)
+    @guard(parts=PICKED, message="words")
     def pick(self, evt: gr.SelectData):
-        """A click on the planes: (the digit that plane's model decodes at the point clicked, a sentence saying where,
-        the planes with the point ringed)."""
+        """A click on the planes: the PICKED parts, for the digit that plane's model decodes at the point clicked."""
         planes, maps = stacked_planes(self._parts())
         for plane in maps:
             xy = plots.point_on_plane(plane, evt.index)
             if xy is not None:
-                return *decode_on_plane(self.hub.get(plane["model"]), xy), plots.mark_point(planes, evt.index)
-        return gr.skip(), "That click is outside the panels' axes: click inside one to decode a point of its plane.", gr.skip()
+                return picked_on_plane(self.hub.get(plane["model"]), xy, planes, evt.index)
+        return {"words": OUTSIDE_PANELS}
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -198,8 +202,8 @@ def build_tab(hub: ModelHub) -> None:
         why(explain.PRIOR_NOTES)
         api_button = gr.Button("Show the prior against the codes", visible=False)  # the view as an API endpoint of its own
 
-    outputs = [message, samples, planes, split]
+    outputs = wire(dict(message=message, samples=samples, planes=planes, split=split), PARTS)
     api_button.click(h.prior, None, outputs, api_name="prior")
     tab.select(h.prior, None, outputs, api_visibility="private")  # its first opening fits a mixture and a second VAE per model: a spinner says so
-    tab.select(h.curve, None, [curve_words, curve], api_visibility="private", show_progress="hidden")
-    planes.select(h.pick, None, [picked, picked_words, planes], api_visibility="private", show_progress="hidden")
+    tab.select(h.curve, None, wire(dict(words=curve_words, curve=curve), CURVE_PARTS), api_visibility="private", show_progress="hidden")
+    planes.select(h.pick, None, wire(dict(digit=picked, words=picked_words, plane=planes), PICKED), api_visibility="private", show_progress="hidden")

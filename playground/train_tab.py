@@ -21,9 +21,9 @@ from vae.digits import InputError
 from vae.train import beta_at, run_record
 
 from . import explain, inputs, links, plots
-from .handling import guard, guard_stream
+from .handling import guard, guard_stream, in_order, wire
 from .widgets import TabParts, picked_point, picture, why
-from .models import Memo, ModelHub, Ready, decode_on_plane, first_of_each_digit, plane_axes
+from .models import PICKED, Memo, ModelHub, Ready, first_of_each_digit, picked_on_plane, plane_axes
 from .presence import client_address
 from .runs import Run, RunManager, RunRefused, RunState, VisitorModels
 
@@ -101,7 +101,17 @@ def beta_eff_text(beta, likelihood, sigma) -> str:
 
 # --- shareable links: the settings in the page's address ------------------------------------------------
 
-LINK_KEYS = ("beta", "likelihood", "sigma", "latent_dim", "epochs", "seed")  # a link's query (playground/links.py)
+LINK_KEYS = ("beta", "likelihood", "sigma", "latent_dim", "epochs", "seed")
+
+
+def picker_parts(n: int) -> tuple[str, ...]:
+    """The names of n other tabs' model lists (which a finished run joins) among the /train stream's parts."""
+    return tuple(f"models {i}" for i in range(n))
+
+
+def stream_parts(n_pickers: int) -> tuple[str, ...]:
+    """The /train stream's outputs, in order, with n_pickers other tabs' model lists."""
+    return ("status", "record", "losses", "cloud", "kl", "digits", "table", "plane", "pick") + picker_parts(n_pickers) + ("owner", "digits_box")  # a link's query (playground/links.py)
 
 
 def settings_from_link(query: dict) -> tuple[dict, str]:
@@ -202,15 +212,18 @@ def loss_plot(elem_id: str, visible: bool = True) -> gr.LinePlot:
                        show_label=False)
 
 
+LIVE = ("group", "words", "losses", "cloud", "seen", "timer")  # presets_live's outputs, in order
+
+
 def presets_live(hub: ModelHub, seen: int):
     """While a fresh app trains its own models: the first one training, its two forces and its latest served epoch's
-    latent cloud, drawn anew only when it has reported since the visitor's last look (`seen`, a version). Outputs:
-    (group visibility, sentence, losses, cloud, version seen); the timer stops once no preset trains."""
+    latent cloud, drawn anew only when it has reported since the visitor's last look (`seen`, a version): the LIVE
+    parts; the timer stops once no preset trains."""
     t = hub.training_now()
     if t is None:
-        return gr.update(visible=False), "", gr.skip(), gr.skip(), seen, gr.Timer(active=bool(hub.busy()))
+        return in_order(dict(group=gr.update(visible=False), words="", seen=seen, timer=gr.Timer(active=bool(hub.busy()))), LIVE)
     if t.version == seen:
-        return (gr.skip(),) * 5 + (gr.Timer(active=True),)
+        return in_order(dict(timer=gr.Timer(active=True)), LIVE)
     p = t.progress or {}
     where = f"epoch {p.get('epoch', 1)}/{t.config.epochs}, batch {p.get('batch', 0)}/{p.get('batches', '?')}"
     sentence = (f"**The app is training its own models right now** (a fresh start): **{t.name}** is at {where}, "
@@ -220,7 +233,7 @@ def presets_live(hub: ModelHub, seen: int):
     if hub.is_ready(t.name):  # served from its latest epoch once a quarter of its epochs is done
         ready = hub.get(t.name)
         cloud = gr.update(value=ready.memo(Memo.LIVE_CLOUD, lambda: epoch_view(ready, hub.data.test, f"{t.name}, epoch {ready.epoch}").cloud), visible=True)
-    return gr.update(visible=True), sentence, losses, cloud, t.version, gr.Timer(active=True)
+    return in_order(dict(group=gr.update(visible=True), words=sentence, losses=losses, cloud=cloud, seen=t.version, timer=gr.Timer(active=True)), LIVE)
 
 
 def time_left(run: Run, now: float) -> float | None:
@@ -284,6 +297,7 @@ class TrainHandlers:
         self.runs = runs
         self.models = VisitorModels(hub, runs)
         self.pickers = pickers
+        self.stream = stream_parts(len(pickers))
 
     def config(self, beta, likelihood, sigma, latent_dim, epochs, seed) -> VAEConfig:
         base = self.runs.base
@@ -309,44 +323,48 @@ class TrainHandlers:
             losses = loss_view(run.config, run.label, now.curve, now.history)
             fresh = view is not drawn or settled
             drawn = view
-            images = tuple(gr.update(value=image, visible=True) for image in (view.cloud, view.kl, view.digits)) if fresh and view is not None else (gr.skip(),) * 3
-            shown = gr.update(visible=True) if fresh and view is not None else gr.skip()  # the digits' caption with them
-            choices, models, plane = gr.skip(), (gr.skip(),) * len(self.pickers), gr.skip()
+            out = dict(status=status, record=status_record(run, now.position), losses=losses, table=runs_table(self.runs.runs(owner)),
+                       owner=owner)
+            if fresh and view is not None:
+                out.update(cloud=gr.update(value=view.cloud, visible=True), kl=gr.update(value=view.kl, visible=True),
+                           digits=gr.update(value=view.digits, visible=True), digits_box=gr.update(visible=True))  # the caption with them
             if settled:
                 mine = [(r.label, r.id) for r in self.runs.runs(owner) if r.epochs_done]
-                choices = gr.update(choices=mine, value=run.id if run.epochs_done else None)
+                out["pick"] = gr.update(choices=mine, value=run.id if run.epochs_done else None)
                 servable = self.runs.models_of(owner)
                 # shown too once there is a run in them: the Compare tab's picker is hidden until then
                 listed = {"visible": True} if servable else {}
-                models = tuple(gr.update(choices=self.models.choices(presets, owner), **listed) for presets in self.pickers)
-                plane = plane_view(self.hub, servable)
-            yield (status, status_record(run, now.position), losses, *images, runs_table(self.runs.runs(owner)), plane, choices, *models, owner, shown)
+                out.update(zip(picker_parts(len(self.pickers)), (gr.update(choices=self.models.choices(presets, owner), **listed)
+                                                                 for presets in self.pickers)))
+                out["plane"] = plane_view(self.hub, servable)
+            yield in_order(out, self.stream, "watch")
             last, seen = time.monotonic(), version
             if settled:
                 return
 
-    @guard(outputs=4, message=2)
+    @guard(parts=("row",) + PICKED, message="words")
     def pick(self, evt: gr.SelectData, request: gr.Request):
-        """A click on the latent cloud: (its row shown, the digit the run's latest drawn epoch decodes at the point
-        clicked, a sentence saying where, the cloud with the point ringed); a click off the axes says so."""
+        """A click on the latent cloud: its row shown, and the PICKED parts for the digit the run's latest drawn epoch
+        decodes at the point clicked; a click off the axes says so."""
         drawn = [r for r in self.runs.runs(request.session_hash) if r.view is not None]
         if not drawn:
             raise InputError("Train a run first: its latent cloud shows after its first epoch, and a click on it decodes that point.")
         now = self.runs.snapshot(drawn[0])  # the newest run: the cloud on the page
         xy = plots.point_on_plane(now.view.plane, evt.index)
         if xy is None:
-            return gr.Row(visible=True), gr.skip(), "That click is outside the cloud's axes: click inside its frame to decode a point.", gr.skip()
-        image, where = decode_on_plane(now.ready, xy)
-        return gr.Row(visible=True), image, f"Epoch {now.ready.epoch}: {where}", plots.mark_point(now.view.cloud, evt.index)
+            return {"row": gr.Row(visible=True), "words": "That click is outside the cloud's axes: click inside its frame to decode a point."}
+        picked = picked_on_plane(now.ready, xy, now.view.cloud, evt.index)
+        return {"row": gr.Row(visible=True), **picked, "words": f"Epoch {now.ready.epoch}: {picked['words']}"}
 
+    @guard(parts=LINK_KEYS + ("status",))
     def restore(self, request: gr.Request):
-        """Page load: the settings of a link to this tab, else nothing changes."""
+        """Page load: the settings of a link to this tab (LINK_KEYS) and a sentence, else nothing changes."""
         query = links.asked(request, "train")
         if query is None:
-            return (gr.skip(),) * 7
+            return {}
         settings, said = settings_from_link(query)
         beta = int(settings["beta"]) if float(settings["beta"]).is_integer() else settings["beta"]  # as the dropdown lists it
-        return (beta, settings["likelihood"], settings["sigma"], settings["latent_dim"], settings["epochs"], settings["seed"], said)
+        return {**settings, "beta": beta, "status": said}
 
     @guard
     def stop(self, request: gr.Request) -> str:
@@ -441,17 +459,21 @@ def build_tab(hub: ModelHub, runs: RunManager, demo: gr.Blocks, pickers: tuple[t
         control.change(beta_eff_text, [beta, likelihood, sigma], beta_eff, api_visibility="private", show_progress="hidden")
     likelihood.change(lambda lk: gr.update(visible=lk == "gaussian"), likelihood, sigma, api_visibility="private", show_progress="hidden")
     # The stream mostly waits on the run, so it takes no slot from the views' concurrency limit; nor does Stop.
-    train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], [status, record, losses, cloud, kl, digits, table, plane, pick, *(radio for radio, _ in pickers), owner, digits_box],
+    streamed = dict(status=status, record=record, losses=losses, cloud=cloud, kl=kl, digits=digits, table=table, plane=plane, pick=pick,
+                    owner=owner, digits_box=digits_box, **dict(zip(picker_parts(len(pickers)), (radio for radio, _ in pickers))))
+    train.click(h.train, [beta, likelihood, sigma, latent_dim, epochs, seed], wire(streamed, h.stream),
                 api_name="train", concurrency_limit=None, show_progress="hidden")
     stop.click(h.stop, None, status, api_name="stop", concurrency_limit=None)
-    cloud.select(h.pick, None, [picked_row, picked, picked_words, cloud], api_visibility="private", show_progress="hidden")
+    cloud.select(h.pick, None, wire(dict(row=picked_row, digit=picked, words=picked_words, plane=cloud), ("row",) + PICKED),
+                 api_visibility="private", show_progress="hidden")
     tab.select(runs.warm_up, None, None, api_visibility="private", show_progress="hidden")  # a process ready for the Train button
     demo.load(h.list_runs, None, table, api_name="runs")
     tab.select(h.plane, None, plane, api_visibility="private", show_progress="hidden")  # when the tab opens: the page's first tab draws sooner
     export.click(h.export, pick, [archive, codes], api_name="export")
     demo.unload(forget_visitor(runs))
-    demo.load(h.restore, None, [beta, likelihood, sigma, latent_dim, epochs, seed, status], api_visibility="private", show_progress="hidden")
-    live_outputs = [live, live_text, live_losses, live_cloud, live_seen, live_timer]
+    settings = dict(beta=beta, likelihood=likelihood, sigma=sigma, latent_dim=latent_dim, epochs=epochs, seed=seed, status=status)
+    demo.load(h.restore, None, wire(settings, LINK_KEYS + ("status",)), api_visibility="private", show_progress="hidden")
+    live_outputs = wire(dict(group=live, words=live_text, losses=live_losses, cloud=live_cloud, seen=live_seen, timer=live_timer), LIVE)
     live_timer.tick(lambda seen: presets_live(hub, seen), live_seen, live_outputs, api_visibility="private", show_progress="hidden")
     demo.load(lambda seen: presets_live(hub, seen), live_seen, live_outputs, api_visibility="private", show_progress="hidden")
     return TabParts({"beta": beta})

@@ -12,7 +12,7 @@ from vae.analysis import decode_latents
 from vae.digits import InputError
 
 from . import explain, inputs, links, pad, plots
-from .handling import CLOSE_TOASTS_JS, ERROR_TOAST_S, QUIET, guard
+from .handling import CLOSE_TOASTS_JS, ERROR_TOAST_S, QUIET, guard, wire
 from .widgets import TabParts, picture, why
 from .models import GRID_SCALE, Memo, ModelHub, Ready
 from .runs import VisitorModels, visitor
@@ -24,6 +24,10 @@ STEP = 0.05  # the sliders' step
 TRAVERSAL_LABEL = 150  # px of row labels on the left of the one-dimension strip
 Z_LIMIT = 10.0  # API callers may pass any number; beyond this the decoder only extrapolates
 LINK_KEYS = ("model", "dim_x", "dim_y", "z1", "z2")  # a link's query (playground/links.py)
+# the handlers' parts, each in its outputs' order: the whole tab; a new point (a click, a drag); new dimensions
+WHOLE = ("dim_x", "dim_y", "point", "grid", "traversal", "message", "drag")
+MOVED = ("z1", "z2", "grid")
+REDIMMED = ("point", "grid", "message", "drag")
 PAD_FOLLOWS_JS = "(z1, z2) => { document.querySelector('#drag-pad .pad')?.vae?.moveTo(z1, z2); }"
 MAX_LINK_DIM = 1023  # a link's dimensions are checked against its model later; this only keeps the numbers sane
 
@@ -118,12 +122,11 @@ def dims_note(ready: Ready, dims: tuple[int, int]) -> str:
             f"{ready.active} of them active.")
 
 
-def whole_tab(ready: Ready, dims: tuple[int, int], z1: float, z2: float, served: pad.Served, said: str = "") -> tuple:
-    """Everything the tab shows for one model, two (checked) dimensions and a point: (dim x, dim y, decoded point,
-    grid, one-dimension strip, note, drag pad), the note after `said`."""
+def whole_tab(ready: Ready, dims: tuple[int, int], z1: float, z2: float, served: pad.Served, said: str = "") -> dict:
+    """Everything the tab shows (WHOLE) for one model, two (checked) dimensions and a point, the note after `said`."""
     strip = ready.memo(Memo.TRAVERSAL, lambda: traversals(ready)[0])
-    return (*dims, decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), strip, said + dims_note(ready, dims),
-            pad.pad_value(served, ready, dims, check_point(z1, z2), SPAN))
+    return dict(dim_x=dims[0], dim_y=dims[1], point=decode_point(ready, dims, z1, z2), grid=grid_image(ready, dims, (z1, z2)),
+                traversal=strip, message=said + dims_note(ready, dims), drag=pad.pad_value(served, ready, dims, check_point(z1, z2), SPAN))
 
 
 # --- the handlers ------------------------------------------------------------------------------
@@ -150,64 +153,64 @@ class WalkHandlers:
         point = None if z1 is None and z2 is None else (z1, z2)
         return grid_image(ready, check_dims(ready, (dim_x, dim_y)), point)
 
-    @guard(outputs=3)
+    @guard(parts=MOVED)
     def pick(self, name, dim_x, dim_y, evt: gr.SelectData, request: gr.Request = None):
-        """A click on the grid: (z1, z2, grid) with the sliders moved to the cell clicked (their change decodes it) and
-        the ring on it; a click on the axes or between cells changes nothing."""
+        """A click on the grid: the sliders moved to the cell clicked (their change decodes it) and the ring on it; a
+        click on the axes or between cells changes nothing."""
         ready = self.models.get(name, visitor(request))
         dims = check_dims(ready, (dim_x, dim_y))
         _, values, _ = ready.grid(dims, GRID_N)
         at = plots.grid_value_at(evt.index, values, scale=GRID_SCALE)
         if at is None:
-            return gr.skip(), gr.skip(), gr.skip()
+            return {}
         return self._go_to(ready, dims, at)
 
-    @guard(outputs=3)
+    @guard(parts=MOVED)
     def from_pad(self, name, dim_x, dim_y, evt: gr.EventData, request: gr.Request = None):
-        """A drag on the pad ended: (z1, z2, grid) with the sliders moved to where it ended and the ring on it."""
+        """A drag on the pad ended: the sliders moved to where it ended and the ring on it."""
         ready = self.models.get(name, visitor(request))
         dims = check_dims(ready, (dim_x, dim_y))
         z = (getattr(evt, "_data", None) or {}).get("z")
         try:
             at = check_point(*z)
         except (InputError, TypeError):
-            return gr.skip(), gr.skip(), gr.skip()  # not a point the pad sends: ignored
+            return {}  # not a point the pad sends: ignored
         return self._go_to(ready, dims, (max(-SPAN, min(SPAN, at[0])), max(-SPAN, min(SPAN, at[1]))))
 
     @staticmethod
-    def _go_to(ready: Ready, dims: tuple[int, int], at: tuple[float, float]) -> tuple:
+    def _go_to(ready: Ready, dims: tuple[int, int], at: tuple[float, float]) -> dict:
         z1, z2 = (round(round(v / STEP) * STEP, 2) for v in at)  # on the sliders' own steps, so ring, sliders and digit agree
-        return z1, z2, grid_image(ready, dims, (z1, z2))
+        return dict(z1=z1, z2=z2, grid=grid_image(ready, dims, (z1, z2)))
 
-    @guard(outputs=4, message=2)
+    @guard(parts=REDIMMED, message="message")
     def change_dims(self, name, dim_x, dim_y, z1, z2, request: gr.Request = None):
-        """(decoded point, grid, note, drag pad) for newly typed dimensions; invalid ones clear the grid and the pad
-        rather than leave those of other dimensions beside them."""
+        """The REDIMMED parts for newly typed dimensions; invalid ones clear the grid and the pad rather than leave
+        those of other dimensions beside them."""
         ready = self.models.get(name, visitor(request))
         try:
             dims = check_dims(ready, (dim_x, dim_y))
         except InputError as err:
-            return None, None, f"**{err}** The grid comes back once both dimensions are valid.", pad.waiting(str(err))
-        return (decode_point(ready, dims, z1, z2), grid_image(ready, dims, (z1, z2)), dims_note(ready, dims),
-                pad.pad_value(self.served, ready, dims, check_point(z1, z2), SPAN))
+            return dict(point=None, grid=None, message=f"**{err}** The grid comes back once both dimensions are valid.", drag=pad.waiting(str(err)))
+        return dict(point=decode_point(ready, dims, z1, z2), grid=grid_image(ready, dims, (z1, z2)), message=dims_note(ready, dims),
+                    drag=pad.pad_value(self.served, ready, dims, check_point(z1, z2), SPAN))
 
     @staticmethod
+    @guard(parts=LINK_KEYS)
     def restore(request: gr.Request = None):
-        """Page load, for a link to this tab: (model, dim x, dim y, z1, z2) as the link set them (drawn when the tab
-        opens, `show`); nothing changes for any other page address, and a link that cannot be used says why."""
+        """Page load, for a link to this tab: the LINK_KEYS as the link set them (drawn when the tab opens, `show`);
+        nothing changes for any other page address, and a link that cannot be used says why."""
         query = links.asked(request, "walk")
         if query is None:
-            return (gr.skip(),) * 5
+            return {}
         settings, said = settings_from_link(query)
         if settings is None:
             gr.Warning(said, duration=ERROR_TOAST_S)
-            return (gr.skip(),) * 5
-        return settings["model"], *settings["dims"], settings["z1"], settings["z2"]
+            return {}
+        return dict(model=settings["model"], dim_x=settings["dims"][0], dim_y=settings["dims"][1], z1=settings["z1"], z2=settings["z2"])
 
-    @guard(outputs=7, message=5)
+    @guard(parts=WHOLE, message="message")
     def show(self, name, dim_x, dim_y, z1, z2, request: gr.Request = None):
-        """The tab opened: (dim x, dim y, decoded point, grid, one-dimension strip, note, drag pad) for the model, point and
-        dimensions as set (a link's, or the visitor's from before), the two highest-KL dimensions when those do not fit
+        """The tab opened: the WHOLE tab for the model, point and dimensions as set (a link's, or the visitor's from before), the two highest-KL dimensions when those do not fit
         the model."""
         ready = self.models.get(name, visitor(request))
         said = ""
@@ -219,9 +222,9 @@ class WalkHandlers:
                 said = f"**The link's dimensions could not be used: {err}** "
         return whole_tab(ready, dims, z1, z2, self.served, said)
 
-    @guard(outputs=7, message=5)
+    @guard(parts=WHOLE, message="message")
     def choose_model(self, name, z1, z2, request: gr.Request = None):
-        """(dim x, dim y, decoded point, grid, one-dimension strip, note, drag pad) with the two highest-KL dimensions."""
+        """The WHOLE tab with the two highest-KL dimensions."""
         ready = self.models.get(name, visitor(request))
         return whole_tab(ready, default_dims(ready), z1, z2, self.served)
 
@@ -256,7 +259,8 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
         why(explain.WALK_NOTES)
         grid_button = gr.Button("Show the grid", visible=False)  # the grid as an API endpoint of its own
 
-    outputs = [dim_x, dim_y, point, grid, traversal, message, drag]
+    shown = dict(dim_x=dim_x, dim_y=dim_y, z1=z1, z2=z2, point=point, grid=grid, traversal=traversal, message=message, drag=drag)
+    outputs = wire(shown, WHOLE)
     walk = [model, dim_x, dim_y, z1, z2]
     grid_button.click(h.grid, walk, grid, api_name="grid")  # first: a later event of the same function gets grid_1
     # input, not change: a link sets the model with its own dimensions (restore), which a change would reset
@@ -268,13 +272,13 @@ def build_tab(hub: ModelHub, demo: gr.Blocks, models: VisitorModels | None = Non
     z2.change(h.decode, walk, point, api_visibility="private", trigger_mode="always_last", **QUIET)
     for slider in (z1, z2):
         slider.release(h.grid, walk, grid, api_visibility="private", trigger_mode="always_last", **QUIET)
-    grid.select(h.pick, [model, dim_x, dim_y], [z1, z2, grid], api_visibility="private", **QUIET)
-    drag.release(h.from_pad, [model, dim_x, dim_y], [z1, z2, grid], api_visibility="private", **QUIET)
+    grid.select(h.pick, [model, dim_x, dim_y], wire(shown, MOVED), api_visibility="private", **QUIET)
+    drag.release(h.from_pad, [model, dim_x, dim_y], wire(shown, MOVED), api_visibility="private", **QUIET)
     for slider in (z1, z2):  # the pad's ring follows the sliders, decoded in the page
         slider.change(None, [z1, z2], None, js=PAD_FOLLOWS_JS)
     for number in (dim_x, dim_y):
-        number.submit(h.change_dims, walk, [point, grid, message, drag], api_visibility="private", **QUIET)
+        number.submit(h.change_dims, walk, wire(shown, REDIMMED), api_visibility="private", **QUIET)
     tab.select(h.show, walk, outputs, api_visibility="private", **QUIET)
-    restored = demo.load(h.restore, None, [model, dim_x, dim_y, z1, z2], api_visibility="private", **QUIET)
+    restored = demo.load(h.restore, None, wire({**shown, "model": model}, LINK_KEYS), api_visibility="private", **QUIET)
     return TabParts({"model": model}, show=(h.choose_model, [model, z1, z2], outputs)), restored
 

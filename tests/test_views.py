@@ -191,11 +191,27 @@ def test_a_wait_is_an_info_message_not_an_error(tmp_path):
 
     hub = ModelHub(tmp_path)
     hub._set("healthy", ModelState.TRAINING, "epoch 1/8, batch 3/125, loss 900.0")
-    out = guard(outputs=3, message=1)(lambda: hub.get("healthy"))()
+    out = guard(parts=("picture", "note", "plane"), message="note")(lambda: hub.get("healthy"))()
     assert out[0] == out[2] == gr.skip() and "not ready yet (training: epoch 1/8" in out[1]
     assert guard(lambda: hub.get("healthy"))() == gr.skip()
     with pytest.raises(gr.Error, match="no model called"):
         guard(lambda: hub.get("bogus"))()
+
+
+def test_a_handler_names_its_outputs():
+    """A handler of several outputs returns the parts it changes by name, in any order; the outputs come in the
+    order of its parts, the rest skipped; a part it does not declare fails as a bug (one sentence, logged), and a
+    message part that is not among them is refused when the handler is defined."""
+    from playground.handling import guard, wire
+
+    parts = ("picture", "note", "plane")
+    assert guard(parts=parts)(lambda: {"plane": 3, "picture": 1})() == (1, gr.skip(), 3)
+    assert guard(parts=parts)(lambda: {})() == (gr.skip(),) * 3
+    with pytest.raises(gr.Error, match="failed inside the app"):
+        guard(parts=parts)(lambda: {"pictures": 1})()
+    with pytest.raises(ValueError, match="not one of its parts"):
+        guard(parts=parts, message="words")(lambda: {})
+    assert wire(dict(note="b", plane="c", picture="a", other="d"), parts) == ["a", "b", "c"]
 
 
 def test_regime_sentence_without_a_healthy_reference():
