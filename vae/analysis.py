@@ -66,7 +66,7 @@ def kl_split(mu: np.ndarray, logvar: np.ndarray, samples: int = KL_SPLIT_SAMPLES
     n, d = mu.shape
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randint(n, (samples,), generator=gen)
-    z = mu[pick] + torch.exp(0.5 * logvar[pick]) * torch.randn(samples, d, generator=gen, dtype=torch.float64)
+    z = Posterior(mu[pick], logvar[pick]).sample(gen)  # (samples, D), float64 as mu
     inv_var = torch.exp(-logvar)
     norm = logvar.sum(1) + d * math.log(2 * math.pi)  # (N,)
     mu_iv, mu2_iv = mu * inv_var, (mu**2 * inv_var).sum(1)
