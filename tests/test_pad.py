@@ -55,7 +55,8 @@ def test_a_layer_the_page_cannot_run_is_refused_in_a_sentence():
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 @pytest.mark.parametrize("overrides", [{}, {"decoder_depth": 2, "latent_dim": 2}, {"likelihood": "gaussian-learned-sigma"},
-                                       {"decoder_mean": "linear"}])
+                                       {"decoder_mean": "linear"}, {"decoder_channels": (128, 64, 32), "latent_dim": 2},
+                                       {"decoder_channels": (6, 5, 3)}])  # healthy-2d's; channels no multiple of 4
 def test_decoder_js_equals_pytorch(overrides, tmp_path):
     """decoder.js, run by Node on the spec the page gets, against PyTorch's decode(z) for the same z (the browser test
     checks the same in Chromium, on the app's own page)."""

@@ -19,14 +19,16 @@ const VAEDecoder = (() => {
   // A 3x3 conv over a nearest x2 upsampled map reads, for the output pixel (2y + a, 2x + b), only rows y - 1 + a and
   // y + a and columns x - 1 + b and x + b of the small map: per phase (a, b) a 2x2 kernel whose weights are sums of
   // the 3x3 ones (rows 0 | 1+2 for a = 0, 0+1 | 2 for a = 1; columns alike). 4 instead of 9 products per output pixel.
+  // Laid out as upconv3 reads them: phase, then a block of 4 output channels, then input channel, then the block's
+  // 4 x 4 weights (a block past cout is zeros).
   const TAPS = [[[0], [1, 2]], [[0, 1], [2]]];  // TAPS[a][d]: the 3x3 rows (or columns) summed into 2x2 row (column) d
   function phaseKernels(l) {
-    const k = new Float32Array(4 * l.cout * l.cin * 4);
+    const blocks = Math.ceil(l.cout / 4), k = new Float32Array(4 * blocks * l.cin * 16);
     for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) for (let co = 0; co < l.cout; co++) for (let ci = 0; ci < l.cin; ci++)
       for (let dr = 0; dr < 2; dr++) for (let dc = 0; dc < 2; dc++) {
         let sum = 0;
         for (const ky of TAPS[a][dr]) for (const kx of TAPS[b][dc]) sum += l.w[((co * l.cin + ci) * 3 + ky) * 3 + kx];
-        k[((((a * 2 + b) * l.cout + co) * l.cin + ci) * 2 + dr) * 2 + dc] = sum;
+        k[(((a * 2 + b) * blocks + (co >> 2)) * l.cin + ci) * 16 + (co & 3) * 4 + dr * 2 + dc] = sum;
       }
     return k;
   }
@@ -69,22 +71,33 @@ const VAEDecoder = (() => {
   }
 
   // torch.nn.Upsample(scale_factor=2, mode="nearest") then that conv, on x (cin, h, w): (cout, 2h, 2w), by phases.
+  // Four output channels at a time: the four inputs read at a pixel feed 16 products instead of 4 (the loads were the
+  // loop's cost).
   function upconv3(x, l, h, w) {
-    const W = w + 2, plane = (h + 2) * W, run = h * W - 2, src = padded(x, l.cin, h, w);
-    const acc = new Float32Array(h * W), out = new Float32Array(l.cout * 4 * h * w), w2 = 2 * w;
+    const W = w + 2, plane = (h + 2) * W, run = h * W - 2, src = padded(x, l.cin, h, w), blocks = Math.ceil(l.cout / 4);
+    const acc = [0, 1, 2, 3].map(() => new Float32Array(h * W)), out = new Float32Array(l.cout * 4 * h * w), w2 = 2 * w;
+    const [a0, a1, a2, a3] = acc, K = l.phases;
     for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
-      for (let co = 0; co < l.cout; co++) {
-        acc.fill(l.b[co]);
+      for (let block = 0; block < blocks; block++) {
+        const co = 4 * block, n = Math.min(4, l.cout - co);
+        for (let j = 0; j < 4; j++) acc[j].fill(j < n ? l.b[co + j] : 0);
         for (let ci = 0; ci < l.cin; ci++) {
-          const p = (((a * 2 + b) * l.cout + co) * l.cin + ci) * 4, from = ci * plane + a * W + b, below = from + W;
-          const k0 = l.phases[p], k1 = l.phases[p + 1], k2 = l.phases[p + 2], k3 = l.phases[p + 3];
+          const from = ci * plane + a * W + b, below = from + W, q = (((a * 2 + b) * blocks + block) * l.cin + ci) * 16;
+          const k00 = K[q], k01 = K[q + 1], k02 = K[q + 2], k03 = K[q + 3], k10 = K[q + 4], k11 = K[q + 5], k12 = K[q + 6], k13 = K[q + 7];
+          const k20 = K[q + 8], k21 = K[q + 9], k22 = K[q + 10], k23 = K[q + 11], k30 = K[q + 12], k31 = K[q + 13], k32 = K[q + 14], k33 = K[q + 15];
           for (let i = 0; i < run; i++) {
-            acc[i] += k0 * src[from + i] + k1 * src[from + i + 1] + k2 * src[below + i] + k3 * src[below + i + 1];
+            const s0 = src[from + i], s1 = src[from + i + 1], s2 = src[below + i], s3 = src[below + i + 1];
+            a0[i] += k00 * s0 + k01 * s1 + k02 * s2 + k03 * s3;
+            a1[i] += k10 * s0 + k11 * s1 + k12 * s2 + k13 * s3;
+            a2[i] += k20 * s0 + k21 * s1 + k22 * s2 + k23 * s3;
+            a3[i] += k30 * s0 + k31 * s1 + k32 * s2 + k33 * s3;
           }
         }
-        for (let y = 0; y < h; y++) {
-          const to = (co * 2 * h + 2 * y + a) * w2 + b;
-          for (let c = 0; c < w; c++) out[to + 2 * c] = acc[y * W + c];
+        for (let j = 0; j < n; j++) {
+          for (let y = 0; y < h; y++) {
+            const to = ((co + j) * 2 * h + 2 * y + a) * w2 + b;
+            for (let c = 0; c < w; c++) out[to + 2 * c] = acc[j][y * W + c];
+          }
         }
       }
     }
