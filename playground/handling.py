@@ -53,7 +53,9 @@ def guard(fn=None, *, parts: tuple[str, ...] | None = None, message: str | None 
             return ordered(fn(*args, **kwargs))
         except NotReady as wait:
             gr.Info(str(wait), duration=WAIT_TOAST_S, title="Waiting")
-            return ordered({message: str(wait)} if message is not None else {}) if parts is not None else gr.skip()
+            if parts is None:
+                return gr.skip()
+            return ordered({} if message is None else {message: str(wait)})
         except Exception as err:
             raise _sentence(err, fn.__name__) from None
 

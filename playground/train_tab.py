@@ -101,7 +101,7 @@ def beta_eff_text(beta, likelihood, sigma) -> str:
 
 # --- shareable links: the settings in the page's address ------------------------------------------------
 
-LINK_KEYS = ("beta", "likelihood", "sigma", "latent_dim", "epochs", "seed")
+LINK_KEYS = ("beta", "likelihood", "sigma", "latent_dim", "epochs", "seed")  # a link's query (playground/links.py)
 
 
 def picker_parts(n: int) -> tuple[str, ...]:
@@ -111,7 +111,7 @@ def picker_parts(n: int) -> tuple[str, ...]:
 
 def stream_parts(n_pickers: int) -> tuple[str, ...]:
     """The /train stream's outputs, in order, with n_pickers other tabs' model lists."""
-    return ("status", "record", "losses", "cloud", "kl", "digits", "table", "plane", "pick") + picker_parts(n_pickers) + ("owner", "digits_box")  # a link's query (playground/links.py)
+    return ("status", "record", "losses", "cloud", "kl", "digits", "table", "plane", "pick") + picker_parts(n_pickers) + ("owner", "digits_box")
 
 
 def settings_from_link(query: dict) -> tuple[dict, str]:

@@ -122,11 +122,11 @@ class Judgement:
 class Judge:
     """A trained DigitJudge with what it measured about itself on the held-out digits."""
 
-    def __init__(self, net: DigitJudge, info: dict, reference: Judgement | None = None, manifold: Manifold | None = None):
+    def __init__(self, net: DigitJudge, info: dict):
         self.net = net
         self.info = info  # held_out_acc, and the real digits' own valid / coverage / inception score
-        self.reference = reference  # the held-out digits, judged: the FID's reference
-        self.manifold = manifold  # the training digits' (None while it is being built: then nothing is on it)
+        self.manifold: Manifold | None = None  # the training digits' (load_or_train_judge; until then nothing is on it)
+        self.reference: Judgement | None = None  # the held-out digits, judged: the FID's reference
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray | torch.Tensor, batch_size: int = 500) -> Judgement:
